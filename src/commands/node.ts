@@ -1,0 +1,72 @@
+import { Command, Flags } from '@oclif/core'
+import { availableParallelism, homedir } from 'node:os'
+import { join } from 'node:path'
+import { startNode } from '../node/node.js'
+import { DEFAULT_ALLOW } from '../node/access.js'
+
+const defaultDataDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'rrcloud')
+
+export default class NodeCommand extends Command {
+  static summary = 'Run a node: accept tasks over HTTP and run them with the tools installed here.'
+  static description = `A node offers every service under services/ whose tool is installed on this machine
+(see \`rrcloud meta\` for which, and why not). Tasks run as child processes, at most --slots at
+once; the rest wait as queued. Task records survive a restart; files older than --retention are swept.
+Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued ones run at next start.`
+
+  static examples = [
+    '<%= config.bin %> node',
+    '<%= config.bin %> node --port 4468 --slots 2 --data-dir /var/lib/rrcloud',
+    '<%= config.bin %> node --allow 192.168.1.0/24 --token s3cret',
+  ]
+
+  static flags = {
+    port: Flags.integer({ char: 'p', default: 4468, min: 0, max: 65535, description: 'TCP port to listen on (0 picks a free one)' }),
+    host: Flags.string({ description: 'address to listen on (default: all)' }),
+    'data-dir': Flags.string({ description: 'where task records and files are kept', default: defaultDataDir() }),
+    name: Flags.string({ description: 'name shown to clients (default: host name)' }),
+    slots: Flags.integer({ min: 1, default: availableParallelism(), description: 'tasks run at once (default: CPU cores)' }),
+    timeout: Flags.integer({ min: 1, default: 1800, description: 'seconds a task may run before it is killed' }),
+    retention: Flags.integer({ min: 1, default: 24, description: 'hours finished tasks and their files are kept' }),
+    allow: Flags.string({ description: 'comma-separated CIDR ranges allowed to connect', default: DEFAULT_ALLOW.join(',') }),
+    token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
+    'max-upload': Flags.integer({ min: 1, default: 1024, description: 'largest upload, MiB' }),
+    services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),
+  }
+
+  async run (): Promise<void> {
+    const { flags } = await this.parse(NodeCommand)
+    const stamp = () => new Date().toISOString()
+    const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
+    let node
+    try {
+      node = await startNode({
+        port: flags.port,
+        host: flags.host,
+        dataDir: flags['data-dir'],
+        name: flags.name,
+        slots: flags.slots,
+        timeoutSec: flags.timeout,
+        retentionHours: flags.retention,
+        allow: flags.allow.split(',').filter(Boolean),
+        token: flags.token,
+        maxUpload: flags['max-upload'] * 2 ** 20,
+        serviceDirs: flags.services,
+        log,
+      })
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'EADDRINUSE') this.error(`port ${flags.port} is in use: is a node already running? (rrcloud meta) or pick another with --port`, { exit: 2 })
+      this.error(e.message, { exit: 2 })
+    }
+    const offered = node.services.filter((s) => s.available).map((s) => s.name).join(', ')
+    log(`rrcloud node listening on ${node.url.replace('127.0.0.1', flags.host ?? '0.0.0.0')} with ${flags.slots} slot(s), data in ${flags['data-dir']}; services: ${offered}`)
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        log(`${sig}: stopping, cancelling running tasks`)
+        node.close().then(() => { log('stopped'); resolve() }, (e) => { log(`error while stopping: ${e}`); resolve() })
+      }
+      process.once('SIGINT', () => stop('SIGINT'))
+      process.once('SIGTERM', () => stop('SIGTERM'))
+    })
+  }
+}

@@ -1,0 +1,177 @@
+import { accessSync, constants, readFileSync, readdirSync } from 'node:fs'
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+
+/** Root of the installed package: `$root` in service descriptors. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const builtinServicesDir = join(packageRoot, 'services')
+
+/** One way of running a service: an executable and the fixed arguments it always gets. */
+export interface Alternative { exe: string; args: string[] }
+
+/** A service as described by a `services/NAME.conf` file (the seed's format, a few keys more). */
+export interface ServiceDescriptor {
+  name: string
+  file: string
+  description: string
+  alternatives: Alternative[]
+  path: string[]
+  input: string
+  argInput: string[]
+  fileIn: string
+  minInputs: number
+  maxInputs: number
+  fileOut: string
+  output: string
+  timeout?: number
+  env: Record<string, string>
+  provides: string[]
+  progress?: RegExp
+}
+
+/** A descriptor checked against this machine: which executable would run, or why none can. */
+export interface ResolvedService extends ServiceDescriptor {
+  available: boolean
+  exe?: string
+  args: string[]
+  reason?: string
+}
+
+export class ServiceConfigError extends Error {}
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/
+
+const confSchema = z.object({
+  cmd: z.string().min(1),
+  description: z.string().default(''),
+  path: z.string().default(''),
+  input: z.string().default('$fileIn'),
+  argInput: z.string().default(''),
+  fileIn: z.string().regex(/^[a-z0-9]{0,8}$/i, 'an extension such as scad').default(''),
+  inputs: z.string().regex(/^\d+(-\d+|\+)?$/, 'a count such as 1, 1-2 or 1+').default('1+'),
+  fileOut: z.string().regex(/^\$id(\.[a-z0-9]{1,8})?$/i, '$id or $id.EXT').default('$id'),
+  output: z.string().default(''),
+  timeout: z.coerce.number().int().positive().optional(),
+  provides: z.string().default(''),
+  progress: z.string().optional(),
+}).passthrough()
+
+/** Parses the `key = value` lines of a descriptor; `#` starts a comment at line start or after a blank. */
+export function parseConf (text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/(^|\s)#.*$/, '').trim()
+    if (line === '') return
+    const eq = line.indexOf('=')
+    if (eq <= 0) throw new ServiceConfigError(`${file}:${i + 1}: expected "key = value", got "${raw.trim()}"`)
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
+  })
+  return out
+}
+
+const list = (s: string, sep: RegExp | string): string[] => s.split(sep).map((x) => x.trim()).filter(Boolean)
+
+export function parseDescriptor (name: string, text: string, file: string): ServiceDescriptor {
+  if (!NAME.test(name)) throw new ServiceConfigError(`${file}: service name "${name}" must be lower-case letters, digits, - or _`)
+  const parsed = confSchema.safeParse(parseConf(text, file))
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ServiceConfigError(`${file}: ${issue.path.join('.') || 'file'}: ${issue.message}`)
+  }
+  const c = parsed.data
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(c)) {
+    if (k.startsWith('env.') && typeof v === 'string') env[k.slice(4)] = v.replaceAll('$root', packageRoot)
+  }
+  const [lo, hi] = c.inputs.endsWith('+')
+    ? [Number(c.inputs.slice(0, -1)), Infinity]
+    : c.inputs.includes('-') ? c.inputs.split('-').map(Number) : [Number(c.inputs), Number(c.inputs)]
+  const argInput = list(c.argInput, ',')
+  for (const a of argInput) {
+    if (!a.endsWith('$fileIn')) throw new ServiceConfigError(`${file}: argInput "${a}" must end in $fileIn`)
+  }
+  if (c.output !== '' && c.output !== 'stdout' && !c.output.includes('$fileOut')) {
+    throw new ServiceConfigError(`${file}: output must contain $fileOut, or be "stdout"`)
+  }
+  return {
+    name,
+    file,
+    description: c.description,
+    alternatives: list(c.cmd, '|').map((alt) => {
+      const [exe, ...args] = alt.split(/\s+/)
+      return { exe, args }
+    }),
+    path: list(c.path.replaceAll('$root', packageRoot), ':'),
+    input: c.input,
+    argInput,
+    fileIn: c.fileIn,
+    minInputs: lo,
+    maxInputs: hi,
+    fileOut: c.fileOut,
+    output: c.output,
+    timeout: c.timeout,
+    env,
+    provides: list(c.provides, ','),
+    progress: c.progress ? new RegExp(c.progress) : undefined,
+  }
+}
+
+/** Loads every `*.conf` of the given folders; a later folder's service replaces an earlier one of the same name. */
+export function loadDescriptors (dirs: string[]): ServiceDescriptor[] {
+  const byName = new Map<string, ServiceDescriptor>()
+  for (const dir of dirs) {
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.conf')).sort()) {
+      const file = join(dir, f)
+      byName.set(f.slice(0, -5), parseDescriptor(f.slice(0, -5), readFileSync(file, 'utf8'), file))
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+function findExecutable (exe: string, dirs: string[]): string | undefined {
+  const candidates = isAbsolute(exe) ? [exe] : dirs.map((d) => join(d, exe))
+  return candidates.find((p) => {
+    try { accessSync(p, constants.X_OK); return true } catch { return false }
+  })
+}
+
+/** Checks which alternative of a descriptor is installed here. */
+export function resolveService (d: ServiceDescriptor, envPath = process.env.PATH ?? ''): ResolvedService {
+  const dirs = [...d.path, ...list(envPath, delimiter)]
+  for (const alt of d.alternatives) {
+    const exe = findExecutable(alt.exe, dirs)
+    if (exe) return { ...d, available: true, exe, args: alt.args }
+  }
+  const names = d.alternatives.map((a) => a.exe).join(' or ')
+  const hint = d.provides.length ? ` (install ${d.provides.join(' or ')})` : ''
+  return { ...d, available: false, args: [], reason: `${names} not found${hint}` }
+}
+
+export function resolveAll (dirs: string[]): ResolvedService[] {
+  return loadDescriptors(dirs).map((d) => resolveService(d))
+}
+
+/** The prefixes a client may send as prearg, from `argInput = --load=$fileIn, ...`. */
+export function allowedPreargs (d: ServiceDescriptor): string[] {
+  return d.argInput.map((a) => a.slice(0, -'$fileIn'.length))
+}
+
+export interface Composition { args: string[]; outFile?: string; stdoutTo?: string }
+
+/**
+ * Composes the argument vector the seed's way: `cmd prearg0+fileIn0 fileIn1 [output]`.
+ * Inputs are paths the node chose; preargs must already be validated with allowedPreargs.
+ */
+export function compose (s: ResolvedService, id: string, inputs: Array<{ path: string; prearg?: string }>, outDir: string): Composition {
+  const args = [...s.args]
+  for (const i of inputs) {
+    if (i.prearg !== undefined && i.prearg !== '') args.push(i.prearg + i.path)
+    else args.push(...s.input.split(/\s+/).map((a) => a.replaceAll('$fileIn', i.path)))
+  }
+  if (s.output === '') return { args }
+  const outFile = join(outDir, s.fileOut.replace('$id', id))
+  if (s.output === 'stdout') return { args, outFile, stdoutTo: outFile }
+  args.push(...s.output.split(/\s+/).map((a) => a.replaceAll('$fileOut', outFile)))
+  return { args, outFile }
+}

@@ -1,0 +1,237 @@
+import Koa, { type Context } from 'koa'
+import Router from '@koa/router'
+import { createReadStream, existsSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BlockList } from 'node:net'
+import { allowedPreargs, type ResolvedService } from '../executors/services.js'
+import { badRequest, HttpError, notFound } from './errors.js'
+import { isAllowed, plainIp, tokenMatches } from './access.js'
+import { taskView, toHtml, toText, type Format } from './render.js'
+import { createBodyReader, type ParsedBody } from './uploads.js'
+import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
+import { TASK_ID, type Task } from './task.js'
+
+export interface AppConfig {
+  dataDir: string
+  allow: BlockList
+  token?: string
+  maxUpload: number
+  maxField?: number
+}
+
+export interface AppDeps {
+  runner: TaskRunner
+  /** every descriptor, offered or not */
+  services: ResolvedService[]
+  meta: () => Record<string, unknown>
+}
+
+const OUT_FILE = /^\d{1,12}-\d{6}(\.[a-z0-9]{1,8})?$/i
+const EXT = /^[a-z0-9]{1,8}$/i
+
+function formatOf (ctx: Context, body?: ParsedBody): Format {
+  const f = String(body?.fields.format ?? ctx.query.format ?? '').toLowerCase()
+  if (f === 'json' || f === 'text' || f === 'html') return f
+  const accept = ctx.get('accept')
+  if (accept.includes('application/json')) return 'json'
+  if (/mozilla|webkit|opera/i.test(ctx.get('user-agent')) && accept.includes('text/html')) return 'html'
+  return 'text'
+}
+
+/**
+ * Replies in the format asked for. On the seed's `/`, `format=json` answers JSON as text/plain:
+ * the seed's jQuery examples call `$.parseJSON(data)`, which needs the reply as a string.
+ */
+function reply (ctx: Context, data: unknown, title: string, services: string[] = []) {
+  const format: Format = ctx.state.format
+  if (format === 'json') {
+    ctx.type = ctx.state.seed && !ctx.get('accept').includes('application/json') ? 'text/plain' : 'application/json'
+    ctx.body = JSON.stringify(data, null, 2) + '\n'
+  } else if (format === 'html') {
+    ctx.type = 'text/html'
+    ctx.body = toHtml(title, data, services)
+  } else {
+    ctx.type = 'text/plain'
+    ctx.body = toText(data)
+  }
+}
+
+/** Builds the node's HTTP app (seed API at `/`, JSON API at `/api/v1`); the caller listens. */
+export function createApp (config: AppConfig, deps: AppDeps): Koa {
+  const { runner } = deps
+  const dirs = taskDirs(config.dataDir)
+  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField: config.maxField ?? 32 << 20 })
+  const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
+  const app = new Koa({ proxy: false })
+  const router = new Router()
+
+  app.use(async (ctx, next) => {
+    ctx.set('Access-Control-Allow-Origin', '*')
+    ctx.state.format = formatOf(ctx)
+    try {
+      await next()
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal error')
+      if (!(err instanceof HttpError)) console.error(err)
+      ctx.status = e.status
+      reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
+      if (e.status === 413) ctx.set('Connection', 'close')
+    }
+  })
+
+  app.use(async (ctx, next) => {
+    if (!isAllowed(config.allow, ctx.req.socket.remoteAddress ?? '')) {
+      throw new HttpError(403, `${plainIp(ctx.req.socket.remoteAddress ?? '?')} is not allowed here (see the node's --allow)`)
+    }
+    if (ctx.method === 'OPTIONS') {
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS')
+      ctx.set('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Rrcloud-Token')
+      ctx.status = 204
+      return
+    }
+    await next()
+  })
+
+  const clientToken = (ctx: Context, body?: ParsedBody) => {
+    const auth = ctx.get('authorization')
+    if (auth.startsWith('Bearer ')) return auth.slice(7)
+    return ctx.get('x-rrcloud-token') || (ctx.query.token as string | undefined) || body?.fields.token
+  }
+  const checkToken = (ctx: Context, body?: ParsedBody) => {
+    if (config.token && !tokenMatches(config.token, clientToken(ctx, body))) {
+      throw new HttpError(401, 'this node needs a token: send Authorization: Bearer TOKEN (rrcloud --token)')
+    }
+  }
+
+  async function submit (ctx: Context): Promise<Task> {
+    const body = await readBody(ctx)
+    try {
+      ctx.state.format = formatOf(ctx, body)
+      checkToken(ctx, body)
+      return runner.submit(toSubmission(ctx, body))
+    } finally {
+      for (const f of body.files) rmSync(f.path, { force: true })
+    }
+  }
+
+  function toSubmission (ctx: Context, body: ParsedBody) {
+    const { fields, files } = body
+    const name = fields.service
+    if (!name) throw badRequest('no service given: send service=NAME', { services: offered() })
+    const s = deps.services.find((x) => x.name === name && x.available)
+    if (!s) {
+      const why = deps.services.find((x) => x.name === name)?.reason
+      throw badRequest(`unknown service ${name}${why ? ` (not offered here: ${why})` : ''}; this node offers ${offered().join(', ')}`, { services: offered() })
+    }
+    for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
+      if (!/^(service|format|notifier|token|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
+    }
+    const byIndex = new Map<number, IncomingInput>()
+    for (const f of files) {
+      const m = /^fileIn(\d+)$/.exec(f.field)
+      if (!m) throw badRequest(`unexpected file field ${f.field}: inputs are fileIn0, fileIn1, ...`)
+      const ext = f.originalName.includes('.') ? f.originalName.split('.').pop()! : ''
+      byIndex.set(Number(m[1]), { tmpPath: f.path, ext: EXT.test(ext) ? ext.toLowerCase() : s.fileIn })
+    }
+    for (const [k, v] of Object.entries(fields)) {
+      const m = /^fileIn(\d+)$/.exec(k)
+      if (m && !byIndex.has(Number(m[1]))) byIndex.set(Number(m[1]), { content: v, ext: s.fileIn })
+    }
+    const allowed = allowedPreargs(s)
+    for (const [k, v] of Object.entries(fields)) {
+      const m = /^prearg(\d+)$/.exec(k)
+      if (!m || v === '') continue
+      const input = byIndex.get(Number(m[1]))
+      if (!input) throw badRequest(`${k} has no fileIn${m[1]} to go with`)
+      if (!allowed.includes(v)) {
+        throw badRequest(`${k} "${v}" is not allowed for ${s.name}; ${allowed.length ? `allowed: ${allowed.join(' ')}` : 'it takes no prearguments'}`)
+      }
+      input.prearg = v
+    }
+    const inputs = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v)
+    if (inputs.length === 0) throw badRequest(`no input: send fileIn0 as a file upload or as content for ${s.name}`)
+    if (inputs.length < s.minInputs || inputs.length > s.maxInputs) {
+      throw badRequest(`${s.name} takes ${s.minInputs === s.maxInputs ? s.minInputs : `${s.minInputs} to ${s.maxInputs}`} input(s), got ${inputs.length}`)
+    }
+    const notifier = fields.notifier || undefined
+    if (notifier && !/^https?:\/\/\S+$/i.test(notifier)) throw badRequest('notifier must be an http:// or https:// URL')
+    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier }
+  }
+
+  function sendFile (ctx: Context, path: string, name: string) {
+    if (!existsSync(path)) throw notFound(`no such file ${name}`)
+    ctx.type = 'application/octet-stream'
+    ctx.length = statSync(path).size
+    ctx.set('Content-Disposition', `attachment; filename="${name}"`)
+    ctx.body = createReadStream(path)
+  }
+  const taskId = (id: string) => {
+    if (!TASK_ID.test(id)) throw notFound(`no task ${id}`)
+    return id
+  }
+  const output = (ctx: Context, t: Task) => {
+    if (!t.out) throw notFound(`task ${t.id} has no output file`)
+    if (t.status !== 'complete') throw new HttpError(409, `task ${t.id} is ${t.status}; its output is there once it is complete`)
+    sendFile(ctx, join(config.dataDir, t.out), t.out.split('/').pop()!)
+  }
+  const log = (ctx: Context, id: string) => {
+    const t = runner.get(taskId(id))
+    const path = join(dirs.log, t.id)
+    ctx.type = 'text/plain'
+    ctx.body = existsSync(path) ? createReadStream(path) : ''
+  }
+
+  // --- the seed's API ---
+  const seed = async (ctx: Context, next: () => Promise<unknown>) => { ctx.state.seed = true; await next() }
+  router.get('/', seed, (ctx) => {
+    const service = String(ctx.query.service ?? 'info')
+    if (service === 'meta') return reply(ctx, deps.meta(), 'meta')
+    if (service !== 'info') throw badRequest(`GET takes service=info or service=meta; POST a form to run ${service}`)
+    const id = ctx.query.id as string | undefined
+    if (id) return reply(ctx, taskView(runner.get(taskId(id))), `task ${id}`)
+    reply(ctx, runner.list().map(taskView), 'tasks', offered())
+  })
+  router.post('/', seed, async (ctx) => {
+    const t = await submit(ctx)
+    reply(ctx, taskView(t), `task ${t.id}`)
+  })
+  router.get('/tasks/out/:file', (ctx) => {
+    const file = ctx.params.file
+    if (!OUT_FILE.test(file)) throw notFound(`no such file ${file}`)
+    sendFile(ctx, join(dirs.out, file), file)
+  })
+  router.get('/tasks/log/:id', (ctx) => log(ctx, ctx.params.id))
+
+  // --- JSON API ---
+  const v1 = new Router({ prefix: '/api/v1' })
+  v1.use(async (ctx, next) => { ctx.state.format = 'json'; await next() })
+  v1.get('/meta', (ctx) => reply(ctx, deps.meta(), 'meta'))
+  v1.get('/services', (ctx) => reply(ctx, deps.services.map((s) => ({
+    name: s.name, available: s.available, description: s.description, exe: s.exe, reason: s.reason,
+    argInput: allowedPreargs(s), inputs: [s.minInputs, Number.isFinite(s.maxInputs) ? s.maxInputs : null],
+    fileOut: s.fileOut, output: s.output, provides: s.provides,
+  })), 'services'))
+  v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(taskView), 'tasks'))
+  v1.post('/tasks', async (ctx) => {
+    const t = await submit(ctx)
+    ctx.status = 201
+    ctx.set('Location', `/api/v1/tasks/${t.id}`)
+    reply(ctx, taskView(t), 'task')
+  })
+  v1.get('/tasks/:id', (ctx) => reply(ctx, taskView(runner.get(taskId(ctx.params.id))), 'task'))
+  const change = (op: 'cancel' | 'pause' | 'resume') => (ctx: Context) => {
+    checkToken(ctx)
+    reply(ctx, taskView(runner[op](taskId(ctx.params.id))), 'task')
+  }
+  v1.delete('/tasks/:id', change('cancel'))
+  v1.post('/tasks/:id/cancel', change('cancel'))
+  v1.post('/tasks/:id/pause', change('pause'))
+  v1.post('/tasks/:id/resume', change('resume'))
+  v1.get('/tasks/:id/output', (ctx) => output(ctx, runner.get(taskId(ctx.params.id))))
+  v1.get('/tasks/:id/log', (ctx) => log(ctx, ctx.params.id))
+
+  app.use(router.routes()).use(router.allowedMethods())
+  app.use(v1.routes()).use(v1.allowedMethods())
+  app.use((ctx) => { throw notFound(`nothing at ${ctx.path}`) })
+  return app
+}

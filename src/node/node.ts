@@ -1,0 +1,122 @@
+import { createServer, type Server } from 'node:http'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { hostname, loadavg, availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { once } from 'node:events'
+import got from 'got'
+import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
+import { createApp } from './app.js'
+import { DEFAULT_ALLOW, parseCidrs } from './access.js'
+import { createStore, type Store } from './store.js'
+import { createTaskRunner, taskDirs, type TaskRunner } from './tasks.js'
+import { VERSION } from '../version.js'
+
+export interface NodeConfig {
+  port: number
+  host?: string
+  dataDir: string
+  name?: string
+  slots?: number
+  timeoutSec?: number
+  retentionHours?: number
+  allow?: string[]
+  token?: string
+  maxUpload?: number
+  /** extra folders of service descriptors, after the built-in one */
+  serviceDirs?: string[]
+  log?: (line: string) => void
+  graceMs?: number
+}
+
+export interface RunningNode {
+  server: Server
+  port: number
+  url: string
+  store: Store
+  runner: TaskRunner
+  services: ResolvedService[]
+  close (): Promise<void>
+}
+
+export function formatUptime (sec: number): string {
+  const s = Math.floor(sec)
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${Math.floor(s / 86400)}d ${p(Math.floor(s / 3600) % 24)}h ${p(Math.floor(s / 60) % 60)}m ${p(s % 60)}s`
+}
+
+/** Starts a node: store, task runner and HTTP server on the configured port. */
+export async function startNode (config: NodeConfig): Promise<RunningNode> {
+  const log = config.log ?? (() => {})
+  const started = Date.now()
+  const slots = config.slots ?? availableParallelism()
+  const timeoutSec = config.timeoutSec ?? 1800
+  const retentionHours = config.retentionHours ?? 24
+  const serverName = config.name ?? hostname()
+  mkdirSync(config.dataDir, { recursive: true })
+  const tmp = taskDirs(config.dataDir).tmp
+  // partial uploads of a previous run
+  try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
+  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])])
+  for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
+  const store = createStore({ dataDir: config.dataDir })
+  const runner = createTaskRunner(
+    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), graceMs: config.graceMs },
+    {
+      store,
+      log,
+      notify: (url) => {
+        got(url, { timeout: { request: 5000 }, retry: { limit: 0 } })
+          .then((r) => log(`notifier ${url}: ${r.statusCode}`), (e: Error) => log(`notifier ${url} failed: ${e.message}`))
+      },
+    },
+  )
+  const meta = () => {
+    const st = runner.stats()
+    return {
+      cpuLoad: Math.round(loadavg()[0] * 100) / 100,
+      maxDataRetention: retentionHours,
+      serverName,
+      services: services.filter((s) => s.available).map((s) => s.name).join(','),
+      unavailable: Object.fromEntries(services.filter((s) => !s.available).map((s) => [s.name, s.reason])),
+      tasks: store.list().length,
+      timeout: timeoutSec,
+      uptime: formatUptime((Date.now() - started) / 1000),
+      version: `rrcloud ${VERSION}`,
+      cores: availableParallelism(),
+      slots,
+      free: Math.max(0, slots - st.running),
+      running: st.running,
+      queue: st.queued,
+      tokenRequired: Boolean(config.token),
+    }
+  }
+  const app = createApp(
+    { dataDir: config.dataDir, allow: parseCidrs(config.allow ?? DEFAULT_ALLOW), token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
+    { runner, services, meta },
+  )
+  const server = createServer(app.callback())
+  server.requestTimeout = 0
+  server.listen(config.port, config.host)
+  await once(server, 'listening')
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : config.port
+  const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
+  let closed: Promise<void> | undefined
+  return {
+    server,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    store,
+    runner,
+    services,
+    close () {
+      closed ??= (async () => {
+        server.close()
+        server.closeAllConnections()
+        await runner.close()
+        store.close()
+      })()
+      return closed
+    },
+  }
+}

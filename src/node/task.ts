@@ -1,0 +1,32 @@
+/** Task states: the seed's three (`busy`, `complete`, `failed`) plus the ones a queue and a printer need. */
+export const STATUSES = ['queued', 'busy', 'paused', 'complete', 'failed', 'cancelled'] as const
+export type Status = typeof STATUSES[number]
+export const FINAL: ReadonlySet<Status> = new Set(['complete', 'failed', 'cancelled'])
+
+export interface TaskInput { path: string; prearg?: string }
+
+/** A task as stored and shown; field names follow the seed (`client cmd ctime etime in out ...`). */
+export interface Task {
+  id: string
+  service: string
+  status: Status
+  client: string
+  server: string
+  cmd: string
+  ctime: number
+  etime?: number
+  in: TaskInput[]
+  out?: string
+  notifier?: string
+  pid?: number
+  exitCode?: number | null
+  error?: string
+  progress?: string
+}
+
+/** Seed-style ids: `<epoch seconds>-<6 digits>`, e.g. 1361982308-837500. */
+export function newTaskId (now = Date.now()): string {
+  return `${Math.floor(now / 1000)}-${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}`
+}
+
+export const TASK_ID = /^\d{1,12}-\d{6}$/

@@ -1,0 +1,226 @@
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { basename, join, relative } from 'node:path'
+import PQueue from 'p-queue'
+import { compose, type ResolvedService } from '../executors/services.js'
+import { runProcess, type RunHandle } from '../executors/process.js'
+import { HttpError, notFound } from './errors.js'
+import type { Store } from './store.js'
+import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
+
+export interface RunnerConfig {
+  dataDir: string
+  serverName: string
+  slots: number
+  timeoutSec: number
+  retentionHours: number
+  /** the services this node offers (available ones only) */
+  services: ResolvedService[]
+  graceMs?: number
+}
+
+export interface RunnerDeps {
+  store: Store
+  /** one line per task event */
+  log: (line: string) => void
+  /** called once when a task ends, with the notifier URL already expanded */
+  notify: (url: string) => void
+}
+
+/** An input as accepted by the HTTP layer: an uploaded file on disk, or content sent as a string. */
+export interface IncomingInput {
+  tmpPath?: string
+  content?: string
+  ext: string
+  prearg?: string
+}
+
+export interface Submission {
+  service: string
+  inputs: IncomingInput[]
+  client: string
+  notifier?: string
+}
+
+export interface TaskRunner {
+  submit (s: Submission): Task
+  get (id: string): Task
+  list (): Task[]
+  cancel (id: string): Task
+  pause (id: string): Task
+  resume (id: string): Task
+  stats (): { slots: number; running: number; queued: number }
+  /** resolves when no task is queued or running */
+  idle (): Promise<void>
+  sweep (now?: number): number
+  close (): Promise<void>
+}
+
+export const taskDirs = (dataDir: string) => ({
+  in: join(dataDir, 'tasks', 'in'),
+  out: join(dataDir, 'tasks', 'out'),
+  log: join(dataDir, 'tasks', 'log'),
+  tmp: join(dataDir, 'tasks', 'tmp'),
+})
+
+export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
+  const { store, log } = deps
+  const dirs = taskDirs(config.dataDir)
+  Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }))
+  const services = new Map(config.services.map((s) => [s.name, s]))
+  const queue = new PQueue({ concurrency: config.slots })
+  const running = new Map<string, RunHandle>()
+  let closing = false
+  const rel = (p: string) => relative(config.dataDir, p)
+
+  const set = (id: string, patch: Partial<Task>) => store.update(id, patch)!
+  const end = (t: Task) => {
+    log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}`)
+    if (t.notifier) {
+      deps.notify(t.notifier.replaceAll('$id', t.id).replaceAll('$myip', t.client))
+    }
+  }
+
+  async function execute (id: string): Promise<void> {
+    const t = store.get(id)
+    if (!t || t.status !== 'queued' || closing) return
+    const s = services.get(t.service)
+    if (!s?.exe) {
+      end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `service ${t.service} is no longer offered here` }))
+      return
+    }
+    const c = compose(s, id, t.in, 'tasks/out')
+    const timeoutSec = Math.min(config.timeoutSec, s.timeout ?? Infinity)
+    const h = runProcess({
+      exe: s.exe,
+      args: c.args,
+      cwd: config.dataDir,
+      env: s.env,
+      logFile: join(dirs.log, id),
+      stdoutTo: c.stdoutTo && join(config.dataDir, c.stdoutTo),
+      timeoutMs: timeoutSec * 1000,
+      progress: s.progress,
+      onProgress: (p) => set(id, { progress: p }),
+      graceMs: config.graceMs,
+    })
+    running.set(id, h)
+    set(id, { status: 'busy', pid: h.pid })
+    log(`task ${id} busy pid ${h.pid}`)
+    const r = await h.done
+    running.delete(id)
+    const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
+    if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
+    else if (r.timedOut) Object.assign(patch, { status: 'failed', error: `timed out after ${timeoutSec} s` })
+    else if (r.error) Object.assign(patch, { status: 'failed', error: `could not start ${s.exe}: ${r.error}` })
+    else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}` })
+    else if (c.outFile && !existsSync(join(config.dataDir, c.outFile))) Object.assign(patch, { status: 'failed', error: 'the tool exited without writing its output' })
+    else patch.status = 'complete'
+    end(set(id, patch))
+  }
+
+  const enqueue = (id: string) => { queue.add(() => execute(id)).catch((e) => log(`task ${id} error: ${e}`)) }
+
+  // a restart: what was running died with the node; what was waiting still waits
+  for (const t of store.withStatus('busy', 'paused')) {
+    end(set(t.id, { status: 'failed', etime: Date.now() / 1000, error: 'the node stopped while the task was running' }))
+  }
+  for (const t of store.withStatus('queued')) enqueue(t.id)
+
+  function get (id: string): Task {
+    const t = store.get(id)
+    if (!t) throw notFound(`no task ${id}`)
+    return t
+  }
+
+  function removeFiles (t: Task) {
+    const files = [...t.in.map((i) => i.path), t.out, `tasks/log/${t.id}`].filter(Boolean) as string[]
+    for (const f of files) rmSync(join(config.dataDir, f), { force: true })
+  }
+
+  const sweepEvery = Math.min(config.retentionHours * 3600e3 / 4, 600e3)
+  const sweeper = setInterval(() => runner.sweep(), Math.max(sweepEvery, 1000))
+  sweeper.unref()
+
+  const runner: TaskRunner = {
+    submit (sub) {
+      const s = services.get(sub.service)
+      if (!s) throw new HttpError(400, `unknown service ${sub.service}`, { services: [...services.keys()] })
+      let id = newTaskId()
+      while (store.get(id)) id = newTaskId()
+      const inputs: TaskInput[] = sub.inputs.map((i, n) => {
+        const path = join(dirs.in, `${id}-${n}${i.ext ? `.${i.ext}` : ''}`)
+        if (i.tmpPath) renameSync(i.tmpPath, path)
+        else writeFileSync(path, i.content ?? '')
+        return { path: rel(path), ...(i.prearg ? { prearg: i.prearg } : {}) }
+      })
+      const c = compose(s, id, inputs, 'tasks/out')
+      const task: Task = {
+        id,
+        service: s.name,
+        status: 'queued',
+        client: sub.client,
+        server: config.serverName,
+        cmd: [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
+        ctime: Date.now() / 1000,
+        in: inputs,
+        out: c.outFile,
+        ...(sub.notifier ? { notifier: sub.notifier } : {}),
+      }
+      store.insert(task)
+      log(`task ${id} queued ${s.name} from ${sub.client}`)
+      enqueue(id)
+      return task
+    },
+    get,
+    list: () => store.list(),
+    cancel (id) {
+      const t = get(id)
+      if (FINAL.has(t.status)) throw new HttpError(409, `task ${id} is already ${t.status}`)
+      const h = running.get(id)
+      if (h) {
+        h.cancel()
+        return get(id)
+      }
+      const next = set(id, { status: 'cancelled', etime: Date.now() / 1000, error: 'cancelled on request' })
+      end(next)
+      return next
+    },
+    pause (id) {
+      const t = get(id)
+      const h = running.get(id)
+      if (t.status !== 'busy' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a busy task can be paused`)
+      h.pause()
+      log(`task ${id} paused`)
+      return set(id, { status: 'paused' })
+    },
+    resume (id) {
+      const t = get(id)
+      const h = running.get(id)
+      if (t.status !== 'paused' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a paused task can be resumed`)
+      h.resume()
+      log(`task ${id} resumed`)
+      return set(id, { status: 'busy' })
+    },
+    stats: () => ({ slots: config.slots, running: running.size, queued: queue.size }),
+    idle: () => queue.onIdle(),
+    sweep (now = Date.now()) {
+      const old = store.endedBefore(now / 1000 - config.retentionHours * 3600)
+      for (const t of old) {
+        removeFiles(t)
+        store.remove(t.id)
+      }
+      if (old.length) log(`retention: removed ${old.length} task(s) older than ${config.retentionHours} h`)
+      return old.length
+    },
+    async close () {
+      if (closing) return
+      closing = true
+      clearInterval(sweeper)
+      queue.pause()
+      queue.clear()
+      const waits = [...running.values()].map((h) => { h.cancel(); return h.done })
+      await Promise.all(waits)
+      await queue.onIdle()
+    },
+  }
+  return runner
+}
