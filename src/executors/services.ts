@@ -99,7 +99,7 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     file,
     description: c.description,
     alternatives: list(c.cmd, '|').map((alt) => {
-      const [exe, ...args] = alt.split(/\s+/)
+      const [exe, ...args] = alt.replaceAll('$root', packageRoot).split(/\s+/)
       return { exe, args }
     }),
     path: list(c.path.replaceAll('$root', packageRoot), ':'),

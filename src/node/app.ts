@@ -64,6 +64,10 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
   const app = new Koa({ proxy: false })
   const router = new Router()
+  // a client that hangs up during a download is not the node's error
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE' && err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.error(err)
+  })
 
   app.use(async (ctx, next) => {
     ctx.set('Access-Control-Allow-Origin', '*')
