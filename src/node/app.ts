@@ -110,7 +110,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   async function submit (ctx: Context): Promise<Task> {
     const body = await readBody(ctx)
     try {
-      ctx.state.format = formatOf(ctx, body)
+      if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
       checkToken(ctx, body)
       return runner.submit(toSubmission(ctx, body))
     } finally {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative } from 'node:path'
 import PQueue from 'p-queue'
 import { compose, type ResolvedService } from '../executors/services.js'
@@ -62,6 +62,18 @@ export const taskDirs = (dataDir: string) => ({
   tmp: join(dataDir, 'tasks', 'tmp'),
 })
 
+/**
+ * A tool whose node died keeps running; stop it at restart, but only if the pid still
+ * belongs to a process working in our data folder (pids are reused).
+ */
+function killOrphan (pid: number, dataDir: string) {
+  try {
+    if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(dataDir)) return
+    process.kill(-pid, 'SIGCONT')
+    process.kill(-pid, 'SIGKILL')
+  } catch {}
+}
+
 export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
   const { store, log } = deps
   const dirs = taskDirs(config.dataDir)
@@ -121,6 +133,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   // a restart: what was running died with the node; what was waiting still waits
   for (const t of store.withStatus('busy', 'paused')) {
+    if (t.pid) killOrphan(t.pid, config.dataDir)
     end(set(t.id, { status: 'failed', etime: Date.now() / 1000, error: 'the node stopped while the task was running' }))
   }
   for (const t of store.withStatus('queued')) enqueue(t.id)
