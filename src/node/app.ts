@@ -2,6 +2,7 @@ import Koa, { type Context } from 'koa'
 import Router from '@koa/router'
 import { createReadStream, existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import type { BlockList } from 'node:net'
 import { allowedPreargs, type ResolvedService } from '../executors/services.js'
 import { badRequest, HttpError, notFound } from './errors.js'
@@ -9,7 +10,7 @@ import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
 import { createBodyReader, type ParsedBody } from './uploads.js'
 import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
-import { TASK_ID, type Task } from './task.js'
+import { FINAL, TASK_ID, type Task } from './task.js'
 
 export interface AppConfig {
   dataDir: string
@@ -185,6 +186,24 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     ctx.body = existsSync(path) ? createReadStream(path) : ''
   }
 
+  /** Server-sent events: the task now, then on every change, until it ends. */
+  const events = (ctx: Context, t: Task) => {
+    const stream = new PassThrough()
+    const send = (x: Task) => {
+      stream.write(`event: task\ndata: ${JSON.stringify(taskView(x))}\n\n`)
+      if (FINAL.has(x.status)) stream.end()
+    }
+    const onTask = (x: Task) => { if (x.id === t.id) send(x) }
+    runner.events.on('task', onTask)
+    const stop = () => runner.events.off('task', onTask)
+    stream.on('close', stop)
+    ctx.req.on('close', () => { stop(); stream.end() })
+    ctx.type = 'text/event-stream'
+    ctx.set('Cache-Control', 'no-cache')
+    ctx.body = stream
+    send(t)
+  }
+
   // --- the seed's API ---
   const seed = async (ctx: Context, next: () => Promise<unknown>) => { ctx.state.seed = true; await next() }
   router.get('/', seed, (ctx) => {
@@ -233,6 +252,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   v1.post('/tasks/:id/resume', change('resume'))
   v1.get('/tasks/:id/output', (ctx) => output(ctx, runner.get(taskId(ctx.params.id))))
   v1.get('/tasks/:id/log', (ctx) => log(ctx, ctx.params.id))
+  v1.get('/tasks/:id/events', (ctx) => events(ctx, runner.get(taskId(ctx.params.id))))
 
   app.use(router.routes()).use(router.allowedMethods())
   app.use(v1.routes()).use(v1.allowedMethods())

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative } from 'node:path'
+import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
 import { compose, type ResolvedService } from '../executors/services.js'
 import { runProcess, type RunHandle } from '../executors/process.js'
@@ -52,6 +53,8 @@ export interface TaskRunner {
   /** resolves when no task is queued or running */
   idle (): Promise<void>
   sweep (now?: number): number
+  /** 'task' (Task) on every change of a task; 'stats' when running or queued counts change */
+  events: EventEmitter
   close (): Promise<void>
 }
 
@@ -84,7 +87,14 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   let closing = false
   const rel = (p: string) => relative(config.dataDir, p)
 
-  const set = (id: string, patch: Partial<Task>) => store.update(id, patch)!
+  const events = new EventEmitter()
+  events.setMaxListeners(0)
+  const set = (id: string, patch: Partial<Task>) => {
+    const t = store.update(id, patch)!
+    events.emit('task', t)
+    if (patch.status) events.emit('stats')
+    return t
+  }
   const end = (t: Task) => {
     log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}`)
     if (t.notifier) {
@@ -179,6 +189,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
       }
       store.insert(task)
+      events.emit('task', task)
+      events.emit('stats')
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(id)
       return task
@@ -215,6 +227,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     },
     stats: () => ({ slots: config.slots, running: running.size, queued: queue.size }),
     idle: () => queue.onIdle(),
+    events,
     sweep (now = Date.now()) {
       const old = store.endedBefore(now / 1000 - config.retentionHours * 3600)
       for (const t of old) {

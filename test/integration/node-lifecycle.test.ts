@@ -143,3 +143,18 @@ test('the retention sweeper removes old tasks and their files, and only those', 
     assert.equal((await getJson(`${node.url}/api/v1/tasks/${q.id}`)).status, 'busy', 'running tasks are kept')
   } finally { await node.stop() }
 })
+
+test('server-sent events follow a task from its state now to its end', async () => {
+  const node = await testNode()
+  try {
+    const { body: t } = await post(node.url, { service: 'slow' }, slow(0.5))
+    const r = await fetch(`${node.url}/api/v1/tasks/${t.id}/events`)
+    assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/)
+    const text = await r.text()
+    const states = text.split('\n\n').filter(Boolean).map((e) => JSON.parse(e.split('data: ')[1]).status)
+    assert.equal(states.at(-1), 'complete')
+    assert.ok(states.includes('busy'), states.join(','))
+    const again = await (await fetch(`${node.url}/api/v1/tasks/${t.id}/events`)).text()
+    assert.equal(again.split('\n\n').filter(Boolean).length, 1, 'an ended task sends its state once and closes')
+  } finally { await node.stop() }
+})
