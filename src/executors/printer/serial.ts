@@ -1,0 +1,79 @@
+import { SerialPort } from 'serialport'
+import debug from 'debug'
+
+const log = debug('rrcloud:printer:serial')
+
+/** A line-oriented connection to a printer: what the protocol code needs from a serial port. */
+export interface Link {
+  /** writes one line; the newline is added */
+  write (line: string): void
+  /** closes the port; resolves once it is closed, harmless when already closed */
+  close (): Promise<void>
+}
+
+export interface LinkOptions {
+  path: string
+  baudRate: number
+  /** every complete line from the firmware, without its line ending */
+  onLine (line: string): void
+  /** the port closed on its own (unplugged, hung up); not called for close() */
+  onClose (reason: string): void
+}
+
+export type OpenLink = (opts: LinkOptions) => Promise<Link>
+
+/** Opens a serial port with serialport and splits what arrives into lines. */
+export const openSerialLink: OpenLink = async (opts) => {
+  const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate, autoOpen: false })
+  let closing = false
+  let rest = ''
+  port.on('data', (chunk: Buffer) => {
+    // latin1: a noisy line must not turn into replacement characters that hide the ASCII around them
+    const lines = (rest + chunk.toString('latin1')).split('\n')
+    rest = lines.pop() ?? ''
+    for (const line of lines) opts.onLine(line.endsWith('\r') ? line.slice(0, -1) : line)
+  })
+  port.on('error', (err) => log('%s: %s', opts.path, err.message))
+  port.on('close', (err?: Error & { disconnected?: boolean }) => {
+    if (closing) return
+    closing = true
+    log('%s closed: %s', opts.path, err?.message ?? 'no reason given')
+    opts.onClose(err?.disconnected ? 'the serial port was disconnected' : `the serial port closed${err ? ': ' + err.message : ''}`)
+  })
+  await new Promise<void>((resolve, reject) => port.open((err) => err ? reject(err) : resolve()))
+  log('opened %s at %d baud', opts.path, opts.baudRate)
+  return {
+    write (line) {
+      if (!closing) port.write(line + '\n')
+    },
+    async close () {
+      if (closing) return
+      closing = true
+      if (!port.isOpen) return
+      await new Promise<void>((resolve) => port.close(() => resolve()))
+    },
+  }
+}
+
+export interface SerialPortInfo {
+  path: string
+  manufacturer?: string
+  serialNumber?: string
+  vendorId?: string
+  productId?: string
+}
+
+/**
+ * The serial ports the system knows of. serialport's list() needs udev on Linux and rejects
+ * where there is none (containers, minimal images): that is reported as no ports, not an error.
+ */
+export async function listSerialPorts (): Promise<SerialPortInfo[]> {
+  try {
+    const ports = await SerialPort.list()
+    return ports.map(({ path, manufacturer, serialNumber, vendorId, productId }) =>
+      ({ path, manufacturer, serialNumber, vendorId, productId }))
+  } catch (err) {
+    log('listing serial ports failed: %s', (err as Error).message)
+    return []
+  }
+}

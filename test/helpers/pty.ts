@@ -1,0 +1,70 @@
+// A pseudo-terminal with the simulated Marlin behind it: socat creates the pty and a link to it,
+// and starts test/fixtures/marlin-sim.mjs when something opens the port (wait-slave, checked
+// every 10 ms instead of socat's default 1 s).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const SIM = fileURLToPath(new URL('../fixtures/marlin-sim.mjs', import.meta.url))
+
+export interface SimStats { accepted: number, errors: number, firstAt: number, lastAt: number }
+
+export interface SimPty {
+  /** the link to open as the serial port */
+  path: string
+  dir: string
+  logFile: string
+  statsFile: string
+  /** every command the simulated firmware accepted so far, in order */
+  log (): string[]
+  /** what the simulator wrote when the port closed (undefined before) */
+  stats (): SimStats | undefined
+  /** stops socat and the simulator, removes the directory (unless keepDir) */
+  stop (opts?: { keepDir?: boolean }): Promise<void>
+}
+
+// socat splits its EXEC string at spaces and treats , : ! as syntax; keep arguments plain
+const PLAIN = /^[\w./=+-]+$/
+
+export async function startSimPty (simArgs: string[] = [], opts: { dir?: string, timeoutMs?: number } = {}): Promise<SimPty> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'rrcloud-pty-'))
+  const path = join(dir, 'tty')
+  const logFile = join(dir, 'sim.log')
+  const statsFile = join(dir, 'sim.stats.json')
+  const argv = [process.execPath, SIM, '--log', logFile, '--stats', statsFile, ...simArgs]
+  for (const a of argv) if (!PLAIN.test(a)) throw new Error(`cannot pass ${JSON.stringify(a)} through socat EXEC`)
+  const child: ChildProcess = spawn('socat', [`pty,link=${path},raw,echo=0,wait-slave,pty-interval=0.01`, `EXEC:${argv.join(' ')}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true, // its own process group: socat and the simulator are stopped together
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d) => { stderr += String(d) })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000)
+  while (!existsSync(path)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL')
+      throw new Error(`socat did not create ${path}: ${stderr.trim() || 'timeout'}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return {
+    path,
+    dir,
+    logFile,
+    statsFile,
+    log: () => existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [],
+    stats: () => existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) as SimStats : undefined,
+    async stop ({ keepDir = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try { process.kill(-child.pid!, 'SIGTERM') } catch {}
+        const killer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch {} }, 2000)
+        await exited
+        clearTimeout(killer)
+      }
+      if (!keepDir && !opts.dir) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
