@@ -1,0 +1,272 @@
+// Advertises one node as `<name>-<short id>._rrcloud._tcp.local`.
+//
+// bonjour-service's publish() is not used, because in 1.4.4 it
+// - cannot change a TXT record: stop()+publish() sends goodbyes and comes back ~0.8 s later (peers
+//   see the node leave and return), and its re-announcements re-send the packet built at start, so
+//   an edited Service object later puts the stale TXT back on the LAN;
+// - uses fixed TTLs (TXT 75 min), so a cache never notices a node that died (we need seconds);
+// - announces the addresses of every interface, ignoring the pinned one, and an SRV target without
+//   `.local`;
+// - on a name conflict stops the service and console.logs, without renaming.
+// So we build the records here, let bonjour's responder answer queries from them (mdns.ts), and
+// send announcements, TXT updates (with the cache-flush bit, so caches replace the old TXT in
+// place) and goodbyes ourselves.
+import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
+import debug from 'debug'
+import { encodeRecord, type NodeRecord } from './record.js'
+import { advertisedAddresses, machineAddresses, openMdns, resolveInterface, type Iface, type Mdns, type MdnsRecord } from './mdns.js'
+import { findConflicts, hostLabel, instanceLabel, SERVICE_TYPE, withSuffix, type Claim, type Conflicts } from './names.js'
+
+const debugLog = debug('rrcloud:discovery')
+
+export interface AdvertiserConfig {
+  /** node name; the instance is `<name>-<6 hex digits of the node id>` */
+  name: string
+  /** HTTP port of the node */
+  port: number
+  record: NodeRecord
+  /** host label for `<host>.local` (default: this machine's host name) */
+  host?: string
+  /** interface name or IPv4 address to advertise on (default: all) */
+  interface?: string
+  /** TTL of PTR/SRV/TXT: a browser drops a node that stops answering after about this long */
+  ttlSec?: number
+  /** TXT updates are sent at most this often; changes in between are merged */
+  minUpdateIntervalMs?: number
+}
+
+export interface AdvertiserDeps {
+  log?: (line: string) => void
+}
+
+export interface AdvertiserEvents {
+  /** a conflict made us take another instance name or host name */
+  rename: [name: string, host: string]
+}
+
+export interface Advertiser extends EventEmitter<AdvertiserEvents> {
+  /** current instance name (changes when a conflict forces a rename) */
+  readonly name: string
+  /** current SRV target, `<host>.local` */
+  readonly host: string
+  readonly record: NodeRecord
+  /** resolves once the name is claimed and announced; rejects if the socket cannot be opened */
+  readonly ready: Promise<void>
+  /** merges fields into the record; browsers see the change within minUpdateIntervalMs */
+  update (partial: Partial<NodeRecord>): void
+  /** sends goodbyes (TTL 0) and closes the socket; harmless to call twice */
+  close (): Promise<void>
+}
+
+export const DEFAULT_TTL_SEC = 4
+const HOST_TTL_SEC = 120
+const PROBES = 3
+const PROBE_INTERVAL_MS = 250
+
+const sameTxt = (a: Buffer[], b: Buffer[]): boolean => a.length === b.length && a.every((x, i) => x.equals(b[i]))
+
+class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertiser {
+  readonly ready: Promise<void>
+  private readonly instanceBase: string
+  private readonly hostBase: string
+  private instanceN = 1
+  private hostN = 1
+  private current: NodeRecord
+  private txt: Buffer[]
+  private phase: 'probing' | 'announced' | 'closed' = 'probing'
+  private lastSent = 0
+  private lastDefended = 0
+  private served: MdnsRecord[] = []
+  private timers = new Map<NodeJS.Timeout, () => void>()
+  private updateTimer?: NodeJS.Timeout
+  private probeHook?: (records: MdnsRecord[]) => void
+  private closing?: Promise<void>
+  private readonly mdns: Mdns
+  private readonly iface?: Iface
+  private readonly stopListening: () => void
+  private readonly log: (line: string) => void
+
+  constructor (private readonly config: AdvertiserConfig, deps: AdvertiserDeps) {
+    super()
+    this.log = deps.log ?? ((l) => debugLog(l))
+    this.iface = config.interface ? resolveInterface(config.interface) : undefined
+    this.instanceBase = instanceLabel(config.name, config.record.id)
+    this.hostBase = hostLabel(config.host ?? hostname())
+    this.current = { ...config.record }
+    this.txt = encodeRecord(this.current)
+    this.mdns = openMdns(this.iface, this.log)
+    this.stopListening = this.mdns.onResponse((packet) => this.onResponse([...packet.answers, ...packet.additionals]))
+    this.ready = this.start()
+    this.ready.catch((e: Error) => { if (this.phase !== 'closed') this.log(`mdns: not advertising: ${e.message}`) })
+  }
+
+  get name (): string { return withSuffix(this.instanceBase, this.instanceN) }
+  get host (): string { return `${withSuffix(this.hostBase, this.hostN)}.local` }
+  get record (): NodeRecord { return { ...this.current } }
+  private get fqdn (): string { return `${this.name}.${SERVICE_TYPE}` }
+  private get ttl (): number { return this.config.ttlSec ?? DEFAULT_TTL_SEC }
+
+  private claim (): Claim {
+    return { fqdn: this.fqdn, srv: { port: this.config.port, target: this.host }, host: this.host, local: machineAddresses() }
+  }
+
+  private records (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
+    const { ttl, fqdn, host } = this
+    const addrs = advertisedAddresses(this.iface)
+    return {
+      answers: [
+        { name: SERVICE_TYPE, type: 'PTR', ttl, data: fqdn },
+        { name: fqdn, type: 'SRV', ttl, flush: true, data: { port: this.config.port, target: host, priority: 0, weight: 0 } },
+        { name: fqdn, type: 'TXT', ttl, flush: true, data: this.txt },
+      ],
+      // no cache-flush bit: the machine's own responder (avahi) may publish this host name with
+      // more addresses than ours, and flushing would wipe them from every cache
+      additionals: [
+        ...addrs.v4.map((data) => ({ name: host, type: 'A', ttl: HOST_TTL_SEC, data })),
+        ...addrs.v6.map((data) => ({ name: host, type: 'AAAA', ttl: HOST_TTL_SEC, data })),
+      ],
+    }
+  }
+
+  /** runs fn after ms; close() cancels it, or runs it at once when `onClose` (for waits) */
+  private later (ms: number, fn: () => void, onClose = false): void {
+    const t = setTimeout(() => { this.timers.delete(t); fn() }, ms)
+    this.timers.set(t, onClose ? fn : () => {})
+  }
+
+  private wait (ms: number): Promise<void> {
+    return new Promise((resolve) => this.later(ms, resolve, true))
+  }
+
+  private async start (): Promise<void> {
+    await this.mdns.ready
+    for (let attempt = 1; this.phase === 'probing'; attempt++) {
+      const c = await this.probe()
+      if (this.phase !== 'probing') break
+      if (!c.instance && !c.host) return this.announce()
+      this.rename(c.instance, c.host)
+      // RFC 6762 §8.1: after 15 conflicts, slow down
+      if (attempt >= 15) await this.wait(5000)
+    }
+    if (this.phase === 'closed') throw new Error('advertiser closed before announcing')
+  }
+
+  /** RFC 6762 §8.1: three queries for our names 250 ms apart; any answer from a rival is a conflict. */
+  private async probe (): Promise<Conflicts> {
+    const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
+    this.probeHook = (records) => {
+      const c = findConflicts(records, this.claim())
+      found.instance ||= c.instance
+      found.host ||= c.host
+    }
+    try {
+      for (let i = 0; i < PROBES && this.phase === 'probing' && !found.instance && !found.host; i++) {
+        await this.mdns.query([{ name: this.fqdn, type: 'ANY' }, { name: this.host, type: 'ANY' }])
+          .catch((e: Error) => this.log(`mdns: probe not sent: ${e.message}`))
+        await this.wait(PROBE_INTERVAL_MS)
+      }
+    } finally {
+      this.probeHook = undefined
+    }
+    return found
+  }
+
+  private rename (instance: boolean, host: boolean): void {
+    const before = `${this.name} on ${this.host}`
+    if (instance) this.instanceN++
+    if (host) this.hostN++
+    this.log(`mdns: ${instance ? 'instance name' : 'host name'} in use on the LAN: ${before} is now ${this.name} on ${this.host}`)
+  }
+
+  private async announce (): Promise<void> {
+    this.phase = 'announced'
+    await this.send(true)
+    // RFC 6762 §8.3: a second announcement one second later
+    this.later(1000, () => { void this.send(true) })
+    if (this.instanceN > 1 || this.hostN > 1) this.emit('rename', this.name, this.host)
+  }
+
+  /** Puts the current records in the responder and multicasts them. */
+  private async send (announce: boolean): Promise<void> {
+    if (this.phase !== 'announced') return
+    const { answers, additionals } = this.serve()
+    this.lastSent = Date.now()
+    const extra = announce ? [{ name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }] : []
+    await this.mdns.respond([...answers, ...extra], additionals)
+      .catch((e: Error) => this.log(`mdns: announcement not sent: ${e.message}`))
+  }
+
+  private serve (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
+    const { answers, additionals } = this.records()
+    const all = [...answers, ...additionals, { name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }]
+    this.mdns.unserve(this.served)
+    this.mdns.serve(all)
+    this.served = all
+    return { answers, additionals }
+  }
+
+  private onResponse (records: MdnsRecord[]): void {
+    if (this.phase === 'probing') { this.probeHook?.(records); return }
+    if (this.phase !== 'announced') return
+    const c = findConflicts(records, this.claim())
+    if (!c.instance && !c.host) return
+    const lose = { instance: c.instance && !c.instanceWeWin, host: c.host && !c.hostWeWin }
+    if (lose.instance || lose.host) {
+      // RFC 6762 §9: a rival claims our name; no goodbye (the name is theirs), take another one
+      this.phase = 'probing'
+      this.mdns.unserve(this.served)
+      this.served = []
+      this.rename(lose.instance, lose.host)
+      this.probeAgain()
+    } else if (Date.now() - this.lastDefended > 1000) {
+      // we keep the name: re-assert our records so that caches flush the rival's
+      this.lastDefended = Date.now()
+      void this.send(false)
+    }
+  }
+
+  private probeAgain (): void {
+    this.start().catch((e: Error) => { if (this.phase !== 'closed') this.log(`mdns: ${e.message}`) })
+  }
+
+  update (partial: Partial<NodeRecord>): void {
+    if (this.phase === 'closed') return
+    this.current = { ...this.current, ...partial }
+    const txt = encodeRecord(this.current)
+    if (sameTxt(txt, this.txt)) return
+    this.txt = txt
+    if (this.phase !== 'announced') return
+    // queries are answered with the new TXT at once; the unsolicited update is rate-limited
+    this.serve()
+    if (this.updateTimer) return
+    const wait = Math.max(0, this.lastSent + (this.config.minUpdateIntervalMs ?? 500) - Date.now())
+    this.updateTimer = setTimeout(() => {
+      this.updateTimer = undefined
+      void this.send(false)
+    }, wait)
+  }
+
+  close (): Promise<void> {
+    this.closing ??= (async () => {
+      const announced = this.phase === 'announced'
+      this.phase = 'closed'
+      for (const [t, onClose] of this.timers) { clearTimeout(t); onClose() }
+      this.timers.clear()
+      clearTimeout(this.updateTimer)
+      this.stopListening()
+      if (announced) {
+        this.mdns.unserve(this.served)
+        const goodbye = this.records().answers.map((r) => ({ ...r, ttl: 0, flush: false }))
+        await this.mdns.respond(goodbye).catch((e: Error) => this.log(`mdns: goodbye not sent: ${e.message}`))
+      }
+      await this.mdns.close()
+    })()
+    return this.closing
+  }
+}
+
+/** Starts advertising a node on the LAN (see index.ts). */
+export function createAdvertiser (config: AdvertiserConfig, deps: AdvertiserDeps = {}): Advertiser {
+  return new NodeAdvertiser(config, deps)
+}

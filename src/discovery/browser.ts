@@ -1,0 +1,150 @@
+// Browses `_rrcloud._tcp` and keeps a live view of the peers.
+//
+// Liveness comes from the records' TTLs: nodes publish PTR/SRV/TXT with a short TTL (4 s), the
+// browser re-asks (one PTR query, RFC 6762 §5.2 cache maintenance) when a record has lived half
+// its TTL, and drops a peer whose records ran out. A node that died is gone within TTL + grace
+// (4.5 s) while a live one costs one query and one answer per TTL/2 on the LAN, whatever the
+// number of browsers (a query seen from another browser counts as ours). bonjour-service's own
+// Browser never expires anything, which is why it is not used.
+import { EventEmitter } from 'node:events'
+import debug from 'debug'
+import { openMdns, resolveInterface, type Mdns } from './mdns.js'
+import { eqName, SERVICE_TYPE } from './names.js'
+import { PeerCache, type Peer } from './cache.js'
+
+const debugLog = debug('rrcloud:discovery')
+
+export interface BrowserConfig {
+  /** interface name or IPv4 address to browse on (default: all) */
+  interface?: string
+  /** how long past its TTL a silent peer is kept */
+  graceMs?: number
+}
+
+export interface BrowserDeps {
+  log?: (line: string) => void
+}
+
+export interface BrowserEvents {
+  up: [peer: Peer]
+  /** TXT (load, slots, ...), port or addresses changed */
+  update: [peer: Peer, previous: Peer]
+  down: [peer: Peer, reason: 'goodbye' | 'expired']
+}
+
+export interface Browser extends EventEmitter<BrowserEvents> {
+  /** resolves once the socket is bound and the first query is sent */
+  readonly ready: Promise<void>
+  /** the peers known now */
+  peers (): Peer[]
+  /** asks the LAN for peers now */
+  query (): void
+  close (): Promise<void>
+}
+
+const TICK_MS = 250
+const RESCAN_MAX_MS = 60_000
+
+class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
+  readonly ready: Promise<void>
+  private readonly cache: PeerCache
+  private readonly mdns: Mdns
+  private readonly stop: Array<() => void> = []
+  private lastQueryAt = 0
+  private nextScanAt = Infinity
+  private scanEveryMs = 1000
+  private tick?: NodeJS.Timeout
+  private closing?: Promise<void>
+  private readonly log: (line: string) => void
+
+  constructor (config: BrowserConfig, deps: BrowserDeps) {
+    super()
+    this.log = deps.log ?? ((l) => debugLog(l))
+    this.cache = new PeerCache(config.graceMs)
+    this.mdns = openMdns(config.interface ? resolveInterface(config.interface) : undefined, this.log)
+    this.stop.push(this.mdns.onResponse((packet, rinfo) => {
+      this.emitAll(this.cache.apply([...packet.answers, ...packet.additionals], rinfo.address, Date.now()))
+    }))
+    // RFC 6762 §7.3: someone else's identical question gets us the same answers
+    this.stop.push(this.mdns.onQuery((packet) => {
+      if (packet.questions.some((q) => q.type === 'PTR' && eqName(q.name, SERVICE_TYPE))) this.lastQueryAt = Date.now()
+    }))
+    this.ready = this.mdns.ready.then(() => {
+      if (this.closing) return
+      this.query()
+      this.nextScanAt = Date.now() + this.scanEveryMs
+      this.tick = setInterval(() => this.onTick(), TICK_MS)
+    })
+    this.ready.catch((e: Error) => this.log(`mdns: not browsing: ${e.message}`))
+  }
+
+  private emitAll (events: ReturnType<PeerCache['apply']>): void {
+    for (const ev of events) {
+      debugLog('%s %s', ev.type, ev.peer.name)
+      if (ev.type === 'up') this.emit('up', ev.peer)
+      else if (ev.type === 'update') this.emit('update', ev.peer, ev.previous)
+      else this.emit('down', ev.peer, ev.reason)
+    }
+  }
+
+  private onTick (): void {
+    const now = Date.now()
+    this.emitAll(this.cache.expire(now))
+    if (now >= this.nextScanAt) {
+      // continuous querying for new peers, backing off to once a minute (RFC 6762 §5.2); peers
+      // announce themselves when they start, so this only covers lost announcements
+      this.scanEveryMs = Math.min(this.scanEveryMs * 2, RESCAN_MAX_MS)
+      this.nextScanAt = now + this.scanEveryMs
+      this.query()
+    } else if (this.cache.refreshDue(now, this.lastQueryAt)) {
+      this.query()
+    }
+  }
+
+  peers (): Peer[] {
+    return this.cache.peers(Date.now())
+  }
+
+  query (): void {
+    this.lastQueryAt = Date.now()
+    this.mdns.query([{ name: SERVICE_TYPE, type: 'PTR' }]).catch((e: Error) => this.log(`mdns: query not sent: ${e.message}`))
+  }
+
+  close (): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.tick)
+      for (const s of this.stop) s()
+      await this.mdns.close()
+    })()
+    return this.closing
+  }
+}
+
+/** Starts browsing for peers (see index.ts). */
+export function createBrowser (config: BrowserConfig = {}, deps: BrowserDeps = {}): Browser {
+  return new PeerBrowser(config, deps)
+}
+
+export interface DiscoverOptions {
+  /** how long answers are collected (default 400 ms) */
+  timeoutMs?: number
+  interface?: string
+}
+
+/**
+ * One-shot discovery: asks the LAN and collects answers for timeoutMs; asks once more half-way
+ * if nobody has answered yet (a lost packet should not cost a whole retry).
+ */
+export async function discover (opts: DiscoverOptions = {}, deps: BrowserDeps = {}): Promise<Peer[]> {
+  const timeoutMs = opts.timeoutMs ?? 400
+  const browser = createBrowser({ interface: opts.interface }, deps)
+  try {
+    await browser.ready
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs / 2))
+    if (browser.peers().length === 0) browser.query()
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs / 2))
+    return browser.peers()
+  } finally {
+    await browser.close()
+  }
+}
