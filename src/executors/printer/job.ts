@@ -1,35 +1,5 @@
+import type { PrintOptions, PrintProgress, PrinterState } from './types.js'
 import type { Temperatures } from './protocol.js'
-
-export type PrinterState = 'disconnected' | 'connecting' | 'idle' | 'printing' | 'paused' | 'cancelling' | 'closed'
-
-/** Where a print stands; passed to onProgress and the `progress` event, and kept in `printer.progress`. */
-export interface PrintProgress {
-  file: string
-  state: PrinterState
-  /** commands of the file acknowledged by the firmware (temperature polls not counted) */
-  linesSent: number
-  /** bytes of the file consumed up to the last acknowledged command */
-  bytesSent: number
-  totalBytes: number
-  /** bytesSent / totalBytes, 0..100 */
-  percent: number
-  /** lines the firmware asked to have sent again */
-  resends: number
-  temperaturePolls: number
-  temperatures: Temperatures
-  elapsedMs: number
-}
-
-export interface PrintResult extends Omit<PrintProgress, 'state'> {
-  status: 'complete' | 'cancelled'
-  linesPerSecond: number
-}
-
-export interface PrintOptions {
-  onProgress? (progress: PrintProgress): void
-  /** at most one progress report per this many ms, besides the first and the last (default 500) */
-  progressIntervalMs?: number
-}
 
 /** The bookkeeping of one print: counters, the pause/cancel flags and a way to wake the loop. */
 export class Job {
@@ -39,7 +9,11 @@ export class Job {
   temperaturePolls = 0
   paused = false
   cancelRequested = false
+  /** the loop is waiting at a checkpoint because of a pause */
+  parked = false
   nextPoll = 0
+  /** the channel's resend count when the job started */
+  resendBase = 0
   readonly startedAt = Date.now()
   private lastReport = -Infinity
   private wakeUp?: () => void
@@ -66,6 +40,7 @@ export class Job {
 
   /** resolves once the loop has stopped sending (or the job ended) */
   whenPaused (): Promise<void> {
+    if (this.parked) return Promise.resolve()
     return new Promise((resolve) => this.pausedWaiters.push(resolve))
   }
 

@@ -18,72 +18,29 @@
  * The file is streamed line by line; one numbered, checksummed line is in flight at a time
  * (see channel.ts for why), temperatures are polled with numbered M105 during the job and pauses.
  * Pausing only stops sending: the printer finishes what it has and keeps its temperatures.
+ * listSerialPorts() lists candidate ports, [] where serialport cannot list them (no udev).
+ * Configuration (timeouts, polling, the cancel commands): PrinterConfig in types.ts.
  */
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import debug from 'debug'
-import { Channel } from './channel.js'
+import type { Channel } from './channel.js'
+import { connectChannel } from './connect.js'
 import { PrinterError } from './errors.js'
 import { readGcode } from './gcode.js'
-import { Job, type PrinterState, type PrintOptions, type PrintProgress, type PrintResult } from './job.js'
+import { Job } from './job.js'
+import type { Printer, PrinterConfig, PrinterDeps, PrinterState, PrintOptions, PrintProgress, PrintResult } from './types.js'
 import { isWaitCommand, type Temperatures } from './protocol.js'
 import { openSerialLink, type Link, type OpenLink } from './serial.js'
 
 export { PrinterError } from './errors.js'
 export type { PrinterErrorCode } from './errors.js'
-export type { PrinterState, PrintOptions, PrintProgress, PrintResult } from './job.js'
+export type { Printer, PrinterConfig, PrinterDeps, PrinterState, PrintOptions, PrintProgress, PrintResult } from './types.js'
 export type { Temperatures, HeaterReading } from './protocol.js'
 export { listSerialPorts, type SerialPortInfo } from './serial.js'
 
 const log = debug('rrcloud:printer')
-
-export interface PrinterConfig {
-  name: string
-  /** the serial device, e.g. /dev/ttyUSB0 */
-  path: string
-  baudRate?: number
-  /** how long connect() waits for the firmware (default 15000; boards reset when the port opens) */
-  connectTimeoutMs?: number
-  /** M105 probes while waiting for the firmware (default every 1000 ms) */
-  probeIntervalMs?: number
-  /** quiet time after the firmware is seen, so late answers to probes are not taken for others (250) */
-  settleMs?: number
-  /** temperature polls (M105) during a job and while paused; 0 disables (default 5000) */
-  temperatureIntervalMs?: number
-  /** silence while an `ok` is due before M105 is sent to provoke one; twice fails the job (60000) */
-  idleTimeoutMs?: number
-  /** how long an `Error:` may wait for its resend request before the job fails (500) */
-  errorGraceMs?: number
-  /** what cancel() sends to make the printer safe */
-  cancelCommands?: string[]
-}
-
-export interface PrinterDeps {
-  /** opens the port; serialport by default */
-  openLink?: OpenLink
-}
-
-export interface Printer {
-  readonly name: string
-  readonly path: string
-  readonly state: PrinterState
-  readonly temperatures: Temperatures
-  /** the progress of the running job, if any */
-  readonly progress: PrintProgress | undefined
-  /** the last failure (connection, firmware), kept until the next one */
-  readonly lastError: string | undefined
-  connect (): Promise<void>
-  print (file: string, opts?: PrintOptions): Promise<PrintResult>
-  pause (): Promise<void>
-  resume (): void
-  cancel (): Promise<void>
-  close (): Promise<void>
-  on (event: 'state', listener: (state: PrinterState) => void): this
-  on (event: 'progress', listener: (progress: PrintProgress) => void): this
-  on (event: 'temperatures', listener: (t: Temperatures) => void): this
-  off (event: string, listener: (...args: any[]) => void): this
-}
 
 export const SAFE_COMMANDS = ['M104 S0', 'M140 S0', 'M107', 'M84']
 
@@ -119,7 +76,8 @@ class SerialPrinter extends EventEmitter implements Printer {
   }
 
   get progress (): PrintProgress | undefined {
-    return this.job?.snapshot(this.state, this.channel?.resends ?? 0, this.temperatures)
+    const job = this.job
+    return job?.snapshot(this.state, (this.channel?.resends ?? job.resendBase) - job.resendBase, this.temperatures)
   }
 
   connect (): Promise<void> {
@@ -155,7 +113,7 @@ class SerialPrinter extends EventEmitter implements Printer {
 
   pause (): Promise<void> {
     const job = this.job
-    if (!job || job.cancelRequested || this.state !== 'printing') return Promise.resolve()
+    if (!job || job.cancelRequested) return Promise.resolve()
     job.paused = true
     this.setState('paused')
     return job.whenPaused()
@@ -200,12 +158,12 @@ class SerialPrinter extends EventEmitter implements Printer {
 
   private async run (job: Job, ch: Channel): Promise<PrintResult> {
     ch.recover()
-    this.setState(job.cancelRequested ? 'cancelling' : 'printing')
+    this.setState(job.cancelRequested ? 'cancelling' : job.paused ? 'paused' : 'printing')
     await ch.resetNumbering()
-    const resendsBefore = ch.resends
+    job.resendBase = ch.resends
     const interval = this.c.temperatureIntervalMs
     job.nextPoll = Date.now() + interval
-    this.report(job, resendsBefore, true)
+    this.report(job, true)
     try {
       for await (const c of readGcode(job.file)) {
         await this.checkpoint(job, ch)
@@ -214,7 +172,7 @@ class SerialPrinter extends EventEmitter implements Printer {
         await ch.transmit(c.command)
         job.linesSent++
         job.bytesSent = c.endOffset
-        this.report(job, resendsBefore, false)
+        this.report(job, false)
       }
     } catch (err) {
       if (err instanceof PrinterError) throw err
@@ -224,7 +182,7 @@ class SerialPrinter extends EventEmitter implements Printer {
       this.setState('cancelling')
       for (const command of this.c.cancelCommands) await ch.transmit(command)
     } else job.bytesSent = job.totalBytes
-    const p = this.report(job, resendsBefore, true)
+    const p = this.report(job, true)!
     const status = job.cancelRequested ? 'cancelled' : 'complete'
     log('%s: %s %s, %d lines in %d ms', this.name, status, job.file, p.linesSent, p.elapsedMs)
     const { state: _, ...counts } = p
@@ -235,7 +193,11 @@ class SerialPrinter extends EventEmitter implements Printer {
   private async checkpoint (job: Job, ch: Channel): Promise<void> {
     for (;;) {
       if (ch.failed) throw ch.failed
-      if (job.cancelRequested || !job.paused) return
+      if (job.cancelRequested || !job.paused) {
+        job.parked = false
+        return
+      }
+      job.parked = true
       job.notifyPaused()
       const interval = this.c.temperatureIntervalMs
       await job.sleep(interval > 0 ? Math.max(0, job.nextPoll - Date.now()) : undefined)
@@ -251,9 +213,9 @@ class SerialPrinter extends EventEmitter implements Printer {
     job.nextPoll = Date.now() + this.c.temperatureIntervalMs
   }
 
-  private report (job: Job, resendsBefore: number, force: boolean): PrintProgress {
-    const p = job.snapshot(this.state, (this.channel?.resends ?? resendsBefore) - resendsBefore, this.temperatures)
-    if (!job.reportDue(force)) return p
+  private report (job: Job, force: boolean): PrintProgress | undefined {
+    if (!job.reportDue(force)) return
+    const p = this.progress!
     job.opts.onProgress?.(p)
     this.emit('progress', p)
     return p
@@ -261,80 +223,32 @@ class SerialPrinter extends EventEmitter implements Printer {
 
   private async doConnect (): Promise<void> {
     this.setState('connecting')
-    const box: { ch?: Channel } = {}
-    let link: Link
-    try {
-      link = await this.openLink({
-        path: this.path,
-        baudRate: this.c.baudRate,
-        onLine: (line) => box.ch?.handleLine(line),
-        onClose: (reason) => { if (box.ch) this.lost(box.ch, reason) },
-      })
-    } catch (err) {
-      this.setState('disconnected')
-      throw this.failed(new PrinterError('open-failed', `cannot open ${this.path}: ${(err as Error).message}`))
-    }
-    const ch = box.ch = new Channel(link, {
+    const attempt = connectChannel({
+      ...this.c,
       name: this.name,
-      idleTimeoutMs: this.c.idleTimeoutMs,
-      errorGraceMs: this.c.errorGraceMs,
-      extraOkMs: Math.min(3000, this.c.idleTimeoutMs),
+      path: this.path,
+      openLink: this.openLink,
       onTemperatures: (t) => { this.temperatures = t; this.emit('temperatures', t) },
       onFailure: (err) => { this.lastError = err.message; this.job?.wake() },
+      onLost: (ch, reason) => this.lost(ch, reason),
     })
+    this.abortConnect = attempt.abort
     try {
-      await this.handshake(ch)
-      if (this.closing) throw this.closedError()
-      this.channel = ch
+      const { channel, link } = await attempt.done
+      if (this.closing) {
+        channel.close()
+        await link.close()
+        throw this.closedError()
+      }
+      this.channel = channel
       this.link = link
       this.setState('idle')
       log('%s: connected on %s', this.name, this.path)
     } catch (err) {
-      ch.close()
-      await link.close()
       this.setState(this.closing ? 'closed' : 'disconnected')
-      throw this.failed(err instanceof PrinterError ? err : new PrinterError('open-failed', (err as Error).message))
+      throw this.failed(err as PrinterError)
     } finally {
       this.abortConnect = undefined
-    }
-  }
-
-  // `start` (the board booted) or any answer to an M105 probe means firmware is listening
-  private async handshake (ch: Channel): Promise<void> {
-    const timeoutError = new PrinterError('connect-timeout',
-      `no answer from a printer on ${this.path} within ${this.c.connectTimeoutMs / 1000} s (is it powered, at ${this.c.baudRate} baud?)`)
-    let timer: NodeJS.Timeout | undefined
-    let prober: NodeJS.Timeout | undefined
-    let quiet: NodeJS.Timeout | undefined
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.abortConnect = reject
-        timer = setTimeout(() => reject(timeoutError), this.c.connectTimeoutMs)
-        let seen = false
-        ch.tap = (r) => {
-          if (!seen && (r.kind === 'start' || r.kind === 'ok' || r.kind === 'temperatures')) {
-            seen = true
-            clearInterval(prober)
-          }
-          if (seen) {
-            clearTimeout(quiet)
-            quiet = setTimeout(resolve, this.c.settleMs)
-          }
-        }
-        const probe = () => ch.sendOutOfBand('M105', false)
-        prober = setInterval(probe, this.c.probeIntervalMs)
-        probe()
-      })
-      ch.tap = undefined
-      clearTimeout(timer)
-      this.abortConnect = (err) => ch.fail(err)
-      timer = setTimeout(() => ch.fail(timeoutError), this.c.connectTimeoutMs)
-      await ch.resetNumbering()
-    } finally {
-      ch.tap = undefined
-      clearTimeout(timer)
-      clearInterval(prober)
-      clearTimeout(quiet)
     }
   }
 
