@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core'
+// Also the *.cloud commands (symlinks to this file, as in the seed): the name it was called by decides.
+import { main } from '../dist/client/main.js'
 
-await execute({ dir: import.meta.url })
+await main(process.argv[1], process.argv.slice(2))

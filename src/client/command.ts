@@ -1,0 +1,29 @@
+import { Command, Errors, Flags } from '@oclif/core'
+import { clientContext, type ClientContext } from './context.js'
+import { ClientError } from './errors.js'
+
+/** Base of the commands that talk to nodes: the seed's --s=HOST[:PORT], a token, errors with exit codes. */
+export abstract class ClientCommand extends Command {
+  static baseFlags = {
+    s: Flags.string({
+      summary: 'node to talk to (default: rrcloudrc, else this machine)',
+      helpValue: 'HOST[:PORT]',
+      aliases: ['server'],
+    }),
+    token: Flags.string({ summary: 'token of a node started with --token', env: 'RRCLOUD_TOKEN', helpValue: 'TOKEN' }),
+  }
+
+  protected client (flags: { s?: string; token?: string }): ClientContext {
+    return clientContext({ server: flags.s, token: flags.token })
+  }
+
+  async catch (err: Error & { exitCode?: number }): Promise<unknown> {
+    if (err instanceof ClientError) {
+      process.exitCode = err.exit
+      if (this.jsonEnabled()) return super.catch(new Errors.CLIError(err.message, { exit: err.exit }))
+      process.stderr.write(`rrcloud: ${err.message}\n`)
+      return
+    }
+    return super.catch(err)
+  }
+}

@@ -1,0 +1,31 @@
+import { builtinServicesDir, loadDescriptors, resolveService } from '../executors/services.js'
+
+export interface DoctorRow {
+  service: string
+  available: boolean
+  /** the executable that would run */
+  exe?: string
+  /** why not, when not available */
+  reason?: string
+  /** commands that install a missing tool, from the descriptor's `provides` */
+  install: string[]
+}
+
+/** `apt:openscad` → `apt-get install openscad`; `npm:@jscad/cli` → `npm install -g @jscad/cli`. */
+export function installCommand (provides: string): string {
+  const [kind, ...rest] = provides.split(':')
+  const pkg = rest.join(':')
+  if (kind === 'apt') return `apt-get install ${pkg}`
+  if (kind === 'npm') return `npm install -g ${pkg}`
+  return provides
+}
+
+/** Which services this machine could run, and what to install for the others. */
+export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? ''): DoctorRow[] {
+  return loadDescriptors([builtinServicesDir, ...extraDirs]).map((d) => {
+    const r = resolveService(d, envPath)
+    return r.available
+      ? { service: d.name, available: true, exe: r.exe, install: [] }
+      : { service: d.name, available: false, reason: `${d.alternatives.map((a) => a.exe).join(' or ')} not found`, install: d.provides.map(installCommand) }
+  })
+}

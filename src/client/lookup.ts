@@ -1,0 +1,38 @@
+import { NodeError, nodeApi, type NodeApi, type TaskView } from './api.js'
+import type { ClientContext } from './context.js'
+import { ClientError, EXIT } from './errors.js'
+
+/** Finds the node that has task `id` among the candidates (a 404 means: ask the next one). */
+export async function findTask (ctx: ClientContext, id: string): Promise<{ api: NodeApi; task: TaskView }> {
+  if (!/^\d{1,12}-\d{6}$/.test(id)) throw new ClientError(`"${id}" is not a task id (they look like 1361982308-837500)`, EXIT.usage)
+  const candidates = await ctx.source.candidates()
+  let unreachable: NodeError | undefined
+  for (const server of candidates) {
+    const api = nodeApi(server, ctx.token)
+    try {
+      return { api, task: await api.task(id) }
+    } catch (err) {
+      if (!(err instanceof NodeError)) throw err
+      if (err.status === undefined) unreachable ??= err
+      else if (err.status !== 404) throw err
+    }
+  }
+  if (unreachable && candidates.length === 1) throw unreachable
+  throw new ClientError(`no task ${id} on ${candidates.map((s) => s.name).join(', ')}${unreachable ? ` (${unreachable.server.url} could not be reached)` : ''}`, EXIT.failed)
+}
+
+/** The first candidate node that answers, for listings and meta. */
+export async function firstNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Promise<T>): Promise<{ api: NodeApi; value: T }> {
+  const candidates = await ctx.source.candidates()
+  let last: unknown
+  for (const server of candidates) {
+    const api = nodeApi(server, ctx.token)
+    try {
+      return { api, value: await fn(api) }
+    } catch (err) {
+      if (!(err instanceof NodeError) || !err.retry) throw err
+      last = err
+    }
+  }
+  throw last
+}

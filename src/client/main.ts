@@ -1,0 +1,54 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { arch, platform } from 'node:os'
+import { basename } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { globalOptionLength, splitGlobal } from './args.js'
+
+/** Entry of bin/run.js and every `*.cloud` name. Heavy modules are imported only on the path that needs them. */
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const commandsDir = fileURLToPath(new URL('../commands', import.meta.url))
+/** Seed names that differ from the service's. */
+const ALIASES: Record<string, string> = { slicer: 'slic3r' }
+
+const isCommand = (word: string) =>
+  word === 'help' || existsSync(`${commandsDir}/${word}.js`) || existsSync(`${commandsDir}/${word}/index.js`)
+
+async function oclif (args: string[]): Promise<void> {
+  const { execute } = await import('@oclif/core')
+  await execute({ dir: root, args })
+}
+
+async function service (name: string, argv: string[], wait: boolean): Promise<void> {
+  const [{ runService }, { ClientError }] = await Promise.all([import('./run-service.js'), import('./errors.js')])
+  try {
+    const { opts, rest } = splitGlobal(argv)
+    process.exitCode = await runService(ALIASES[name] ?? name, rest, { ...opts, wait: wait || opts.wait })
+  } catch (err) {
+    if (!(err instanceof ClientError)) throw err
+    process.stderr.write(`rrcloud: ${err.message}\n`)
+    process.exitCode = err.exit
+  }
+}
+
+export async function main (invokedAs: string, argv: string[]): Promise<void> {
+  const self = basename(invokedAs)
+  if (self.endsWith('.cloud')) return service(self.slice(0, -'.cloud'.length), argv, true)
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    const { version } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'))
+    process.stdout.write(`rrcloud/${version} ${platform()}-${arch()} node-${process.version}\n`)
+    return
+  }
+  let i = 0
+  for (let n; i < argv.length && (n = globalOptionLength(argv, i)); i += n);
+  const word = argv[i]
+  const help = (a?: string) => a === undefined || a === '--help' || a === '-h'
+  if (word === undefined || word.startsWith('-') || (word === 'run' && help(argv[i + 1])) || (isCommand(word) && word !== 'run')) {
+    // oclif wants the command first: `rrcloud --s=host info ID` → `rrcloud info --s=host ID`
+    return oclif(word === undefined || word.startsWith('-') ? argv : [word, ...argv.slice(0, i), ...argv.slice(i + 1)])
+  }
+  const name = word === 'run' ? argv[i + 1] : word
+  const rest = [...argv.slice(0, i), ...argv.slice(word === 'run' ? i + 2 : i + 1)]
+  if (rest.includes('--help') || rest.includes('-h')) return oclif(['run', '--help'])
+  return service(name, rest, false)
+}

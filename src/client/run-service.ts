@@ -1,0 +1,81 @@
+import debug from 'debug'
+import { nodeApi, type NodeApi, type TaskView } from './api.js'
+import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
+import { clientContext, type ClientContext } from './context.js'
+import { EXIT, usage } from './errors.js'
+import { checkWritable } from './output.js'
+import { createReporter, type Reporter } from './progress.js'
+import { localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
+import { submit } from './submit.js'
+import { describe, waitFor } from './wait.js'
+
+const log = debug('rrcloud:run')
+
+/** The service's shape from the descriptors shipped here, else from the first node that knows it. */
+async function shapeFor (service: string, ctx: ClientContext): Promise<ServiceShape> {
+  const d = localDescriptors().find((x) => x.name === service)
+  if (d) return shapeOf(d)
+  const [first] = await ctx.source.candidates(service)
+  const infos = await nodeApi(first, ctx.token).services()
+  const info = infos.find((x) => x.name === service)
+  if (info) return shapeFromInfo(info)
+  const names = [...new Set([...infos.filter((x) => x.available).map((x) => x.name)])].join(', ')
+  throw usage(`unknown service ${service}: ${first.url} offers ${names || 'none'}; see \`rrcloud services\``)
+}
+
+async function finish (api: NodeApi, t: TaskView, output: string | undefined, reporter: Reporter): Promise<number> {
+  if (t.status === 'complete') {
+    if (!t.out) return 0
+    await api.download(t.id, output ?? process.stdout, (p) => reporter.bytes('download', p))
+    reporter.done()
+    return 0
+  }
+  reporter.done()
+  if (t.status === 'failed') {
+    try { process.stderr.write(await api.log(t.id)) } catch (err) { log('no log: %s', err) }
+  }
+  process.stderr.write(`rrcloud: ${t.service} task ${t.id} on ${api.server.name} ${t.status}${t.error ? `: ${t.error}` : ''}\n`)
+  if (t.status === 'cancelled') return EXIT.interrupted
+  return typeof t.exitCode === 'number' && t.exitCode > 0 ? t.exitCode : EXIT.failed
+}
+
+/**
+ * `rrcloud [--s=HOST] SERVICE ARGS...` (asynchronous: prints `id: ID`) and, with `wait`,
+ * `SERVICE.cloud ARGS...` (synchronous: result written where ARGS asked, the task's exit status).
+ */
+export async function runService (service: string, args: string[], o: GlobalOptions): Promise<number> {
+  const reporter = createReporter()
+  if (o.local) {
+    const d = localDescriptors().find((x) => x.name === service)
+    if (!d) throw usage(`unknown service ${service}: this machine knows ${localDescriptors().map((x) => x.name).join(', ')}`)
+    const rw = rewriteArgs(shapeOf(d), args)
+    if (rw.output) checkWritable(rw.output)
+    const { runLocal } = await import('./local.js')
+    return runLocal(d, rw, reporter)
+  }
+  const ctx = clientContext({ server: o.server, token: o.token })
+  const shape = await shapeFor(service, ctx)
+  const rw = rewriteArgs(shape, args)
+  if (o.wait && rw.output) checkWritable(rw.output)
+  const candidates = await ctx.source.candidates(service)
+  const { api, task } = await submit(candidates, ctx.token, { service, inputs: rw.inputs, notifier: o.notifier }, (p) => reporter.bytes('upload', p))
+  reporter.done()
+  if (!o.wait) {
+    process.stdout.write(o.json ? JSON.stringify(task, null, 2) + '\n' : `id: ${task.id}\n`)
+    return 0
+  }
+  let interrupted = false
+  const cancel = () => {
+    if (interrupted) process.exit(EXIT.interrupted)
+    interrupted = true
+    process.stderr.write(`\nrrcloud: cancelling task ${task.id} on ${api.server.name} (Ctrl-C again to leave it running)\n`)
+    api.change(task.id, 'cancel').catch((e) => log('cancel: %s', e))
+  }
+  process.on('SIGINT', cancel)
+  try {
+    const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
+    return await finish(api, done, rw.output, reporter)
+  } finally {
+    process.off('SIGINT', cancel)
+  }
+}

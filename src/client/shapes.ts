@@ -1,0 +1,32 @@
+import { allowedPreargs, builtinServicesDir, loadDescriptors, type ServiceDescriptor } from '../executors/services.js'
+import type { ServiceInfo } from './api.js'
+import type { ServiceShape } from './args.js'
+
+let cached: ServiceDescriptor[] | undefined
+/** The descriptors shipped with rrcloud (services/*.conf). */
+export const localDescriptors = () => (cached ??= loadDescriptors([builtinServicesDir]))
+
+export function shapeOf (d: ServiceDescriptor): ServiceShape {
+  const input = /^(\S+)\$fileIn$/.exec(d.input)
+  return {
+    name: d.name,
+    preargs: allowedPreargs(d),
+    output: d.output,
+    fileOut: d.fileOut,
+    minInputs: d.minInputs,
+    maxInputs: d.maxInputs,
+    inputPrefix: input?.[1],
+  }
+}
+
+/** The shape of a service only the node knows (a descriptor of its own). */
+export function shapeFromInfo (i: ServiceInfo): ServiceShape {
+  return {
+    name: i.name,
+    preargs: i.argInput,
+    output: i.output,
+    fileOut: i.fileOut,
+    minInputs: i.inputs[0],
+    maxInputs: i.inputs[1] ?? Infinity,
+  }
+}

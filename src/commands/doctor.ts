@@ -1,0 +1,23 @@
+import { Command, Flags } from '@oclif/core'
+import { doctor, type DoctorRow } from '../client/doctor.js'
+import { table } from '../client/format.js'
+
+export default class Doctor extends Command {
+  static summary = 'Check which tools this machine has for which service, and what to install for the others.'
+  static enableJsonFlag = true
+  static examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
+  static flags = {
+    services: Flags.string({ summary: 'extra folder of service descriptors (*.conf), as for `rrcloud node`', multiple: true, helpValue: 'DIR' }),
+  }
+
+  async run (): Promise<DoctorRow[]> {
+    const { flags } = await this.parse(Doctor)
+    const rows = doctor(flags.services)
+    this.log(table(['SERVICE', 'TOOL', 'TO INSTALL'], rows.map((r) => [
+      r.service, r.available ? r.exe! : `missing: ${r.reason}`, r.install.join(' or '),
+    ])).trimEnd())
+    const missing = rows.filter((r) => !r.available).length
+    this.log(missing ? `\n${missing} service(s) cannot run here; a node offers the others.` : '\nevery service can run here.')
+    return rows
+  }
+}

@@ -1,0 +1,30 @@
+import { Args } from '@oclif/core'
+import type { TaskView } from '../client/api.js'
+import { ClientCommand } from '../client/command.js'
+import { formatTask, formatTaskList } from '../client/format.js'
+import { findTask, firstNode } from '../client/lookup.js'
+
+export default class Info extends ClientCommand {
+  static summary = 'Show a task (status queued, busy, paused, complete, failed, cancelled), or all tasks of a node.'
+  static enableJsonFlag = true
+  static examples = [
+    '<%= config.bin %> info 1361982308-837500',
+    '<%= config.bin %> --s=myserver.local info',
+    '<%= config.bin %> info --json',
+  ]
+
+  static args = { id: Args.string({ description: 'task id, as printed by `rrcloud SERVICE ...`', ignoreStdin: true }) }
+
+  async run (): Promise<TaskView | TaskView[]> {
+    const { args, flags } = await this.parse(Info)
+    const ctx = this.client(flags)
+    if (args.id) {
+      const { task } = await findTask(ctx, args.id)
+      this.log(formatTask(task).trimEnd())
+      return task
+    }
+    const { value } = await firstNode(ctx, (api) => api.tasks())
+    this.log(formatTaskList(value).trimEnd())
+    return value
+  }
+}

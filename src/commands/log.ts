@@ -1,0 +1,18 @@
+import { Args } from '@oclif/core'
+import { ClientCommand } from '../client/command.js'
+import { findTask } from '../client/lookup.js'
+
+export default class Log extends ClientCommand {
+  static summary = "Print a task's log: what its tool wrote to stdout and stderr."
+  static enableJsonFlag = true
+  static examples = ['<%= config.bin %> log 1361982308-837500']
+  static args = { id: Args.string({ description: 'task id', required: true, ignoreStdin: true }) }
+
+  async run (): Promise<{ id: string; log: string }> {
+    const { args, flags } = await this.parse(Log)
+    const { api } = await findTask(this.client(flags), args.id)
+    const log = await api.log(args.id)
+    if (!this.jsonEnabled()) process.stdout.write(log)
+    return { id: args.id, log }
+  }
+}

@@ -1,0 +1,37 @@
+import { Args, Command } from '@oclif/core'
+
+/**
+ * Help for `rrcloud SERVICE ARGS...`. bin/run.js runs service command lines itself (the tool's
+ * own options such as --load= would not get past oclif's flag parser), so this only documents them.
+ */
+export default class Run extends Command {
+  static summary = 'Run a service (openscad, openjscad, slic3r, povray, echo, ...) on a node: rrcloud SERVICE ARGS...'
+  static description = `Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg.
+Without --wait it prints the task's id and returns at once; \`rrcloud info ID\` shows its state and
+\`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where
+ARGS asked (-oFILE, -o FILE, --output=FILE; default: next to the input), and exits with the task's status.
+
+Options, before or among ARGS:
+  --s=HOST[:PORT]   the node to use (default: rrcloudrc, else this machine's node)
+  --local           run the tool on this machine, without a node
+  --wait            wait for the result (synchronous)
+  --notifier=URL    the node calls URL when the task ends ($id: task id, $myip: this client)
+  --token=TOKEN     token of a node started with --token (or RRCLOUD_TOKEN)
+  --json            print the task as JSON instead of "id: ID"`
+
+  static examples = [
+    '<%= config.bin %> --s=myserver.local openscad test.scad',
+    "<%= config.bin %> '--notifier=http://someserver.local/ping-$id' --s=myserver.local slic3r --load=prusa.conf huge.stl",
+    '<%= config.bin %> --wait openscad test.scad -otest.stl',
+    '<%= config.bin %> --local openscad test.scad -otest.stl',
+    'openscad.cloud test.scad -otest.stl',
+  ]
+
+  static strict = false
+  static args = { service: Args.string({ description: 'service name', required: true, ignoreStdin: true }) }
+
+  async run (): Promise<void> {
+    const { args } = await this.parse(Run)
+    this.error(`run it as: rrcloud ${args.service} ARGS...`, { exit: 2 })
+  }
+}
