@@ -125,7 +125,8 @@ export function rewriteArgs (s: ServiceShape, args: string[], cwd = process.cwd(
   const model = inputs.find((x) => !x.prearg) ?? inputs[0]
   const ext = outExt(s)
   if (!ext) return { inputs, explicitOutput: false }
-  const derived = join(dirname(model.path), basename(model.path, extname(model.path)) + ext)
-  if (inputs.some((x) => x.path === derived)) throw usage(`the result would overwrite ${derived}: name the output with -oFILE`)
+  let derived = join(dirname(model.path), basename(model.path, extname(model.path)) + ext)
+  // never write over an input (echo.txt → echo.out.txt)
+  if (inputs.some((x) => x.path === derived)) derived = derived.slice(0, -ext.length) + '.out' + ext
   return { inputs, output: derived, explicitOutput: false }
 }

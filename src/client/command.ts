@@ -2,8 +2,21 @@ import { Command, Errors, Flags } from '@oclif/core'
 import { clientContext, type ClientContext } from './context.js'
 import { ClientError } from './errors.js'
 
-/** Base of the commands that talk to nodes: the seed's --s=HOST[:PORT], a token, errors with exit codes. */
-export abstract class ClientCommand extends Command {
+/** Commands print a ClientError as `rrcloud: message` and exit with its code (JSON with --json). */
+export abstract class BaseCommand extends Command {
+  async catch (err: Error & { exitCode?: number }): Promise<unknown> {
+    if (err instanceof ClientError) {
+      process.exitCode = err.exit
+      if (this.jsonEnabled()) return super.catch(new Errors.CLIError(err.message, { exit: err.exit }))
+      process.stderr.write(`rrcloud: ${err.message}\n`)
+      return
+    }
+    return super.catch(err)
+  }
+}
+
+/** Base of the commands that talk to nodes: the seed's --s=HOST[:PORT] and a token. */
+export abstract class ClientCommand extends BaseCommand {
   static baseFlags = {
     s: Flags.string({
       summary: 'node to talk to (default: rrcloudrc, else this machine)',
@@ -15,15 +28,5 @@ export abstract class ClientCommand extends Command {
 
   protected client (flags: { s?: string; token?: string }): ClientContext {
     return clientContext({ server: flags.s, token: flags.token })
-  }
-
-  async catch (err: Error & { exitCode?: number }): Promise<unknown> {
-    if (err instanceof ClientError) {
-      process.exitCode = err.exit
-      if (this.jsonEnabled()) return super.catch(new Errors.CLIError(err.message, { exit: err.exit }))
-      process.stderr.write(`rrcloud: ${err.message}\n`)
-      return
-    }
-    return super.catch(err)
   }
 }

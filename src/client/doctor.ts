@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { usage } from './errors.js'
 import { builtinServicesDir, loadDescriptors, resolveService } from '../executors/services.js'
 
 export interface DoctorRow {
@@ -22,6 +24,9 @@ export function installCommand (provides: string): string {
 
 /** Which services this machine could run, and what to install for the others. */
 export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? ''): DoctorRow[] {
+  for (const d of extraDirs) {
+    if (!existsSync(d)) throw usage(`--services ${d}: no such folder`)
+  }
   return loadDescriptors([builtinServicesDir, ...extraDirs]).map((d) => {
     const r = resolveService(d, envPath)
     return r.available

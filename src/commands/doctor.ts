@@ -1,8 +1,9 @@
-import { Command, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../client/command.js'
 import { doctor, type DoctorRow } from '../client/doctor.js'
 import { table } from '../client/format.js'
 
-export default class Doctor extends Command {
+export default class Doctor extends BaseCommand {
   static summary = 'Check which tools this machine has for which service, and what to install for the others.'
   static enableJsonFlag = true
   static examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
