@@ -21,9 +21,9 @@ export async function findTask (ctx: ClientContext, id: string): Promise<{ api: 
   throw new ClientError(`no task ${id} on ${candidates.map((s) => s.name).join(', ')}${unreachable ? ` (${unreachable.server.url} could not be reached)` : ''}`, EXIT.failed)
 }
 
-/** The first candidate node that answers, for listings and meta. */
-export async function firstNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Promise<T>): Promise<{ api: NodeApi; value: T }> {
-  const candidates = await ctx.source.candidates()
+/** The first candidate node (for a service, or any) that answers, for listings and meta. */
+export async function firstNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Promise<T>, service?: string): Promise<{ api: NodeApi; value: T }> {
+  const candidates = await ctx.source.candidates(service)
   let last: unknown
   for (const server of candidates) {
     const api = nodeApi(server, ctx.token)

@@ -1,5 +1,6 @@
 import debug from 'debug'
-import { nodeApi, type NodeApi, type TaskView } from './api.js'
+import type { NodeApi, TaskView } from './api.js'
+import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
 import { EXIT, usage } from './errors.js'
@@ -15,12 +16,11 @@ const log = debug('rrcloud:run')
 async function shapeFor (service: string, ctx: ClientContext): Promise<ServiceShape> {
   const d = localDescriptors().find((x) => x.name === service)
   if (d) return shapeOf(d)
-  const [first] = await ctx.source.candidates(service)
-  const infos = await nodeApi(first, ctx.token).services()
+  const { api, value: infos } = await firstNode(ctx, (a) => a.services(), service)
   const info = infos.find((x) => x.name === service)
   if (info) return shapeFromInfo(info)
-  const names = [...new Set([...infos.filter((x) => x.available).map((x) => x.name)])].join(', ')
-  throw usage(`unknown service ${service}: ${first.url} offers ${names || 'none'}; see \`rrcloud services\``)
+  const names = infos.filter((x) => x.available).map((x) => x.name).join(', ')
+  throw usage(`unknown service ${service}: ${api.server.url} offers ${names || 'none'}; see \`rrcloud services\``)
 }
 
 async function finish (api: NodeApi, t: TaskView, output: string | undefined, reporter: Reporter): Promise<number> {

@@ -6,18 +6,15 @@ import { Args, Command } from '@oclif/core'
  */
 export default class Run extends Command {
   static summary = 'Run a service (openscad, openjscad, slic3r, povray, echo, ...) on a node: rrcloud SERVICE ARGS...'
-  static description = `Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg.
-Without --wait it prints the task's id and returns at once; \`rrcloud info ID\` shows its state and
-\`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where
-ARGS asked (-oFILE, -o FILE, --output=FILE; default: next to the input), and exits with the task's status.
+  static description = `Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg. Without --wait it prints the task's id and returns at once: \`rrcloud info ID\` shows its state, \`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where ARGS asked (-oFILE, -o FILE, --output=FILE; by default next to the input) and exits with the task's exit status.
 
 Options, before or among ARGS:
-  --s=HOST[:PORT]   the node to use (default: rrcloudrc, else this machine's node)
-  --local           run the tool on this machine, without a node
-  --wait            wait for the result (synchronous)
-  --notifier=URL    the node calls URL when the task ends ($id: task id, $myip: this client)
-  --token=TOKEN     token of a node started with --token (or RRCLOUD_TOKEN)
-  --json            print the task as JSON instead of "id: ID"`
+  --s=HOST[:PORT]  node to use (default: rrcloudrc, else this machine)
+  --local          run the tool here, without a node
+  --wait           wait for the result
+  --notifier=URL   called when the task ends ($id, $myip)
+  --token=TOKEN    for a node with --token (or RRCLOUD_TOKEN)
+  --json           print the task as JSON, not "id: ID"`
 
   static examples = [
     '<%= config.bin %> --s=myserver.local openscad test.scad',

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fixtures, testNode, until, waitTask, type TestNode } from '../helpers/node.js'
-import { ensureBuilt, fields, run, workdir, type Workdir } from '../fixtures/client/harness.js'
+import { ensureBuilt, fields, run, start, workdir, type Workdir } from '../fixtures/client/harness.js'
 
 let node: TestNode
 let s: string
@@ -117,6 +117,18 @@ test('pause, resume and cancel a running task', async () => {
   const f = await rrcloud(s, 'fetch', id)
   assert.equal(f.code, 1)
   assert.match(f.stderr, new RegExp(`task ${id} is cancelled`))
+})
+
+test('Ctrl-C while waiting cancels the task on the node, exit 130', async () => {
+  writeFileSync(join(w.cwd, 'int.txt'), '30\n')
+  const before = new Set(node.runner.list().map((t) => t.id))
+  const { child, done } = start(w, 'run.js', [s, '--wait', 'slow', 'int.txt'])
+  const t = await until(() => node.runner.list().find((x) => !before.has(x.id) && x.status === 'busy'), 10000, 'the task to run')
+  child.kill('SIGINT')
+  const r = await done
+  assert.equal(r.code, 130, r.stderr)
+  assert.match(r.stderr, new RegExp(`cancelling task ${t.id}`))
+  assert.equal(node.runner.get(t.id).status, 'cancelled')
 })
 
 test('doctor names the tool of every service here', async () => {
