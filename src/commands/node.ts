@@ -30,6 +30,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     allow: Flags.string({ description: 'comma-separated CIDR ranges allowed to connect', default: DEFAULT_ALLOW.join(',') }),
     token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
     'max-upload': Flags.integer({ min: 1, default: 1024, description: 'largest upload, MiB' }),
+    mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
+    interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
     services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),
   }
 
@@ -51,6 +53,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         token: flags.token,
         maxUpload: flags['max-upload'] * 2 ** 20,
         serviceDirs: flags.services,
+        mdns: flags.mdns,
+        interface: flags.interface,
         log,
       })
     } catch (err) {

@@ -25,6 +25,8 @@ export interface AppDeps {
   /** every descriptor, offered or not */
   services: ResolvedService[]
   meta: () => Record<string, unknown>
+  /** peers this node sees on the LAN (undefined when mDNS is off) */
+  peers?: () => unknown[] | undefined
 }
 
 const OUT_FILE = /^\d{1,12}-\d{6}(\.[a-z0-9]{1,8})?$/i
@@ -234,6 +236,11 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     argInput: allowedPreargs(s), inputs: [s.minInputs, Number.isFinite(s.maxInputs) ? s.maxInputs : null],
     fileOut: s.fileOut, output: s.output, provides: s.provides,
   })), 'services'))
+  v1.get('/peers', (ctx) => {
+    const peers = deps.peers?.()
+    if (!peers) throw new HttpError(404, 'this node does not browse the LAN (started with --no-mdns)')
+    reply(ctx, peers, 'peers')
+  })
   v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(taskView), 'tasks'))
   v1.post('/tasks', async (ctx) => {
     const t = await submit(ctx)

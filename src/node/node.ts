@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { hostname, loadavg, availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
@@ -10,6 +11,7 @@ import { DEFAULT_ALLOW, parseCidrs } from './access.js'
 import { createStore, type Store } from './store.js'
 import { createTaskRunner, taskDirs, type TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
+import { createAdvertiser, createBrowser, type Advertiser, type Browser, type NodeRecord } from '../discovery/index.js'
 
 export interface NodeConfig {
   port: number
@@ -26,6 +28,10 @@ export interface NodeConfig {
   serviceDirs?: string[]
   log?: (line: string) => void
   graceMs?: number
+  /** advertise over mDNS and browse peers (default false here; `rrcloud node` turns it on) */
+  mdns?: boolean
+  /** interface name or IPv4 address for mDNS */
+  interface?: string
 }
 
 export interface RunningNode {
@@ -35,7 +41,22 @@ export interface RunningNode {
   store: Store
   runner: TaskRunner
   services: ResolvedService[]
+  nodeId: string
+  advertiser?: Advertiser
+  browser?: Browser
   close (): Promise<void>
+}
+
+/** A node keeps its id across restarts, so that peers and clients can tell it apart from others. */
+function nodeIdOf (dataDir: string): string {
+  const file = join(dataDir, 'node-id')
+  try {
+    const id = readFileSync(file, 'utf8').trim()
+    if (/^[0-9a-f]{16}$/.test(id)) return id
+  } catch {}
+  const id = randomBytes(8).toString('hex')
+  writeFileSync(file, id + '\n')
+  return id
 }
 
 export function formatUptime (sec: number): string {
@@ -56,6 +77,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const tmp = taskDirs(config.dataDir).tmp
   // partial uploads of a previous run
   try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
+  const nodeId = nodeIdOf(config.dataDir)
   const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])])
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
   const store = createStore({ dataDir: config.dataDir })
@@ -73,6 +95,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const meta = () => {
     const st = runner.stats()
     return {
+      id: nodeId,
       cpuLoad: Math.round(loadavg()[0] * 100) / 100,
       maxDataRetention: retentionHours,
       serverName,
@@ -92,7 +115,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   }
   const app = createApp(
     { dataDir: config.dataDir, allow: parseCidrs(config.allow ?? DEFAULT_ALLOW), token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
-    { runner, services, meta },
+    { runner, services, meta, peers: () => browser?.peers() },
   )
   const server = createServer(app.callback())
   server.requestTimeout = 0
@@ -101,6 +124,30 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const addr = server.address()
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
+  let advertiser: Advertiser | undefined
+  let browser: Browser | undefined
+  if (config.mdns === true) {
+    const m = meta()
+    const record = (): NodeRecord => {
+      const x = meta()
+      return {
+        version: VERSION, id: nodeId, name: serverName, services: x.services.split(',').filter(Boolean),
+        load: Math.round(loadavg()[0] / x.cores * 100) / 100, cores: x.cores, slots: x.slots, free: x.free, queue: x.queue,
+        printers: [], tokenRequired: x.tokenRequired,
+      }
+    }
+    advertiser = createAdvertiser({ name: m.serverName, port, record: record(), interface: config.interface }, { log })
+    browser = createBrowser({ interface: config.interface }, { log })
+    const push = () => advertiser?.update(record())
+    runner.events.on('stats', push)
+    // the load average moves on its own: look at it every few seconds
+    const loadTimer = setInterval(push, 3000)
+    loadTimer.unref()
+    advertiser.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
+    advertiser.ready.then(() => log(`mdns: advertising ${advertiser!.name} (${advertiser!.host}:${port})`),
+      (e: Error) => log(`mdns: cannot advertise: ${e.message}`))
+    server.once('close', () => clearInterval(loadTimer))
+  }
   let closed: Promise<void> | undefined
   return {
     server,
@@ -109,8 +156,12 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     store,
     runner,
     services,
+    nodeId,
+    advertiser,
+    browser,
     close () {
       closed ??= (async () => {
+        await Promise.all([advertiser?.close(), browser?.close()])
         server.close()
         server.closeAllConnections()
         await runner.close()

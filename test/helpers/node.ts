@@ -24,6 +24,7 @@ export async function testNode (config: Partial<NodeConfig> = {}): Promise<TestN
     slots: 2,
     serviceDirs: [testServices],
     graceMs: 300,
+    mdns: false,
     log: (l) => lines.push(l),
     ...config,
     dataDir,

@@ -10,7 +10,7 @@ import { getJson, post, root, testServices, until, waitTask } from '../helpers/n
 /** Starts the built `rrcloud node` as a real process and waits for its listening line. */
 async function startCli (dataDir: string, extra: string[] = []): Promise<{ proc: ChildProcess; url: string; out: string[] }> {
   const proc = spawn(process.execPath, [join(root, 'bin/run.js'), 'node', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--services', testServices, '--slots', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+    '--services', testServices, '--slots', '1', '--no-mdns', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
   const out: string[] = []
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => out.push(...d.split('\n').filter(Boolean)))
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => out.push(d))
@@ -85,7 +85,7 @@ test('a port in use is a clear error with exit code 2', async () => {
   const n = await startCli(dataDir)
   try {
     const port = new URL(n.url).port
-    const p = spawn(process.execPath, [join(root, 'bin/run.js'), 'node', '--port', port, '--host', '127.0.0.1', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [join(root, 'bin/run.js'), 'node', '--port', port, '--host', '127.0.0.1', '--data-dir', dataDir, '--no-mdns'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let err = ''
     p.stderr!.on('data', (d) => { err += d })
     const [code] = await once(p, 'exit')
