@@ -58,12 +58,16 @@ export async function startSimPty (simArgs: string[] = [], opts: { dir?: string,
     log: () => existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [],
     stats: () => existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) as SimStats : undefined,
     async stop ({ keepDir = false } = {}) {
+      const group = -child.pid!
+      const alive = () => { try { process.kill(group, 0); return true } catch { return false } }
       if (child.exitCode === null && child.signalCode === null) {
-        try { process.kill(-child.pid!, 'SIGTERM') } catch {}
-        const killer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch {} }, 2000)
-        await exited
-        clearTimeout(killer)
+        try { process.kill(group, 'SIGTERM') } catch {}
       }
+      // socat may be gone while the simulator still writes its stats: wait for the whole group
+      const deadline = Date.now() + 2000
+      while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      if (alive()) try { process.kill(group, 'SIGKILL') } catch {}
+      await exited
       if (!keepDir && !opts.dir) rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -159,8 +159,8 @@ class SerialPrinter extends EventEmitter implements Printer {
   private async run (job: Job, ch: Channel): Promise<PrintResult> {
     ch.recover()
     this.setState(job.cancelRequested ? 'cancelling' : job.paused ? 'paused' : 'printing')
-    await ch.resetNumbering()
     job.resendBase = ch.resends
+    await ch.resetNumbering()
     const interval = this.c.temperatureIntervalMs
     job.nextPoll = Date.now() + interval
     this.report(job, true)
