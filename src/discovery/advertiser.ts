@@ -213,8 +213,14 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     if (!c.instance && !c.host) return
     const lose = { instance: c.instance && !c.instanceWeWin, host: c.host && !c.hostWeWin }
     if (lose.instance || lose.host) {
-      // RFC 6762 §9: a rival claims our name; no goodbye (the name is theirs), take another one
+      // RFC 6762 §9: a rival claims our name, take another one. No goodbye for the service records
+      // (the rival's PTR has the same data as ours), but one for our addresses under the lost
+      // host name, which would otherwise linger in caches beside the rival's
       this.phase = 'probing'
+      if (lose.host) {
+        const gone = this.records().additionals.map((r) => ({ ...r, ttl: 0 }))
+        void this.mdns.respond(gone).catch((e: Error) => this.log(`mdns: goodbye not sent: ${e.message}`))
+      }
       this.mdns.unserve(this.served)
       this.served = []
       this.rename(lose.instance, lose.host)

@@ -83,8 +83,17 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
       debugLog('%s %s', ev.type, ev.peer.name)
       if (ev.type === 'up') this.emit('up', ev.peer)
       else if (ev.type === 'update') this.emit('update', ev.peer, ev.previous)
-      else this.emit('down', ev.peer, ev.reason)
+      else {
+        // a peer that fell silent may have lost a few packets only: look again soon
+        if (ev.reason === 'expired') this.rescanSoon()
+        this.emit('down', ev.peer, ev.reason)
+      }
     }
+  }
+
+  private rescanSoon (): void {
+    this.scanEveryMs = 1000
+    this.nextScanAt = Math.min(this.nextScanAt, Date.now() + this.scanEveryMs)
   }
 
   private onTick (): void {

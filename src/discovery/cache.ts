@@ -100,8 +100,9 @@ export class PeerCache {
 
   /** Drops what has expired; returns the peers that left. */
   expire (now: number): PeerEvent[] {
-    for (const addrs of this.hosts.values()) {
+    for (const [host, addrs] of this.hosts) {
       for (const [a, h] of addrs) if (h.exp + this.graceMs < now) addrs.delete(a)
+      if (addrs.size === 0) this.hosts.delete(host)
     }
     const events: PeerEvent[] = []
     for (const e of this.entries.values()) {

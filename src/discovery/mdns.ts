@@ -122,8 +122,11 @@ export function openMdns (iface: Iface | undefined, log: (msg: string) => void):
   const ready = new Promise<void>((resolve, reject) => {
     mdns.on('ready', resolve)
     // multicast-dns emits 'error' for EACCES/EADDRINUSE (an unhandled one would crash the process)
+    // (the same bind error may come twice: from bind's callback and from the socket)
+    let last = ''
     mdns.on('error', (err: Error) => {
-      log(`mdns socket: ${err.message}`)
+      if (err.message !== last) log(`mdns socket: ${err.message}`)
+      last = err.message
       reject(err)
     })
   })

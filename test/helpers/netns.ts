@@ -3,9 +3,7 @@
 // host into the bridge. Everything is created with unique names and removed by close(); namespaces
 // left behind by a crashed run (its pid is gone) are swept on the next createLan().
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -40,16 +38,21 @@ function alive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
-/** Deletes namespaces named by this helper whose creating process no longer exists. */
+/**
+ * Deletes namespaces named by this helper whose creating process no longer exists and that are
+ * older than ten minutes (a run in another pid namespace would see a live creator as gone).
+ */
 export function sweepStale (): void {
   let list = ''
   try { list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }) } catch { return }
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0]
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)
-    if (m && !alive(Number(m[1]))) {
-      try { ip('netns', 'del', name) } catch {}
-    }
+    if (!m || alive(Number(m[1]))) continue
+    try {
+      if (Date.now() - statSync(`/run/netns/${name}`).mtimeMs < 10 * 60_000) continue
+      ip('netns', 'del', name)
+    } catch {}
   }
 }
 
@@ -58,6 +61,14 @@ export function canUseNetns (): boolean {
   if (process.getuid?.() !== 0) return false
   try { execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' }); return true } catch { return false }
 }
+
+// a last resort when close() is never reached (a test runner that exits early)
+const live = new Set<string>()
+process.once('exit', () => {
+  for (const ns of live) {
+    try { ip('netns', 'del', ns) } catch {}
+  }
+})
 
 /** Creates a bridge namespace and `hosts` host namespaces with addresses 10.77.0.2, .3, ... */
 export async function createLan (hosts: number): Promise<Lan> {
@@ -79,11 +90,13 @@ export async function createLan (hosts: number): Promise<Lan> {
     children.clear()
     for (const ns of created.splice(0).reverse()) {
       try { ip('netns', 'del', ns) } catch {}
+      live.delete(ns)
     }
   }
   try {
     ip('netns', 'add', bridgeNs)
     created.push(bridgeNs)
+    live.add(bridgeNs)
     ip('-n', bridgeNs, 'link', 'set', 'lo', 'up')
     // snooping off: without a querier a snooping bridge may stop forwarding group traffic
     ip('-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0')
@@ -92,6 +105,7 @@ export async function createLan (hosts: number): Promise<Lan> {
       const ns = `${id}-h${i + 1}`
       ip('netns', 'add', ns)
       created.push(ns)
+      live.add(ns)
       const port = `p${i + 1}`
       // both ends are created directly inside the namespaces: the host's own netns is never touched
       ip('-n', bridgeNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'veth0', 'netns', ns)
@@ -176,90 +190,4 @@ export function lines<T = Record<string, unknown>> (
 
 function jsonLine (s: string): Record<string, unknown> | undefined {
   try { return JSON.parse(s) as Record<string, unknown> } catch { return undefined }
-}
-
-export interface Avahi {
-  /** runs `avahi-browse ARGS` against this avahi-daemon (argv, no shell) */
-  browse (args: string[]): ChildProcess
-  close (): Promise<void>
-}
-
-/**
- * Starts a private dbus-daemon and avahi-daemon inside a host namespace. A holder process keeps a
- * mount namespace of its own with a tmpfs on /run (so the host's /run/dbus is never touched); the
- * daemons and avahi-browse enter it with nsenter.
- */
-export async function startAvahi (lan: Lan, host: LanHost): Promise<Avahi> {
-  const dir = mkdtempSync(join(tmpdir(), 'rrt-avahi-'))
-  writeFileSync(join(dir, 'dbus.conf'), `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
-  </policy>
-</busconfig>
-`)
-  writeFileSync(join(dir, 'avahi-daemon.conf'), `[server]
-host-name=avahi-${host.ns.slice(-2)}
-use-ipv4=yes
-use-ipv6=no
-allow-interfaces=${host.ifname}
-ratelimit-interval-usec=1000000
-ratelimit-burst=1000
-[wide-area]
-enable-wide-area=no
-[publish]
-publish-addresses=yes
-publish-hinfo=no
-publish-workstation=no
-`)
-  const holder = lan.spawn(host, ['unshare', '--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' })
-  const pid = holder.pid
-  if (!pid) throw new Error('could not start the mount namespace holder')
-  const inside = (argv: string[]): ChildProcess =>
-    lan.track(spawn('nsenter', ['-t', String(pid), '-m', '-n', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] }))
-  const runInside = (argv: string[]): Promise<void> => new Promise((resolve, reject) => {
-    const c = inside(argv)
-    let err = ''
-    c.stderr?.on('data', (d: Buffer) => { err += d.toString() })
-    c.once('exit', (code) => code === 0 ? resolve() : reject(new Error(`${argv.join(' ')}: exit ${code} ${err}`)))
-  })
-  const cleanup = async (): Promise<void> => {
-    holder.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
-  try {
-    // the holder may not have entered its mount namespace yet when nsenter runs
-    for (let i = 0; ; i++) {
-      try { await runInside(['mount', '-t', 'tmpfs', 'tmpfs', '/run']); break } catch (e) {
-        if (i > 20) throw e
-        await sleep(50)
-      }
-    }
-    await runInside(['mkdir', '-p', '/run/dbus', '/run/avahi-daemon'])
-    const daemons = [
-      inside(['dbus-daemon', '--nofork', '--nopidfile', `--config-file=${join(dir, 'dbus.conf')}`]),
-    ]
-    for (let i = 0; i < 100; i++) {
-      try { await runInside(['test', '-S', '/run/dbus/system_bus_socket']); break } catch { await sleep(50) }
-    }
-    const avahi = inside(['avahi-daemon', '--no-drop-root', '--no-chroot', '--no-rlimits', '--no-proc-title', '-f', join(dir, 'avahi-daemon.conf')])
-    daemons.push(avahi)
-    await lines(avahi, (s) => s, 'stderr').wait((s) => /Server startup complete/.test(s), 10000, 'avahi-daemon startup')
-    return {
-      browse: (args) => inside(['avahi-browse', ...args]),
-      async close () {
-        for (const d of daemons) d.kill('SIGTERM')
-        await sleep(100)
-        for (const d of daemons) d.kill('SIGKILL')
-        await cleanup()
-      },
-    }
-  } catch (e) {
-    await cleanup()
-    throw e
-  }
 }

@@ -1,0 +1,284 @@
+// Discovery on a real LAN made of network namespaces (see test/helpers/netns.ts): advertisers and
+// browsers run as separate processes, one per namespace, and avahi is the independent witness.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { canUseNetns, createLan, lines, type Lan, type LanHost, type Lines } from '../helpers/netns.js'
+import { startAvahi } from '../helpers/avahi.js'
+import type { Peer } from '../../src/discovery/index.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const skip = canUseNetns() ? false : 'needs root and iproute2 for network namespaces'
+
+type Line = Record<string, any> & { event: string, t: number }
+
+function run (lan: Lan, host: LanHost, script: string, args: string[]): { child: ReturnType<Lan['spawn']>, out: Lines<Line> } {
+  const child = lan.spawn(host, [process.execPath, '--import', 'tsx', `test/fixtures/${script}`, ...args], { cwd: root })
+  return { child, out: lines<Line>(child) }
+}
+
+async function advertise (lan: Lan, host: LanHost, args: string[]) {
+  const a = run(lan, host, 'advertise.ts', args)
+  const ready = await a.out.wait((l) => l.event === 'ready', 10_000, `advertiser ready in ${host.ns}`)
+  return { ...a, name: ready.name as string }
+}
+
+async function browse (lan: Lan, host: LanHost) {
+  const b = run(lan, host, 'browse.ts', [])
+  await b.out.wait((l) => l.event === 'ready', 10_000, 'browser ready')
+  return b
+}
+
+const findLast = <T>(all: T[], match: (x: T) => boolean): T | undefined => [...all].reverse().find(match)
+const isPeer = (event: string, name: string) => (l: Line): boolean => l.event === event && l.peer?.name === name
+
+test('a running browser and a fresh discover() find three nodes, each at its own address', { skip }, async () => {
+  const lan = await createLan(4)
+  try {
+    const [h1, h2, h3, hb] = lan.hosts
+    const b = await browse(lan, hb)
+    // all three share the machine's host name: two must rename their host to stay resolvable
+    const ads = await Promise.all([
+      advertise(lan, h1, ['--name', 'alpha', '--id', 'id-a', '--port', '4001', '--services', 'echo,openscad']),
+      advertise(lan, h2, ['--name', 'beta', '--id', 'id-b', '--port', '4002', '--printers', 'mk3=/dev/ttyACM0']),
+      advertise(lan, h3, ['--name', 'gamma', '--id', 'id-c', '--port', '4003', '--load', '0.5']),
+    ])
+    for (const a of ads) await b.out.wait(isPeer('up', a.name), 3000, `up ${a.name}`)
+
+    const once = run(lan, hb, 'browse.ts', ['--once', '--timeout', '400'])
+    const { peers, t, startedAt } = await once.out.wait((l) => l.event === 'peers', 10_000, 'discover()')
+    assert.ok(t - startedAt < 1000, `discover() took ${t - startedAt} ms`)
+    const byId = new Map((peers as Peer[]).map((p) => [p.record.id, p]))
+    assert.deepEqual([...byId.keys()].sort(), ['id-a', 'id-b', 'id-c'])
+    const hosts = [h1, h2, h3]
+    for (const [i, id] of ['id-a', 'id-b', 'id-c'].entries()) {
+      const p = byId.get(id)!
+      assert.equal(p.name, ads[i].name)
+      assert.match(p.name, /^(alpha|beta|gamma)-[0-9a-f]{6}$/)
+      assert.equal(p.port, 4001 + i)
+      assert.deepEqual(p.addresses, [hosts[i].address], `${p.name} resolves to its own namespace`)
+      assert.match(p.host, /\.local$/)
+    }
+    assert.equal(new Set((peers as Peer[]).map((p) => p.host)).size, 3, 'host names were made unique')
+    assert.deepEqual(byId.get('id-a')!.record.services, ['echo', 'openscad'])
+    assert.deepEqual(byId.get('id-b')!.record.printers, [{ name: 'mk3', port: '/dev/ttyACM0', state: 'idle' }])
+    assert.equal(byId.get('id-c')!.record.load, 0.5)
+  } finally {
+    await lan.close()
+  }
+})
+
+test('a load change reaches a running browser within 1 s as an update, with no goodbye in between', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const b = await browse(lan, lan.hosts[1])
+    // a long TTL: no cache-maintenance query can bring the new TXT, only the unsolicited update
+    const a = await advertise(lan, lan.hosts[0], ['--name', 'busy', '--id', 'id-busy', '--ttl', '120'])
+    await b.out.wait(isPeer('up', a.name), 3000, 'up')
+    const latencies: number[] = []
+    for (const load of [0.25, 0.5, 1.75, 0.1, 0]) {
+      a.child.stdin!.write(`load ${load}\n`)
+      const sent = await a.out.wait((l) => l.event === 'update' && l.partial.load === load, 2000, 'update sent')
+      const seen = await b.out.wait((l) => isPeer('update', a.name)(l) && l.peer.record.load === load, 2000, `load ${load} seen`)
+      latencies.push(seen.t - sent.t)
+      await sleep(300)
+    }
+    assert.ok(Math.max(...latencies) <= 1000, `latencies ${latencies.join(', ')} ms`)
+    // a burst of changes is merged: the last value arrives, not one packet per change
+    const before = b.out.all.length
+    for (let i = 1; i <= 20; i++) a.child.stdin!.write(`set {"queue":${i}}\n`)
+    await b.out.wait((l) => isPeer('update', a.name)(l) && l.peer.record.queue === 20, 2000, 'queue 20')
+    await sleep(600)
+    const updates = b.out.all.slice(before).filter(isPeer('update', a.name))
+    assert.ok(updates.length <= 3, `${updates.length} updates for 20 changes`)
+    assert.equal(b.out.all.filter(isPeer('down', a.name)).length, 0, 'never left')
+    assert.equal(b.out.all.filter(isPeer('up', a.name)).length, 1, 'came up once')
+  } finally {
+    await lan.close()
+  }
+})
+
+test('a SIGKILLed node leaves a running browser within 6 s while a live one stays', { skip }, async () => {
+  const lan = await createLan(3)
+  try {
+    const b = await browse(lan, lan.hosts[2])
+    const dead = await advertise(lan, lan.hosts[0], ['--name', 'doomed', '--id', 'id-doomed'])
+    const live = await advertise(lan, lan.hosts[1], ['--name', 'alive', '--id', 'id-alive'])
+    await b.out.wait(isPeer('up', dead.name), 3000, 'up')
+    await b.out.wait(isPeer('up', live.name), 3000, 'up')
+    await sleep(1000)
+    const killedAt = Date.now()
+    dead.child.kill('SIGKILL')
+    const down = await b.out.wait(isPeer('down', dead.name), 8000, 'down after SIGKILL')
+    assert.equal(down.reason, 'expired')
+    assert.ok(down.t - killedAt <= 6000, `left after ${down.t - killedAt} ms`)
+    await sleep(5000)
+    assert.equal(b.out.all.filter(isPeer('down', live.name)).length, 0, 'the live node was kept by refresh queries')
+  } finally {
+    await lan.close()
+  }
+})
+
+test('a node that stops says goodbye and leaves at once', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const b = await browse(lan, lan.hosts[1])
+    const a = await advertise(lan, lan.hosts[0], ['--name', 'polite', '--id', 'id-polite', '--ttl', '120'])
+    await b.out.wait(isPeer('up', a.name), 3000, 'up')
+    const stoppedAt = Date.now()
+    a.child.kill('SIGTERM')
+    await a.out.wait((l) => l.event === 'closed', 3000, 'closed')
+    const down = await b.out.wait(isPeer('down', a.name), 3000, 'down')
+    assert.equal(down.reason, 'goodbye')
+    assert.ok(down.t - stoppedAt < 1000, `left after ${down.t - stoppedAt} ms`)
+  } finally {
+    await lan.close()
+  }
+})
+
+test('a node that finds its name taken on the LAN renames itself', { skip }, async () => {
+  const lan = await createLan(3)
+  try {
+    const [h1, h2, hb] = lan.hosts
+    const b = await browse(lan, hb)
+    // the same name and node id (a copied data folder): the same instance name
+    const same = ['--name', 'twin', '--id', 'copied-id', '--port', '4468']
+    const first = await advertise(lan, h1, same)
+    const second = run(lan, h2, 'advertise.ts', same)
+    const renamed = await second.out.wait((l) => l.event === 'rename', 5000, 'rename')
+    assert.equal(renamed.name, `${first.name}-2`)
+    const up1 = await b.out.wait(isPeer('up', first.name), 3000, 'first up')
+    const up2 = await b.out.wait(isPeer('up', `${first.name}-2`), 3000, 'second up')
+    assert.deepEqual(up1.peer.addresses, [h1.address])
+    assert.deepEqual(up2.peer.addresses, [h2.address])
+    assert.notEqual(up1.peer.host, up2.peer.host, 'the host name was renamed too')
+    assert.equal(first.out.all.filter((l) => l.event === 'rename').length, 0, 'the first keeps its name')
+  } finally {
+    await lan.close()
+  }
+})
+
+test('two nodes that claim the same name at the same moment end up with distinct names', { skip }, async () => {
+  const lan = await createLan(3)
+  try {
+    const [h1, h2, hb] = lan.hosts
+    const b = await browse(lan, hb)
+    // probing together, neither hears the other; the conflict may only show once both announced
+    const at = String(Date.now() + 2500)
+    const args = ['--name', 'pair', '--id', 'pair-id', '--start-at', at]
+    const ads = [run(lan, h1, 'advertise.ts', args), run(lan, h2, 'advertise.ts', args)]
+    for (const a of ads) await a.out.wait((l) => l.event === 'ready', 10_000, 'ready')
+    await sleep(2500)
+    const names = ads.map((a) => (findLast(a.out.all, (l) => l.event === 'ready' || l.event === 'rename')!.name as string))
+    assert.notEqual(names[0], names[1])
+    assert.equal(ads.filter((a) => a.out.all.some((l) => l.event === 'rename')).length, 1, 'exactly one renamed')
+    for (const [i, name] of names.entries()) {
+      const last = findLast(b.out.all, (l) => l.peer?.name === name)
+      assert.ok(last && last.event !== 'down', `${name} is up in the browser`)
+      assert.deepEqual(last.peer.addresses, [[h1, h2][i].address], `${name} resolves to its own address only`)
+    }
+  } finally {
+    await lan.close()
+  }
+})
+
+test('the interface option pins where a node advertises and listens', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const [h1, hb] = lan.hosts
+    // a second interface in h1, on a network the browser cannot reach
+    await lan.run(h1, ['ip', 'link', 'add', 'side0', 'type', 'veth', 'peer', 'name', 'side1'])
+    await lan.run(h1, ['ip', 'addr', 'add', '192.168.99.1/24', 'dev', 'side0'])
+    await lan.run(h1, ['ip', 'link', 'set', 'side0', 'up'])
+    await lan.run(h1, ['ip', 'link', 'set', 'side1', 'up'])
+    const b = run(lan, hb, 'browse.ts', ['--interface', 'veth0'])
+    await b.out.wait((l) => l.event === 'ready', 10_000, 'browser ready')
+    const all = await advertise(lan, h1, ['--name', 'all', '--id', 'i1', '--host', 'all'])
+    const byName = await advertise(lan, h1, ['--name', 'byname', '--id', 'i2', '--host', 'byname', '--interface', 'veth0'])
+    const byAddr = await advertise(lan, h1, ['--name', 'byaddr', '--id', 'i3', '--host', 'byaddr', '--interface', h1.address])
+    const up = async (name: string): Promise<string[]> => (await b.out.wait(isPeer('up', name), 3000, `up ${name}`)).peer.addresses
+    assert.deepEqual((await up(all.name)).sort(), [h1.address, '192.168.99.1'].sort(), 'unpinned: every interface')
+    assert.deepEqual(await up(byName.name), [h1.address])
+    assert.deepEqual(await up(byAddr.name), [h1.address])
+    const bad = run(lan, h1, 'advertise.ts', ['--name', 'bad', '--id', 'i4', '--interface', 'nope0'])
+    const err = await bad.out.wait((l) => l.event === 'error', 10_000, 'error')
+    assert.match(err.message, /no interface named or addressed nope0/)
+  } finally {
+    await lan.close()
+  }
+})
+
+test('socket errors are reported, not thrown', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const [h1, h2] = lan.hosts
+    // a socket on 5353 without SO_REUSEADDR: our bind must fail
+    const hog = lan.spawn(h1, [process.execPath, '-e', "require('dgram').createSocket('udp4').bind(5353, () => console.log('bound'))"])
+    await lines(hog, (s) => s).wait((s) => s === 'bound', 10_000, 'port 5353 taken')
+    const blocked = run(lan, h1, 'advertise.ts', ['--name', 'blocked', '--id', 'e1'])
+    const err = await blocked.out.wait((l) => l.event === 'error', 10_000, 'bind error')
+    assert.match(err.message, /EADDRINUSE/, 'ready rejected with the socket error (a crash would print no JSON line)')
+
+    // no route for multicast: every send fails, the node keeps running and says why
+    await lan.run(h2, ['ip', 'route', 'del', '224.0.0.0/4'])
+    const lonely = await advertise(lan, h2, ['--name', 'lonely', '--id', 'e2'])
+    await sleep(1500)
+    assert.ok(lonely.out.all.some((l) => l.event === 'log' && /ENETUNREACH/.test(l.line)), 'send errors are logged')
+    assert.equal(lonely.child.exitCode, null, 'still running')
+    assert.equal(lonely.child.signalCode, null)
+  } finally {
+    await lan.close()
+  }
+})
+
+const avahiTxt = (s: string): Record<string, string> =>
+  Object.fromEntries([...s.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].split(/=(.*)/s).slice(0, 2)))
+
+test('avahi sees every node with its TXT, a load update, a dead node and a goodbye', { skip }, async () => {
+  const lan = await createLan(3)
+  try {
+    const [h1, h2, hv] = lan.hosts
+    const avahi = await startAvahi(lan, hv)
+    try {
+      const watch = avahi.browse(['-rp', '_rrcloud._tcp'])
+      const seen = lines<string[]>(watch, (s) => s.split(';'))
+      const a = await advertise(lan, h1, ['--name', 'alpha', '--id', 'id-a', '--port', '4001', '--ttl', '120'])
+      const resolved = await seen.wait((f) => f[0] === '=' && f[3] === a.name, 5000, 'avahi resolves alpha')
+      assert.equal(resolved[7], h1.address)
+      assert.equal(resolved[8], '4001')
+      assert.equal(avahiTxt(resolved[9]).id, 'id-a')
+      assert.equal(avahiTxt(resolved[9]).load, '0')
+
+      // avahi-browse resolves each service once; its TXT afterwards is read from avahi's cache
+      const cached = async (): Promise<Record<string, string>> => {
+        const c = avahi.browse(['-rpc', '_rrcloud._tcp'])
+        const out = lines<string[]>(c, (s) => s.split(';'))
+        const line = await out.wait((f) => f[0] === '=' && f[3] === a.name, 5000, 'cached alpha')
+        return avahiTxt(line[9])
+      }
+      a.child.stdin!.write('load 0.75\n')
+      await sleep(800)
+      assert.equal((await cached()).load, '0.75', 'the update replaced the TXT in avahi\'s cache')
+
+      const b = await advertise(lan, h2, ['--name', 'beta', '--id', 'id-b', '--port', '4002'])
+      const rb = await seen.wait((f) => f[0] === '=' && f[3] === b.name, 5000, 'avahi resolves beta')
+      assert.equal(rb[7], h2.address)
+      assert.equal(avahiTxt(rb[9]).id, 'id-b')
+      const killedAt = Date.now()
+      b.child.kill('SIGKILL')
+      await seen.wait((f) => f[0] === '-' && f[3] === b.name, 8000, 'avahi drops beta')
+      assert.ok(Date.now() - killedAt <= 6000, `avahi dropped the dead node after ${Date.now() - killedAt} ms`)
+
+      const stoppedAt = Date.now()
+      a.child.kill('SIGTERM')
+      await seen.wait((f) => f[0] === '-' && f[3] === a.name, 3000, 'avahi drops alpha')
+      // avahi keeps a record for 1 s after a goodbye (RFC 6762 §10.1)
+      assert.ok(Date.now() - stoppedAt < 2000, `goodbye seen after ${Date.now() - stoppedAt} ms`)
+    } finally {
+      await avahi.close()
+    }
+  } finally {
+    await lan.close()
+  }
+})
