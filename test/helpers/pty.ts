@@ -2,7 +2,7 @@
 // and starts test/fixtures/marlin-sim.mjs when something opens the port (wait-slave, checked
 // every 10 ms instead of socat's default 1 s).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +23,20 @@ export interface SimPty {
   stats (): SimStats | undefined
   /** stops socat and the simulator, removes the directory (unless keepDir) */
   stop (opts?: { keepDir?: boolean }): Promise<void>
+}
+
+// Whether a process of this group still runs. Zombies do not count: once socat is gone the
+// simulator is reaped by init, which may take a while in a container.
+function groupRunning (pgid: number): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(pgrp) === pgid && state !== 'Z') return true
+    } catch {} // gone meanwhile
+  }
+  return false
 }
 
 // socat splits its EXEC string at spaces and treats , : ! as syntax; keep arguments plain
@@ -59,14 +73,13 @@ export async function startSimPty (simArgs: string[] = [], opts: { dir?: string,
     stats: () => existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) as SimStats : undefined,
     async stop ({ keepDir = false } = {}) {
       const group = -child.pid!
-      const alive = () => { try { process.kill(group, 0); return true } catch { return false } }
       if (child.exitCode === null && child.signalCode === null) {
         try { process.kill(group, 'SIGTERM') } catch {}
       }
       // socat may be gone while the simulator still writes its stats: wait for the whole group
       const deadline = Date.now() + 2000
-      while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
-      if (alive()) try { process.kill(group, 'SIGKILL') } catch {}
+      while (groupRunning(child.pid!) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      if (groupRunning(child.pid!)) try { process.kill(group, 'SIGKILL') } catch {}
       await exited
       if (!keepDir && !opts.dir) rmSync(dir, { recursive: true, force: true })
     },

@@ -69,8 +69,9 @@ class SerialPrinter extends EventEmitter implements Printer {
       idleTimeoutMs: 60000,
       errorGraceMs: 500,
       cancelCommands: SAFE_COMMANDS,
-      ...config,
-    }
+      // an option given as undefined keeps its default
+      ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
+    } as Required<PrinterConfig>
     this.name = config.name
     this.path = config.path
   }
@@ -99,7 +100,8 @@ class SerialPrinter extends EventEmitter implements Printer {
         throw new PrinterError('file', `cannot read ${basename(file)}: ${err.message}`)
       })
       await this.connect()
-      return await this.run(job, this.channel!)
+      if (!this.channel) throw new PrinterError('disconnected', this.lastError ?? `printer ${this.name} is not connected`)
+      return await this.run(job, this.channel)
     } catch (err) {
       if (err instanceof PrinterError) this.lastError = err.message
       log('%s: job %s failed: %s', this.name, file, (err as Error).message)
@@ -242,7 +244,7 @@ class SerialPrinter extends EventEmitter implements Printer {
       }
       this.channel = channel
       this.link = link
-      this.setState('idle')
+      if (!this.job) this.setState('idle') // a job that waited for this sets its own state
       log('%s: connected on %s', this.name, this.path)
     } catch (err) {
       this.setState(this.closing ? 'closed' : 'disconnected')
