@@ -16,7 +16,7 @@ import { hostname } from 'node:os'
 import debug from 'debug'
 import { encodeRecord, type NodeRecord } from './record.js'
 import { advertisedAddresses, machineAddresses, openMdns, resolveInterface, type Iface, type Mdns, type MdnsRecord } from './mdns.js'
-import { findConflicts, hostLabel, instanceLabel, SERVICE_TYPE, withSuffix, type Claim, type Conflicts } from './names.js'
+import { eqName, findConflicts, hostLabel, instanceLabel, SERVICE_TYPE, withSuffix, type Claim, type Conflicts } from './names.js'
 
 const debugLog = debug('rrcloud:discovery')
 
@@ -207,6 +207,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   }
 
   private onResponse (records: MdnsRecord[]): void {
+    if (!records.some((r) => eqName(r.name, this.fqdn) || eqName(r.name, this.host))) return
     if (this.phase === 'probing') { this.probeHook?.(records); return }
     if (this.phase !== 'announced') return
     const c = findConflicts(records, this.claim())

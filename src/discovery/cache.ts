@@ -72,12 +72,14 @@ export class PeerCache {
         else e.ptr = held(true, ttl, now)
       } else if ((rr.type === 'SRV' || rr.type === 'TXT') && isInstance(rr.name)) {
         e = this.entry(rr.name, now)
-        if (ttl === 0) e.goodbye = true
-        else if (rr.type === 'SRV') e.srv = held(rr.data as SrvData, ttl, now)
-        else {
+        if (rr.type === 'SRV') {
+          if (ttl === 0) e.goodbye = true
+          else e.srv = held(rr.data as SrvData, ttl, now)
+        } else {
           const raw = (rr.data as Array<Buffer | string>).map(String)
-          const same = e.txt && e.txt.value.raw.join('\n') === raw.join('\n')
-          e.txt = held({ raw, record: same ? e.txt!.value.record : decodeRecord(raw) }, ttl, now)
+          const same = e.txt !== undefined && e.txt.value.raw.join('\n') === raw.join('\n')
+          // a TXT goodbye withdraws that TXT only (a responder may retire an old TXT this way)
+          if (ttl === 0) { if (same) e.txt = undefined } else e.txt = held({ raw, record: same ? e.txt!.value.record : decodeRecord(raw) }, ttl, now)
         }
       } else if (rr.type === 'A' || rr.type === 'AAAA') {
         const host = rr.name.toLowerCase()

@@ -31,6 +31,9 @@
  *   that stopped answering about 4.5 s after its last answer (see browser.ts for why);
  * - `interface` pins one interface (name or IPv4): multicast is joined and sent there and only its
  *   addresses are published. Socket errors are logged through `deps.log` and reject `ready`.
+ * Not done: multicast over IPv6 (AAAA records are published, queries go over IPv4), known-answer
+ * suppression in the responder, and tie-breaking between simultaneous probes (two nodes probing the
+ * same name at once both announce it, then the one whose SRV sorts first renames).
  */
 export { createAdvertiser, DEFAULT_TTL_SEC, type Advertiser, type AdvertiserConfig, type AdvertiserDeps, type AdvertiserEvents } from './advertiser.js'
 export { createBrowser, discover, type Browser, type BrowserConfig, type BrowserDeps, type BrowserEvents, type DiscoverOptions } from './browser.js'

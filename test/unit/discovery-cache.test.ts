@@ -66,6 +66,16 @@ test('a goodbye takes the peer down at once; it may come back later', () => {
   assert.deepEqual(types(c.apply(answer('a'), '10.77.0.2', 20)), ['up:a'])
 })
 
+test('a goodbye for an old TXT alone does not take the peer down', () => {
+  const c = new PeerCache()
+  c.apply(answer('a'), '10.77.0.2', 0)
+  const [, , oldTxt] = answer('a')
+  const [, , newTxt] = answer('a', { load: 0.9 })
+  assert.deepEqual(types(c.apply([{ ...oldTxt, ttl: 0 }, newTxt], '10.77.0.2', 10)), ['update:a'])
+  assert.equal(c.peers(10)[0].record.load, 0.9)
+  assert.deepEqual(c.apply([{ ...oldTxt, ttl: 0 }], '10.77.0.2', 20), [], 'a goodbye for a TXT we no longer hold')
+})
+
 test('a silent peer expires after its TTL plus the grace, not before', () => {
   const c = new PeerCache(500)
   c.apply(answer('a'), '10.77.0.2', 0)
