@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
-import { startNode } from '../node/node.js'
+import { parsePrinterSpec, startNode } from '../node/node.js'
 import { DEFAULT_ALLOW } from '../node/access.js'
 
 const defaultDataDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'rrcloud')
@@ -17,6 +17,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     '<%= config.bin %> node',
     '<%= config.bin %> node --port 4468 --slots 2 --data-dir /var/lib/rrcloud',
     '<%= config.bin %> node --allow 192.168.1.0/24 --token s3cret',
+    '<%= config.bin %> node --printer mk3=/dev/ttyUSB0@115200',
   ]
 
   static flags = {
@@ -30,6 +31,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     allow: Flags.string({ description: 'comma-separated CIDR ranges allowed to connect', default: DEFAULT_ALLOW.join(',') }),
     token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
     'max-upload': Flags.integer({ min: 1, default: 1024, description: 'largest upload, MiB' }),
+    printer: Flags.string({ multiple: true, description: 'a serial printer attached here: NAME=/dev/ttyUSB0[@BAUD] (repeatable)' }),
     mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
     interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
     services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),
@@ -54,6 +56,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         maxUpload: flags['max-upload'] * 2 ** 20,
         serviceDirs: flags.services,
         mdns: flags.mdns,
+        printers: (flags.printer ?? []).map(parsePrinterSpec),
         interface: flags.interface,
         log,
       })

@@ -13,6 +13,8 @@ export interface Alternative { exe: string; args: string[] }
 /** A service as described by a `services/NAME.conf` file (the seed's format, a few keys more). */
 export interface ServiceDescriptor {
   name: string
+  /** `process`: a tool run as a child process; `printer`: G-code streamed to a printer of the node */
+  kind: 'process' | 'printer'
   file: string
   description: string
   alternatives: Alternative[]
@@ -43,7 +45,8 @@ export class ServiceConfigError extends Error {}
 const NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/
 
 const confSchema = z.object({
-  cmd: z.string().min(1),
+  kind: z.enum(['process', 'printer']).default('process'),
+  cmd: z.string().default(''),
   description: z.string().default(''),
   path: z.string().default(''),
   input: z.string().default('$fileIn'),
@@ -80,6 +83,7 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     throw new ServiceConfigError(`${file}: ${issue.path.join('.') || 'file'}: ${issue.message}`)
   }
   const c = parsed.data
+  if (c.kind === 'process' && c.cmd === '') throw new ServiceConfigError(`${file}: cmd: Required (the executable to run)`)
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(c)) {
     if (k.startsWith('env.') && typeof v === 'string') env[k.slice(4)] = v.replaceAll('$root', packageRoot)
@@ -96,6 +100,7 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
   }
   return {
     name,
+    kind: c.kind,
     file,
     description: c.description,
     alternatives: list(c.cmd, '|').map((alt) => {
@@ -138,6 +143,7 @@ function findExecutable (exe: string, dirs: string[]): string | undefined {
 
 /** Checks which alternative of a descriptor is installed here. */
 export function resolveService (d: ServiceDescriptor, envPath = process.env.PATH ?? ''): ResolvedService {
+  if (d.kind === 'printer') return { ...d, available: false, args: [], reason: 'no printer attached (rrcloud node --printer NAME=/dev/ttyUSB0)' }
   const dirs = [...d.path, ...list(envPath, delimiter)]
   for (const alt of d.alternatives) {
     const exe = findExecutable(alt.exe, dirs)

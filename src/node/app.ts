@@ -131,7 +131,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       throw badRequest(`unknown service ${name}${why ? ` (not offered here: ${why})` : ''}; this node offers ${offered().join(', ')}`, { services: offered() })
     }
     for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
-      if (!/^(service|format|notifier|token|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
+      if (!/^(service|format|notifier|token|printer|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
     }
     const byIndex = new Map<number, IncomingInput>()
     for (const f of files) {
@@ -162,7 +162,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     }
     const notifier = fields.notifier || undefined
     if (notifier && !/^https?:\/\/\S+$/i.test(notifier)) throw badRequest('notifier must be an http:// or https:// URL')
-    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier }
+    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier, printer: fields.printer || undefined }
   }
 
   function sendFile (ctx: Context, path: string, name: string) {

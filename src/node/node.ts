@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname, loadavg, availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
+import { createPrinter, type Printer, type PrinterConfig } from '../executors/printer/printer.js'
+import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
 import got from 'got'
 import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
@@ -32,6 +34,19 @@ export interface NodeConfig {
   mdns?: boolean
   /** interface name or IPv4 address for mDNS */
   interface?: string
+  /** serial printers attached to this node */
+  printers?: PrinterSpec[]
+  /** printer settings for every printer (timeouts; tests shorten them) */
+  printerOptions?: Partial<PrinterConfig>
+}
+
+export interface PrinterSpec { name: string; path: string; baudRate?: number }
+
+/** `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`. */
+export function parsePrinterSpec (spec: string): PrinterSpec {
+  const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(spec.trim())
+  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD], e.g. mk3=/dev/ttyUSB0@115200`)
+  return { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
 }
 
 export interface RunningNode {
@@ -78,11 +93,21 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   // partial uploads of a previous run
   try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
   const nodeId = nodeIdOf(config.dataDir)
-  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])])
+  const printers = new Map<string, Printer>()
+  for (const p of config.printers ?? []) {
+    if (printers.has(p.name)) throw new Error(`two printers named ${p.name}`)
+    printers.set(p.name, createPrinter({ ...config.printerOptions, ...p }))
+  }
+  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) =>
+    s.kind === 'printer' && printers.size ? { ...s, available: true, reason: undefined } : s)
+  for (const p of printers.values()) {
+    // connect early so that meta shows the printer's state; a print connects again if this failed
+    p.connect().then(() => log(`printer ${p.name} on ${p.path}: connected`), (e: Error) => log(`printer ${p.name} on ${p.path}: ${e.message}`))
+  }
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
   const store = createStore({ dataDir: config.dataDir })
   const runner = createTaskRunner(
-    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), graceMs: config.graceMs },
+    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs },
     {
       store,
       log,
@@ -92,6 +117,11 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       },
     },
   )
+  const printerList = () => [...printers.values()].map((p) => ({
+    name: p.name, port: p.path, state: p.state,
+    ...(Object.keys(p.temperatures).length ? { temperatures: formatTemperatures(p.temperatures) } : {}),
+    ...(p.lastError ? { lastError: p.lastError } : {}),
+  }))
   const meta = () => {
     const st = runner.stats()
     return {
@@ -111,6 +141,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       running: st.running,
       queue: st.queued,
       tokenRequired: Boolean(config.token),
+      printers: printerList(),
     }
   }
   const app = createApp(
@@ -133,13 +164,14 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       return {
         version: VERSION, id: nodeId, name: serverName, services: x.services.split(',').filter(Boolean),
         load: Math.round(loadavg()[0] / x.cores * 100) / 100, cores: x.cores, slots: x.slots, free: x.free, queue: x.queue,
-        printers: [], tokenRequired: x.tokenRequired,
+        printers: x.printers.map(({ name, port, state }) => ({ name, port, state })), tokenRequired: x.tokenRequired,
       }
     }
     advertiser = createAdvertiser({ name: m.serverName, port, record: record(), interface: config.interface }, { log })
     browser = createBrowser({ interface: config.interface }, { log })
     const push = () => advertiser?.update(record())
     runner.events.on('stats', push)
+    for (const p of printers.values()) p.on('state', push)
     // the load average moves on its own: look at it every few seconds
     const loadTimer = setInterval(push, 3000)
     loadTimer.unref()
@@ -165,6 +197,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         server.close()
         server.closeAllConnections()
         await runner.close()
+        await Promise.all([...printers.values()].map((p) => p.close()))
         store.close()
       })()
       return closed

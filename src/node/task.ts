@@ -22,6 +22,13 @@ export interface Task {
   exitCode?: number | null
   error?: string
   progress?: string
+  /** printer tasks: which printer, and how far the print is */
+  printer?: string
+  percent?: number
+  linesSent?: number
+  bytesSent?: number
+  totalBytes?: number
+  temperatures?: string
 }
 
 /** Seed-style ids: `<epoch seconds>-<6 digits>`, e.g. 1361982308-837500. */

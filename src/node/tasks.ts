@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
 import { compose, type ResolvedService } from '../executors/services.js'
 import { runProcess, type RunHandle } from '../executors/process.js'
+import { notGcode, runPrint } from '../executors/print-run.js'
+import type { Printer } from '../executors/printer/printer.js'
 import { HttpError, notFound } from './errors.js'
 import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
@@ -16,6 +18,8 @@ export interface RunnerConfig {
   retentionHours: number
   /** the services this node offers (available ones only) */
   services: ResolvedService[]
+  /** printers attached to this node, by name; each runs one job at a time */
+  printers?: Map<string, Printer>
   graceMs?: number
 }
 
@@ -40,6 +44,8 @@ export interface Submission {
   inputs: IncomingInput[]
   client: string
   notifier?: string
+  /** a printer of this node, by name or port path (printer services only) */
+  printer?: string
 }
 
 export interface TaskRunner {
@@ -83,9 +89,13 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }))
   const services = new Map(config.services.map((s) => [s.name, s]))
   const queue = new PQueue({ concurrency: config.slots })
+  const printers = config.printers ?? new Map<string, Printer>()
+  // a printer is not a CPU slot: each has a line of its own, one job at a time
+  const printQueues = new Map([...printers.keys()].map((n) => [n, new PQueue({ concurrency: 1 })]))
   const running = new Map<string, RunHandle>()
   let closing = false
   const rel = (p: string) => relative(config.dataDir, p)
+  const printing = () => [...running.keys()].filter((id) => store.get(id)?.printer).length
 
   const events = new EventEmitter()
   events.setMaxListeners(0)
@@ -106,24 +116,31 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const t = store.get(id)
     if (!t || t.status !== 'queued' || closing) return
     const s = services.get(t.service)
-    if (!s?.exe) {
+    if (!s || (s.kind === 'process' && !s.exe)) {
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `service ${t.service} is no longer offered here` }))
       return
     }
     const c = compose(s, id, t.in, 'tasks/out')
     const timeoutSec = Math.min(config.timeoutSec, s.timeout ?? Infinity)
-    const h = runProcess({
-      exe: s.exe,
-      args: c.args,
-      cwd: config.dataDir,
-      env: s.env,
-      logFile: join(dirs.log, id),
-      stdoutTo: c.stdoutTo && join(config.dataDir, c.stdoutTo),
-      timeoutMs: timeoutSec * 1000,
-      progress: s.progress,
-      onProgress: (p) => set(id, { progress: p }),
-      graceMs: config.graceMs,
-    })
+    const printer = t.printer ? printers.get(t.printer) : undefined
+    if (s.kind === 'printer' && !printer) {
+      end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `printer ${t.printer} is no longer attached here` }))
+      return
+    }
+    const h = printer
+      ? runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
+      : runProcess({
+        exe: s.exe!,
+        args: c.args,
+        cwd: config.dataDir,
+        env: s.env,
+        logFile: join(dirs.log, id),
+        stdoutTo: c.stdoutTo && join(config.dataDir, c.stdoutTo),
+        timeoutMs: timeoutSec * 1000,
+        progress: s.progress,
+        onProgress: (p) => set(id, { progress: p }),
+        graceMs: config.graceMs,
+      })
     running.set(id, h)
     set(id, { status: 'busy', pid: h.pid })
     log(`task ${id} busy pid ${h.pid}`)
@@ -132,21 +149,39 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
     if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
     else if (r.timedOut) Object.assign(patch, { status: 'failed', error: `timed out after ${timeoutSec} s` })
-    else if (r.error) Object.assign(patch, { status: 'failed', error: `could not start ${s.exe}: ${r.error}` })
+    else if (r.error) Object.assign(patch, { status: 'failed', error: printer ? r.error : `could not start ${s.exe}: ${r.error}` })
     else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}` })
     else if (c.outFile && !existsSync(join(config.dataDir, c.outFile))) Object.assign(patch, { status: 'failed', error: 'the tool exited without writing its output' })
     else patch.status = 'complete'
-    end(set(id, patch))
+    const ended = set(id, patch)
+    if (printer) appendFileSync(join(dirs.log, id), `${ended.status}: ${ended.error ?? ended.progress ?? ''}\n`)
+    end(ended)
   }
 
-  const enqueue = (id: string) => { queue.add(() => execute(id)).catch((e) => log(`task ${id} error: ${e}`)) }
+  const enqueue = (t: Task) => {
+    const q = (t.printer && printQueues.get(t.printer)) || queue
+    q.add(() => execute(t.id)).catch((e) => log(`task ${t.id} error: ${e}`))
+  }
 
   // a restart: what was running died with the node; what was waiting still waits
   for (const t of store.withStatus('busy', 'paused')) {
     if (t.pid) killOrphan(t.pid, config.dataDir)
     end(set(t.id, { status: 'failed', etime: Date.now() / 1000, error: 'the node stopped while the task was running' }))
   }
-  for (const t of store.withStatus('queued')) enqueue(t.id)
+  for (const t of store.withStatus('queued')) enqueue(t)
+
+  /** A printer by name or port path; with one printer attached, the name may be left out. */
+  function choosePrinter (want?: string): Printer {
+    const all = [...printers.values()]
+    const list = all.map((p) => `${p.name} (${p.path})`).join(', ')
+    if (!want) {
+      if (all.length === 1) return all[0]
+      throw new HttpError(400, `several printers here, say which: ${list}`, { printers: all.map((p) => p.name) })
+    }
+    const p = all.find((x) => x.name === want || x.path === want)
+    if (!p) throw new HttpError(400, `no printer ${want} on this node; it has ${list || 'none'}`, { printers: all.map((x) => x.name) })
+    return p
+  }
 
   function get (id: string): Task {
     const t = store.get(id)
@@ -167,6 +202,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     submit (sub) {
       const s = services.get(sub.service)
       if (!s) throw new HttpError(400, `unknown service ${sub.service}`, { services: [...services.keys()] })
+      const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
       let id = newTaskId()
       while (store.get(id)) id = newTaskId()
       const inputs: TaskInput[] = sub.inputs.map((i, n) => {
@@ -175,6 +211,13 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         else writeFileSync(path, i.content ?? '')
         return { path: rel(path), ...(i.prearg ? { prearg: i.prearg } : {}) }
       })
+      if (printer) {
+        const why = notGcode(join(config.dataDir, inputs[0].path))
+        if (why) {
+          inputs.forEach((i) => rmSync(join(config.dataDir, i.path), { force: true }))
+          throw new HttpError(400, `fileIn0 cannot be printed: ${why}`)
+        }
+      }
       const c = compose(s, id, inputs, 'tasks/out')
       const task: Task = {
         id,
@@ -182,17 +225,20 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         status: 'queued',
         client: sub.client,
         server: config.serverName,
-        cmd: [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
+        cmd: printer
+          ? `print ${inputs[0].path} on ${printer.name} (${printer.path})`
+          : [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
         ctime: Date.now() / 1000,
         in: inputs,
         out: c.outFile,
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
+        ...(printer ? { printer: printer.name } : {}),
       }
       store.insert(task)
       events.emit('task', task)
       events.emit('stats')
       log(`task ${id} queued ${s.name} from ${sub.client}`)
-      enqueue(id)
+      enqueue(task)
       return task
     },
     get,
@@ -225,8 +271,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       log(`task ${id} resumed`)
       return set(id, { status: 'busy' })
     },
-    stats: () => ({ slots: config.slots, running: running.size, queued: queue.size }),
-    idle: () => queue.onIdle(),
+    stats: () => ({ slots: config.slots, running: running.size - printing(), queued: queue.size }),
+    idle: async () => { await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle())) },
     events,
     sweep (now = Date.now()) {
       const old = store.endedBefore(now / 1000 - config.retentionHours * 3600)
@@ -241,11 +287,10 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (closing) return
       closing = true
       clearInterval(sweeper)
-      queue.pause()
-      queue.clear()
+      for (const q of [queue, ...printQueues.values()]) { q.pause(); q.clear() }
       const waits = [...running.values()].map((h) => { h.cancel(); return h.done })
       await Promise.all(waits)
-      await queue.onIdle()
+      await runner.idle()
     },
   }
   return runner

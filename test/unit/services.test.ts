@@ -6,7 +6,8 @@ const shipped = () => loadDescriptors([builtinServicesDir])
 
 test('the shipped descriptors parse, and compose argv the seed\'s way', () => {
   const byName = new Map(shipped().map((d) => [d.name, resolveService(d, '/usr/bin:/bin')]))
-  assert.deepEqual([...byName.keys()], ['echo', 'openjscad', 'openscad', 'povray', 'slic3r'])
+  assert.deepEqual([...byName.keys()], ['echo', 'openjscad', 'openscad', 'povray', 'printrun', 'slic3r'])
+  assert.equal(byName.get('printrun')!.available, false, 'offered only by a node with a printer')
   const slic3r = { ...byName.get('slic3r')!, exe: '/usr/bin/slic3r', args: ['--no-gui'] }
   assert.deepEqual(allowedPreargs(slic3r), ['--load='])
   const c = compose(slic3r, '1-000001', [{ path: 'tasks/in/a.ini', prearg: '--load=' }, { path: 'tasks/in/b.stl' }], 'tasks/out')
@@ -36,7 +37,7 @@ test('a tool that is not installed is not offered, and the reason names the pack
 test('broken descriptors name the file, the line or the key', () => {
   const bad: Array<[string, RegExp]> = [
     ['cmd openscad\n', /a\.conf:1: expected "key = value"/],
-    ['description = no command\n', /a\.conf: cmd: Required/],
+    ["description = no command\n", /a\.conf: cmd: Required/],
     ['cmd = x\ntimeout = soon\n', /a\.conf: timeout: Expected number/],
     ['cmd = x\nargInput = --load=\n', /argInput "--load=" must end in \$fileIn/],
     ['cmd = x\noutput = -o\n', /output must contain \$fileOut/],
