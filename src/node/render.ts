@@ -12,7 +12,9 @@ export function taskView (t: Task): Record<string, unknown> {
 
 const scalar = (v: unknown): string =>
   Array.isArray(v)
-    ? v.join(',')
+    ? v.map((x) => x !== null && typeof x === 'object'
+      ? Object.entries(x).map(([k, y]) => `${k}=${String(y)}`).join(' ')
+      : String(x)).join(v.some((x) => typeof x === 'object') ? ', ' : ',')
     : v !== null && typeof v === 'object'
       ? Object.entries(v).map(([k, x]) => `${k} (${scalar(x)})`).join(', ')
       : String(v)

@@ -39,3 +39,9 @@ test('uptime and ids look like the seed\'s', () => {
   assert.match(newTaskId(1361982308837), /^1361982308-\d{6}$/)
   assert.ok(TASK_ID.test(newTaskId()))
 })
+
+test('lists of records in text: one item each, fields as k=v', () => {
+  assert.equal(toText({ printers: [{ name: 'mk3', port: '/dev/ttyUSB0', state: 'idle' }, { name: 'e3', port: '/dev/ttyACM0', state: 'printing' }] }),
+    'printers: name=mk3 port=/dev/ttyUSB0 state=idle, name=e3 port=/dev/ttyACM0 state=printing\n')
+  assert.equal(toText({ printers: [] }), 'printers: \n')
+})
