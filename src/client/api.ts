@@ -1,10 +1,11 @@
-import got, { type Got, type Progress, RequestError } from 'got'
+import got, { type Got, type OptionsInit, type Progress, RequestError } from 'got'
 import { createWriteStream, renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import debug from 'debug'
 import type { Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
+import type { StreamingForm } from './form.js'
 import { VERSION } from '../version.js'
 
 const log = debug('rrcloud:client')
@@ -75,7 +76,7 @@ export type OnProgress = (p: Progress) => void
 /** The JSON API of one node. */
 export interface NodeApi {
   server: Server
-  submit (form: FormData, onProgress?: OnProgress): Promise<TaskView>
+  submit (form: StreamingForm, onProgress?: OnProgress): Promise<TaskView>
   task (id: string): Promise<TaskView>
   tasks (): Promise<TaskView[]>
   meta (): Promise<Record<string, unknown>>
@@ -94,11 +95,13 @@ export function nodeApi (server: Server, token?: string): NodeApi {
     throwHttpErrors: false,
     timeout: { lookup: 5000, connect: 5000 },
   })
-  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', body?: FormData, onProgress?: OnProgress): Promise<T> {
+  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', form?: StreamingForm, onProgress?: OnProgress): Promise<T> {
     log('%s %s/api/v1/%s', method, server.url, path)
     let res
     try {
-      const req = client(path, { method, body, timeout: body ? undefined : { request: 30000 } })
+      // got encodes any FormData-shaped body with form-data-encoder, streaming its files
+      const body = form as unknown as OptionsInit['body']
+      const req = client(path, { method, body, timeout: form ? undefined : { request: 30000 } })
       if (onProgress) req.on('uploadProgress', onProgress)
       res = await req
     } catch (err) {

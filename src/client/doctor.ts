@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { usage } from './errors.js'
-import { builtinServicesDir, loadDescriptors, resolveService } from '../executors/services.js'
+import { builtinServicesDir, resolveService } from '../executors/services.js'
+import { loadChecked } from './shapes.js'
 
 export interface DoctorRow {
   service: string
@@ -27,10 +28,10 @@ export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? 
   for (const d of extraDirs) {
     if (!existsSync(d)) throw usage(`--services ${d}: no such folder`)
   }
-  return loadDescriptors([builtinServicesDir, ...extraDirs]).map((d) => {
+  return loadChecked([builtinServicesDir, ...extraDirs]).map((d) => {
     const r = resolveService(d, envPath)
     return r.available
       ? { service: d.name, available: true, exe: r.exe, install: [] }
-      : { service: d.name, available: false, reason: `${d.alternatives.map((a) => a.exe).join(' or ')} not found`, install: d.provides.map(installCommand) }
+      : { service: d.name, available: false, reason: r.reason?.replace(/ \(install [^)]*\)$/, ''), install: d.provides.map(installCommand) }
   })
 }

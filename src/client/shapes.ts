@@ -1,10 +1,22 @@
-import { allowedPreargs, builtinServicesDir, loadDescriptors, type ServiceDescriptor } from '../executors/services.js'
+import { allowedPreargs, builtinServicesDir, loadDescriptors, ServiceConfigError, type ServiceDescriptor } from '../executors/services.js'
+import { ClientError, EXIT } from './errors.js'
 import type { ServiceInfo } from './api.js'
 import type { ServiceShape } from './args.js'
 
 let cached: ServiceDescriptor[] | undefined
+
+/** Loads descriptors; a broken one is reported as such, not as a crash. */
+export function loadChecked (dirs: string[]): ServiceDescriptor[] {
+  try {
+    return loadDescriptors(dirs)
+  } catch (err) {
+    if (err instanceof ServiceConfigError) throw new ClientError(`bad service descriptor: ${err.message}`, EXIT.failed)
+    throw err
+  }
+}
+
 /** The descriptors shipped with rrcloud (services/*.conf). */
-export const localDescriptors = () => (cached ??= loadDescriptors([builtinServicesDir]))
+export const localDescriptors = () => (cached ??= loadChecked([builtinServicesDir]))
 
 export function shapeOf (d: ServiceDescriptor): ServiceShape {
   const input = /^(\S+)\$fileIn$/.exec(d.input)

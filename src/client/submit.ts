@@ -1,9 +1,8 @@
-import { openAsBlob } from 'node:fs'
-import { basename } from 'node:path'
 import debug from 'debug'
 import { NodeError, nodeApi, type NodeApi, type OnProgress, type TaskView } from './api.js'
 import type { Input } from './args.js'
 import { ClientError, EXIT } from './errors.js'
+import { StreamingForm } from './form.js'
 import type { Server } from './servers.js'
 
 const log = debug('rrcloud:submit')
@@ -15,11 +14,11 @@ export interface TaskRequest {
 }
 
 /** The seed's form: service, fileIn0..n (streamed from disk, never read whole), prearg0..n, notifier. */
-async function formOf (r: TaskRequest): Promise<FormData> {
-  const form = new FormData()
+function formOf (r: TaskRequest): StreamingForm {
+  const form = new StreamingForm()
   form.append('service', r.service)
   for (const [i, inp] of r.inputs.entries()) {
-    form.append(`fileIn${i}`, await openAsBlob(inp.path), basename(inp.path))
+    form.appendFile(`fileIn${i}`, inp.path)
     if (inp.prearg) form.append(`prearg${i}`, inp.prearg)
   }
   if (r.notifier) form.append('notifier', r.notifier)
@@ -38,7 +37,7 @@ export async function submit (candidates: Server[], token: string | undefined, r
   for (const server of candidates) {
     const api = nodeApi(server, token)
     try {
-      const task = await api.submit(await formOf(r), onProgress)
+      const task = await api.submit(formOf(r), onProgress)
       log('task %s on %s', task.id, server.url)
       return { api, task }
     } catch (err) {

@@ -18,7 +18,7 @@ export default class Doctor extends BaseCommand {
       r.service, r.available ? r.exe! : `missing: ${r.reason}`, r.install.join(' or '),
     ])).trimEnd())
     const missing = rows.filter((r) => !r.available).length
-    this.log(missing ? `\n${missing} service(s) cannot run here; a node offers the others.` : '\nevery service can run here.')
+    this.log(missing ? `\n${missing} service(s) cannot run here; a node started here (rrcloud node) offers the others.` : '\nevery service can run here.')
     return rows
   }
 }

@@ -48,7 +48,7 @@ test('unknown service: which services the node has, exit 2', async () => {
   assert.match(r.stderr, /unknown service nosuch: http:\/\/127\.0\.0\.1:\d+ offers echo, openjscad, openscad, povray, slic3r/)
   const l = await run(w, 'run.js', ['--local', 'nosuch', 'x.txt'])
   assert.equal(l.code, 2)
-  assert.match(l.stderr, /unknown service nosuch: this machine knows echo, openjscad, openscad, povray, slic3r/)
+  assert.match(l.stderr, /unknown service nosuch: this machine knows echo, openjscad, openscad, povray, (printrun, )?slic3r/)
 })
 
 test('input file missing, output not writable: said before anything is sent, exit 2', async () => {
