@@ -1,7 +1,7 @@
 // A private avahi-daemon (with its own dbus-daemon) inside a host namespace of a test LAN, so
 // that tests can check what an independent mDNS implementation makes of our records.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -61,13 +61,20 @@ publish-workstation=no
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    // the holder may not have entered its mount namespace yet when nsenter runs
+    // mount nothing before the holder runs `sleep`, i.e. after unshare made its mount namespace:
+    // earlier, nsenter would enter the host's and hide the host's /run
     for (let i = 0; ; i++) {
-      try { await runInside(['mount', '-t', 'tmpfs', 'tmpfs', '/run']); break } catch (e) {
-        if (i > 20) throw e
-        await sleep(50)
-      }
+      let comm = ''
+      let ns = ''
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+        ns = readlinkSync(`/proc/${pid}/ns/mnt`)
+      } catch {}
+      if (comm === 'sleep' && ns && ns !== readlinkSync('/proc/self/ns/mnt')) break
+      if (i > 100) throw new Error('the mount namespace holder did not start')
+      await sleep(20)
     }
+    await runInside(['mount', '-t', 'tmpfs', 'tmpfs', '/run'])
     await runInside(['mkdir', '-p', '/run/dbus', '/run/avahi-daemon'])
     const daemons = [
       inside(['dbus-daemon', '--nofork', '--nopidfile', `--config-file=${join(dir, 'dbus.conf')}`]),

@@ -1,7 +1,8 @@
 // A private LAN made of Linux network namespaces, so that multicast (mDNS) never touches the
 // host's interfaces: one namespace holding a bridge, one namespace per host, a veth pair from each
 // host into the bridge. Everything is created with unique names and removed by close(); namespaces
-// left behind by a crashed run (its pid is gone) are swept on the next createLan().
+// left behind by a crashed run (its pid gone, older than 10 min) are swept by the next createLan().
+// avahi.ts adds a private avahi-daemon to one of the hosts.
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { createInterface } from 'node:readline'

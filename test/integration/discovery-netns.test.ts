@@ -2,6 +2,7 @@
 // browsers run as separate processes, one per namespace, and avahi is the independent witness.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { canUseNetns, createLan, lines, type Lan, type LanHost, type Lines } from '../helpers/netns.js'
@@ -235,8 +236,12 @@ test('socket errors are reported, not thrown', { skip }, async () => {
 const avahiTxt = (s: string): Record<string, string> =>
   Object.fromEntries([...s.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].split(/=(.*)/s).slice(0, 2)))
 
+const runMounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+  .filter((l) => ['/run', '/var/run', '/run/dbus'].includes(l.split(' ')[4]))
+
 test('avahi sees every node with its TXT, a load update, a dead node and a goodbye', { skip }, async () => {
   const lan = await createLan(3)
+  const hostRun = runMounts()
   try {
     const [h1, h2, hv] = lan.hosts
     const avahi = await startAvahi(lan, hv)
@@ -275,6 +280,7 @@ test('avahi sees every node with its TXT, a load update, a dead node and a goodb
       await seen.wait((f) => f[0] === '-' && f[3] === a.name, 3000, 'avahi drops alpha')
       // avahi keeps a record for 1 s after a goodbye (RFC 6762 §10.1)
       assert.ok(Date.now() - stoppedAt < 2000, `goodbye seen after ${Date.now() - stoppedAt} ms`)
+      assert.deepEqual(runMounts(), hostRun, 'the private /run of avahi never shows on the host')
     } finally {
       await avahi.close()
     }
