@@ -42,6 +42,11 @@ export async function main (invokedAs: string, argv: string[]): Promise<void> {
   let i = 0
   for (let n; i < argv.length && (n = globalOptionLength(argv, i)); i += n);
   const word = argv[i]
+  if (word === undefined && i > 0) {
+    process.stderr.write('rrcloud: name a service or a command: rrcloud [--s=HOST[:PORT]] SERVICE FILE... (see rrcloud --help)\n')
+    process.exitCode = 2
+    return
+  }
   const help = (a?: string) => a === undefined || a === '--help' || a === '-h'
   if (word === undefined || word.startsWith('-') || (word === 'run' && help(argv[i + 1])) || (isCommand(word) && word !== 'run')) {
     // oclif wants the command first: `rrcloud --s=host info ID` → `rrcloud info --s=host ID`

@@ -58,21 +58,31 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   const rw = rewriteArgs(shape, args)
   if (o.wait && rw.output) checkWritable(rw.output)
   const candidates = await ctx.source.candidates(service)
-  const { api, task } = await submit(candidates, ctx.token, { service, inputs: rw.inputs, notifier: o.notifier }, (p) => reporter.bytes('upload', p))
-  reporter.done()
-  if (!o.wait) {
-    process.stdout.write(o.json ? JSON.stringify(task, null, 2) + '\n' : `id: ${task.id}\n`)
-    return 0
-  }
+  // Ctrl-C in a synchronous run cancels the task; before the node has answered, as soon as it does
   let interrupted = false
+  let submitted: { api: NodeApi; task: TaskView } | undefined
   const cancel = () => {
     if (interrupted) process.exit(EXIT.interrupted)
     interrupted = true
+    reporter.done()
+    if (!submitted) return void process.stderr.write('\nrrcloud: interrupted; cancelling once the node has the task (Ctrl-C again to quit now)\n')
+    const { api, task } = submitted
     process.stderr.write(`\nrrcloud: cancelling task ${task.id} on ${api.server.name} (Ctrl-C again to leave it running)\n`)
     api.change(task.id, 'cancel').catch((e) => log('cancel: %s', e))
   }
-  process.on('SIGINT', cancel)
+  if (o.wait) process.on('SIGINT', cancel)
   try {
+    submitted = await submit(candidates, ctx.token, { service, inputs: rw.inputs, notifier: o.notifier }, (p) => reporter.bytes('upload', p))
+    reporter.done()
+    const { api, task } = submitted
+    if (!o.wait) {
+      process.stdout.write(o.json ? JSON.stringify(task, null, 2) + '\n' : `id: ${task.id}\n`)
+      return 0
+    }
+    if (interrupted) {
+      interrupted = false
+      cancel()
+    }
     const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
     return await finish(api, done, rw.output, reporter)
   } finally {
