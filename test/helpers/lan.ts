@@ -1,0 +1,244 @@
+// A LAN of real `rrcloud node` processes (built bin/run.js), one per network namespace of a
+// netns LAN (see netns.ts), and client commands run in a namespace of their own. The test process
+// stays in the host's namespace: it reaches the nodes only through processes started inside the LAN
+// (curl, the client), so nothing it does can touch the host's interfaces.
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createLan, lines, type Lan, type LanHost, type Lines } from './netns.js'
+
+export const root = fileURLToPath(new URL('../..', import.meta.url))
+export const BIN = join(root, 'bin', 'run.js')
+export const TEST_SERVICES = join(root, 'test', 'fixtures', 'services')
+export const NODE_PORT = 4468
+
+export interface NodeOptions {
+  name: string
+  slots?: number
+  /** add test/fixtures/services (the `slow` service); default true */
+  testServices?: boolean
+  /** `NAME=/dev/PATH[@BAUD]` */
+  printers?: string[]
+  token?: string
+  args?: string[]
+}
+
+export interface LanNode {
+  name: string
+  host: LanHost
+  url: string
+  dataDir: string
+  child: ChildProcess
+  out: Lines<string>
+  /** node id (from its data folder) */
+  id: string
+  /** mDNS instance name, e.g. `alpha-3fa9c1` */
+  instance: string
+  spawnedAt: number
+  listeningAt: number
+  advertisedAt: number
+  running (): boolean
+  /** sends a signal and waits until the process is gone (SIGKILL after 5 s) */
+  stop (signal?: NodeJS.Signals): Promise<void>
+}
+
+export interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+export interface RunOptions {
+  host?: LanHost
+  env?: Record<string, string>
+  cwd?: string
+  timeoutMs?: number
+  /** the program under bin/ (default run.js: `rrcloud`), e.g. `printrun.cloud` */
+  bin?: string
+}
+
+export interface HttpReply { status: number; body: any; text: string }
+
+export interface NodeLan {
+  lan: Lan
+  /** hosts for nodes (in order), then the client hosts */
+  hosts: LanHost[]
+  client: LanHost
+  nodes: LanNode[]
+  /** a scratch folder removed by close() */
+  dir: string
+  startNode (host: LanHost, o: NodeOptions): Promise<LanNode>
+  /** runs `node bin/run.js ARGV` (or another bin) in the client namespace, no shell */
+  rrcloud (argv: string[], o?: RunOptions): Promise<Ran>
+  /** the same, left running (for --watch); killed by close() */
+  spawnClient (argv: string[], o?: RunOptions): ChildProcess
+  /** an HTTP request made with curl from the client namespace */
+  http (url: string, o?: { method?: string, form?: Record<string, string>, files?: Record<string, string>, headers?: Record<string, string>, host?: LanHost }): Promise<HttpReply>
+  /** posts a `slow` task (sleeps `seconds`) straight to a node */
+  submitSlow (node: LanNode, seconds: number, headers?: Record<string, string>): Promise<HttpReply>
+  close (): Promise<void>
+}
+
+/** Environment for client commands: no rrcloudrc, token or debug output from the caller's. */
+function clientEnv (home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', RRCLOUD_INTERFACE: 'veth0', NO_COLOR: '1' }
+  return { ...env, ...extra }
+}
+
+/** Kills what is still running inside the namespaces (orphaned task processes of a killed node). */
+function killInside (namespaces: string[]): void {
+  for (const ns of namespaces) {
+    let pids = ''
+    try { pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }) } catch { continue }
+    for (const pid of pids.split('\n').filter(Boolean).map(Number)) {
+      if (pid === process.pid) continue
+      try { process.kill(pid, 'SIGKILL') } catch {}
+    }
+  }
+}
+
+/** A netns LAN with `nodeHosts` hosts for nodes and `clientHosts` more for clients (the first is `client`). */
+export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promise<NodeLan> {
+  const lan = await createLan(nodeHosts + clientHosts)
+  const dir = mkdtempSync(join(tmpdir(), 'rrt-lan-'))
+  const home = join(dir, 'home')
+  mkdirSync(home)
+  const client = lan.hosts[nodeHosts]
+  const nodes: LanNode[] = []
+  let closed: Promise<void> | undefined
+
+  const spawnClient = (argv: string[], o: RunOptions = {}): ChildProcess =>
+    lan.spawn(o.host ?? client, [process.execPath, join(root, 'bin', o.bin ?? 'run.js'), ...argv], {
+      cwd: o.cwd ?? home, env: clientEnv(home, o.env), stdio: ['ignore', 'pipe', 'pipe'],
+    })
+
+  const rrcloud = (argv: string[], o: RunOptions = {}): Promise<Ran> => new Promise((resolve) => {
+    const started = Date.now()
+    const child = spawnClient(argv, o)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
+    })
+  })
+
+  const http: NodeLan['http'] = (url, o = {}) => new Promise((resolve, reject) => {
+    const args = ['-sS', '--max-time', '10', '-w', '\n%{http_code}', '-H', 'accept: application/json']
+    if (o.method) args.push('-X', o.method)
+    for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`)
+    // --form-string: values are never read as @file or <file
+    for (const [k, v] of Object.entries(o.form ?? {})) args.push('--form-string', `${k}=${v}`)
+    for (const [k, path] of Object.entries(o.files ?? {})) args.push('-F', `${k}=@${path}`)
+    execFile('ip', ['netns', 'exec', (o.host ?? client).ns, 'curl', ...args, url], { encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err) { reject(new Error(`curl ${url}: ${err.message} ${stderr}`)); return }
+      const cut = stdout.lastIndexOf('\n')
+      const text = stdout.slice(0, cut)
+      let body: any = text
+      try { body = JSON.parse(text) } catch {}
+      resolve({ status: Number(stdout.slice(cut + 1)), body, text })
+    })
+  })
+
+  let inputs = 0
+  const submitSlow: NodeLan['submitSlow'] = (node, seconds, headers) => {
+    const file = join(dir, `in-${++inputs}.txt`)
+    writeFileSync(file, `${seconds}\n`)
+    return http(`${node.url}/api/v1/tasks`, { method: 'POST', form: { service: 'slow' }, files: { fileIn0: file }, headers })
+  }
+
+  const startNode: NodeLan['startNode'] = async (host, o) => {
+    const dataDir = join(dir, `node-${o.name}`)
+    mkdirSync(dataDir, { recursive: true })
+    const argv = [process.execPath, BIN, 'node', `--port=${NODE_PORT}`, `--interface=${host.ifname}`, `--data-dir=${dataDir}`,
+      `--name=${o.name}`, `--slots=${o.slots ?? 1}`]
+    if (o.testServices !== false) argv.push(`--services=${TEST_SERVICES}`)
+    for (const p of o.printers ?? []) argv.push(`--printer=${p}`)
+    if (o.token) argv.push(`--token=${o.token}`)
+    argv.push(...o.args ?? [])
+    const spawnedAt = Date.now()
+    const child = lan.spawn(host, argv, { cwd: root, env: { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const out = lines<string>(child, (s) => s)
+    const err: string[] = []
+    child.stderr!.on('data', (d: Buffer) => err.push(d.toString()))
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    const failed = gone.then(() => { throw new Error(`node ${o.name} exited (${child.exitCode ?? child.signalCode}): ${err.join('').slice(-2000)}\n${out.all.join('\n')}`) })
+    const waitLine = (re: RegExp, what: string) =>
+      Promise.race([out.wait((l) => re.test(l), 20_000, `${o.name}: ${what}`), failed]).then(() => Date.now())
+    const listeningAt = await waitLine(/rrcloud node listening on/, 'listening')
+    const advertisedAt = await waitLine(/mdns: advertising /, 'advertised')
+    const instance = /mdns: advertising (\S+)/.exec(out.all.find((l) => /mdns: advertising /.test(l))!)![1]
+    const node: LanNode = {
+      name: o.name,
+      host,
+      url: `http://${host.address}:${NODE_PORT}`,
+      dataDir,
+      child,
+      out,
+      id: readFileSync(join(dataDir, 'node-id'), 'utf8').trim(),
+      instance,
+      spawnedAt,
+      listeningAt,
+      advertisedAt,
+      running: () => child.exitCode === null && child.signalCode === null,
+      async stop (signal = 'SIGTERM') {
+        if (!node.running()) return
+        child.kill(signal)
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+        await gone
+        clearTimeout(timer)
+      },
+    }
+    nodes.push(node)
+    return node
+  }
+
+  return {
+    lan,
+    hosts: lan.hosts,
+    client,
+    nodes,
+    dir,
+    startNode,
+    rrcloud,
+    spawnClient,
+    http,
+    submitSlow,
+    close () {
+      closed ??= (async () => {
+        await Promise.all(nodes.map((n) => n.stop('SIGKILL')))
+        killInside(lan.hosts.map((h) => h.ns))
+        await sleep(50)
+        await lan.close()
+        rmSync(dir, { recursive: true, force: true })
+      })()
+      return closed
+    },
+  }
+}
+
+/** Polls until fn returns a truthy value; fails after timeoutMs saying what it waited for. */
+export async function until<T> (fn: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) { last = e }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+    await sleep(everyMs)
+  }
+}
+
+/** Which node holds task `id` (asked over HTTP), or undefined. */
+export async function nodeOfTask (nl: NodeLan, id: string, among: LanNode[] = nl.nodes): Promise<LanNode | undefined> {
+  for (const n of among) {
+    if (!n.running()) continue
+    const r = await nl.http(`${n.url}/api/v1/tasks/${id}`).catch(() => undefined)
+    if (r?.status === 200) return n
+  }
+  return undefined
+}
