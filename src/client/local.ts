@@ -1,4 +1,4 @@
-import { copyFileSync, createReadStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -6,10 +6,12 @@ import { compose, resolveService, type ServiceDescriptor } from '../executors/se
 import { runProcess } from '../executors/process.js'
 import type { Rewritten } from './args.js'
 import { ClientError, EXIT } from './errors.js'
+import { isSpecial } from './output.js'
 import type { Reporter } from './progress.js'
 
 /** Puts a finished file where the user asked, never leaving half a file there. */
-export function moveInto (from: string, dest: string): void {
+export async function moveInto (from: string, dest: string): Promise<void> {
+  if (isSpecial(dest)) return pipeline(createReadStream(from), createWriteStream(dest))
   try {
     renameSync(from, dest)
   } catch (err) {
@@ -57,7 +59,7 @@ export async function runLocal (d: ServiceDescriptor, rw: Rewritten, reporter: R
       return r.cancelled ? EXIT.interrupted : r.exitCode || EXIT.failed
     }
     if (!c.outFile) return 0
-    if (rw.output) moveInto(c.outFile, rw.output)
+    if (rw.output) await moveInto(c.outFile, rw.output)
     else await pipeline(createReadStream(c.outFile), process.stdout, { end: false })
     return 0
   } finally {

@@ -18,3 +18,16 @@ export function checkWritable (dest: string): void {
     throw usage(`cannot write ${dest}: permission denied; choose another place with -o FILE`)
   }
 }
+
+/**
+ * A destination that exists but is no regular file (/dev/null, /dev/stdout, a fifo) is written into;
+ * renaming a finished file over it would replace the device.
+ */
+export function isSpecial (dest: string): boolean {
+  try {
+    const st = statSync(dest)
+    return !st.isFile() && !st.isDirectory()
+  } catch {
+    return false
+  }
+}

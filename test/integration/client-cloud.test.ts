@@ -1,8 +1,9 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { createReadStream, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { testNode, type TestNode } from '../helpers/node.js'
+import { sleep, testNode, type TestNode } from '../helpers/node.js'
 import { ensureBuilt, run, workdir, type Workdir } from '../fixtures/client/harness.js'
 
 let node: TestNode
@@ -66,6 +67,22 @@ test('echo.cloud writes to stdout without -o, to the file with it', async () => 
   assert.equal(r.stdout, 'hello world\n')
   assert.equal((await run(w, 'echo.cloud', [s, 'a.txt', '-oecho.out'])).code, 0)
   assert.equal(readFileSync(join(w.cwd, 'echo.out'), 'utf8'), 'hello ')
+})
+
+test('an output that is a device or fifo is written into, never replaced', async () => {
+  const fifo = join(w.cwd, 'out.fifo')
+  execFileSync('mkfifo', [fifo])
+  writeFileSync(join(w.cwd, 'f.txt'), 'through a fifo\n')
+  for (const args of [[s, 'f.txt', `-o${fifo}`], ['--local', 'f.txt', `-o${fifo}`]]) {
+    const chunks: Buffer[] = []
+    const reader = new Promise<void>((resolve, reject) => createReadStream(fifo).on('data', (c) => chunks.push(c as Buffer)).on('end', resolve).on('error', reject))
+    const r = await run(w, 'echo.cloud', args)
+    await Promise.race([reader, sleep(10000).then(() => { throw new Error('nothing was written into the fifo') })])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(Buffer.concat(chunks).toString(), 'through a fifo\n')
+    assert.ok(lstatSync(fifo).isFIFO(), `${args[0]}: still a fifo`)
+  }
+  noPartFiles()
 })
 
 test("a failing task: the tool's exit status, its log on stderr, no output file", async () => {
