@@ -23,6 +23,8 @@ export interface NodeOptions {
   /** `NAME=/dev/PATH[@BAUD]` */
   printers?: string[]
   token?: string
+  /** advertise and browse over mDNS (default true) */
+  mdns?: boolean
   args?: string[]
 }
 
@@ -35,7 +37,7 @@ export interface LanNode {
   out: Lines<string>
   /** node id (from its data folder) */
   id: string
-  /** mDNS instance name, e.g. `alpha-3fa9c1` */
+  /** mDNS instance name, e.g. `alpha-3fa9c1` ('' with mdns: false) */
   instance: string
   spawnedAt: number
   listeningAt: number
@@ -73,6 +75,8 @@ export interface NodeLan {
   spawnClient (argv: string[], o?: RunOptions): ChildProcess
   /** an HTTP request made with curl from the client namespace */
   http (url: string, o?: { method?: string, form?: Record<string, string>, files?: Record<string, string>, headers?: Record<string, string>, host?: LanHost }): Promise<HttpReply>
+  /** writes an input file for the `slow` service (its content: seconds to sleep) and returns its path */
+  slowInput (seconds: number): string
   /** posts a `slow` task (sleeps `seconds`) straight to a node */
   submitSlow (node: LanNode, seconds: number, headers?: Record<string, string>): Promise<HttpReply>
   close (): Promise<void>
@@ -143,11 +147,13 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
   })
 
   let inputs = 0
-  const submitSlow: NodeLan['submitSlow'] = (node, seconds, headers) => {
+  const slowInput = (seconds: number): string => {
     const file = join(dir, `in-${++inputs}.txt`)
     writeFileSync(file, `${seconds}\n`)
-    return http(`${node.url}/api/v1/tasks`, { method: 'POST', form: { service: 'slow' }, files: { fileIn0: file }, headers })
+    return file
   }
+  const submitSlow: NodeLan['submitSlow'] = (node, seconds, headers) =>
+    http(`${node.url}/api/v1/tasks`, { method: 'POST', form: { service: 'slow' }, files: { fileIn0: slowInput(seconds) }, headers })
 
   const startNode: NodeLan['startNode'] = async (host, o) => {
     const dataDir = join(dir, `node-${o.name}`)
@@ -157,6 +163,7 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     if (o.testServices !== false) argv.push(`--services=${TEST_SERVICES}`)
     for (const p of o.printers ?? []) argv.push(`--printer=${p}`)
     if (o.token) argv.push(`--token=${o.token}`)
+    if (o.mdns === false) argv.push('--no-mdns')
     argv.push(...o.args ?? [])
     const spawnedAt = Date.now()
     const child = lan.spawn(host, argv, { cwd: root, env: { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -168,8 +175,8 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     const waitLine = (re: RegExp, what: string) =>
       Promise.race([out.wait((l) => re.test(l), 20_000, `${o.name}: ${what}`), failed]).then(() => Date.now())
     const listeningAt = await waitLine(/rrcloud node listening on/, 'listening')
-    const advertisedAt = await waitLine(/mdns: advertising /, 'advertised')
-    const instance = /mdns: advertising (\S+)/.exec(out.all.find((l) => /mdns: advertising /.test(l))!)![1]
+    const advertisedAt = o.mdns === false ? listeningAt : await waitLine(/mdns: advertising /, 'advertised')
+    const instance = o.mdns === false ? '' : /mdns: advertising (\S+)/.exec(out.all.find((l) => /mdns: advertising /.test(l))!)![1]
     const node: LanNode = {
       name: o.name,
       host,
@@ -205,6 +212,7 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     rrcloud,
     spawnClient,
     http,
+    slowInput,
     submitSlow,
     close () {
       closed ??= (async () => {
@@ -220,13 +228,14 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
 }
 
 /** Polls until fn returns a truthy value; fails after timeoutMs saying what it waited for. */
-export async function until<T> (fn: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+type Falsy = undefined | null | false | 0 | ''
+export async function until<T> (fn: () => Promise<T | Falsy> | T | Falsy, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
     try {
       const v = await fn()
-      if (v) return v
+      if (v) return v as T
     } catch (e) { last = e }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
     await sleep(everyMs)
@@ -241,4 +250,18 @@ export async function nodeOfTask (nl: NodeLan, id: string, among: LanNode[] = nl
     if (r?.status === 200) return n
   }
   return undefined
+}
+
+/** The task id an asynchronous `rrcloud SERVICE ...` printed (`id: ID`); fails with its output otherwise. */
+export function printedId (r: Ran): string {
+  const m = /^id: (\S+)$/m.exec(r.stdout)
+  if (r.code !== 0 || !m) throw new Error(`expected "id: ID" and exit 0, got exit ${r.code}: ${r.stdout} ${r.stderr}`)
+  return m[1]
+}
+
+/** Ids of the tasks a node holds (GET /api/v1/tasks), optionally only those with a status. */
+export async function tasksOn (nl: NodeLan, n: LanNode, status?: string): Promise<string[]> {
+  const r = await nl.http(`${n.url}/api/v1/tasks`)
+  if (r.status !== 200) throw new Error(`${n.name}: /api/v1/tasks answered ${r.status}: ${r.text}`)
+  return (r.body as Array<{ id: string, status: string }>).filter((t) => !status || t.status === status).map((t) => t.id)
 }

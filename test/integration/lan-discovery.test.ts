@@ -44,7 +44,7 @@ test('three nodes see each other; avahi and `rrcloud peers` on other hosts list 
     for (const n of nodes) {
       const seen = await until(async () => {
         const m = await seenBy(nl, n)
-        return ids.every((id) => m.has(id)) && m
+        return ids.every((id) => m.has(id)) ? m : undefined
       }, 5000, `${n.name} to see every node`)
       for (const other of nodes) {
         const p = seen.get(other.id)
