@@ -3,7 +3,7 @@ import type { NodeApi, TaskView } from './api.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
-import { EXIT, usage } from './errors.js'
+import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
 import { localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
@@ -73,6 +73,11 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   if (o.wait) process.on('SIGINT', cancel)
   try {
     submitted = await submit(candidates, ctx.token, { service, inputs: rw.inputs, notifier: o.notifier }, (p) => reporter.bytes('upload', p))
+      .catch((err) => {
+        // say where the address came from: a stale rrcloudrc is a likely cause
+        if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
+        throw err
+      })
     reporter.done()
     const { api, task } = submitted
     if (!o.wait) {

@@ -39,6 +39,8 @@ test('node unreachable: the address tried, how to start one, exit 3', async () =
     assert.match(r.stderr, new RegExp(`cannot reach a node at http://127\\.0\\.0\\.1:${dead} \\(connection refused\\): start one there with \`rrcloud node\``))
     assert.match(r.stderr, /--local/)
   }
+  const cloud = await run(w, 'openscad.cloud', [`--s=127.0.0.1:${dead}`, 'cube.scad'])
+  assert.match(cloud.stderr, /\(node chosen by --s\)/, 'says where the address came from')
 })
 
 test('unknown service: which services the node has, exit 2', async () => {
@@ -126,7 +128,7 @@ test('failover: an unreachable node and a refusing one (503) are skipped for the
     writeFileSync(rc, `servers = 127.0.0.1:${dead}, ${fullAt}\n`)
     const none = await run(w, 'openscad.cloud', ['cube.scad', '-ofo2.stl'])
     assert.equal(none.code, 3)
-    assert.match(none.stderr, /no node took the openscad task:\n .*cannot reach.*\n .*failed \(503\): no free slot/)
+    assert.match(none.stderr, /no node took the openscad task:\n .*cannot reach.*\n .*failed \(503\): no free slot \(node chosen by rrcloudrc \([^)]*\/rrcloudrc[,)]/)
     assert.equal(existsSync(join(w.cwd, 'fo2.stl')), false)
   } finally {
     writeFileSync(rc, '')
