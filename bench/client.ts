@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { tmpdir, cpus } from 'node:os'
+import { tmpdir, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -111,6 +111,7 @@ const small = join(tmp, 'small.bin')
 writeFileSync(small, randomBytes(1024))
 const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`
 const lines: string[] = []
+const loadBefore = loadavg()[0]
 const say = (l = '') => { lines.push(l); console.log(l) }
 
 try {
@@ -153,7 +154,7 @@ try {
   say()
   say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}\``)
   say(`Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 2).join(' ')}; ` +
-    `timing with ${hasHyperfine ? spawnSync('hyperfine', ['--version'], { encoding: 'utf8' }).stdout.trim() : 'repeated runs of its own'}; node in the benchmark's process on 127.0.0.1, 2 slots; ${new Date().toISOString().slice(0, 10)}.`)
+    `timing with ${hasHyperfine ? spawnSync('hyperfine', ['--version'], { encoding: 'utf8' }).stdout.trim() : 'repeated runs of its own'}; node in the benchmark's process on 127.0.0.1, 2 slots; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other work on the machine makes the figures noisy); ${new Date().toISOString().slice(0, 10)}.`)
   say()
   say('| what | curl / node | rrcloud client | ratio | goal |')
   say('| --- | --- | --- | --- | --- |')
