@@ -237,7 +237,11 @@ async function round (n: number): Promise<Round> {
   }
 }
 
-const median = (xs: number[]) => xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
 const loadBefore = loadavg()
 const rounds: Round[] = []
 for (let i = 1; i <= Number(opt.rounds); i++) rounds.push(await round(i))
@@ -249,7 +253,11 @@ const summary = {
   baselineRps: median(rounds.flatMap((r) => r.baseline ? [r.baseline.rps] : [])),
   nodeRps: median(rounds.flatMap((r) => r.node ? [r.node.rps] : [])),
   nodeCompleteRate: median(rounds.flatMap((r) => r.node ? [r.node.completeRate] : [])),
+  // rounds pair a baseline and a node run made close in time: their ratio is what other load on
+  // the machine disturbs least; the best of each side is the least disturbed run
   ratio: median(both.map((r) => r.node!.rps / r.baseline!.rps)),
+  bestBaselineRps: Math.max(...rounds.map((r) => r.baseline?.rps ?? NaN)),
+  bestNodeRps: Math.max(...rounds.map((r) => r.node?.rps ?? NaN)),
   perRound: rounds.map((r) => ({ baseline: strip(r.baseline), node: strip(r.node) })),
 }
 const errors = rounds.reduce((n, r) => n + (r.baseline?.errors ?? 0) + (r.node?.errors ?? 0) + (r.node?.failed ?? 0), 0)

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin='' size=$((1 << 30)) rounds=2 json=''
+bin='' size=$((1 << 30)) rounds=3 json=''
 while [ $# -gt 0 ]; do
   case $1 in
     --bin) bin=$2; shift 2 ;;
@@ -125,7 +125,7 @@ done
 
 # columns: who round upload_s process_s download_s hwm_mib cpu_s idle_rss_mib -> JSON with medians, ratio
 jq -R -s --argjson size "$size" --arg tmp "${TMPDIR:-/tmp}" --arg lb "$load_before" --arg la "$(cut -d' ' -f1-3 /proc/loadavg)" '
-  def med: sort | .[(length / 2 | floor)];
+  def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   [split("\n")[] | select(length > 0) | split("\t")
     | { who: .[0], round: (.[1] | tonumber), upload: (.[2] | tonumber), process: (.[3] | tonumber),
         download: (.[4] | tonumber), hwmMiB: (.[5] | tonumber), cpuSeconds: (.[6] | tonumber),
@@ -136,8 +136,9 @@ jq -R -s --argjson size "$size" --arg tmp "${TMPDIR:-/tmp}" --arg lb "$load_befo
   | ($runs | map(select(.who == "baseline"))) as $b | ($runs | map(select(.who == "node"))) as $n
   | { bytes: $size, rounds: ($n | length), tmpdir: $tmp, loadavgBefore: $lb, loadavgAfter: $la,
       baselineMiBps: ($b | map(.mibPerSecond) | med), nodeMiBps: ($n | map(.mibPerSecond) | med),
-      ratio: (($n | map(.mibPerSecond) | med) / ($b | map(.mibPerSecond) | med)),
+      ratio: ([range($n | length)] | map($n[.].mibPerSecond / $b[.].mibPerSecond) | med),
+      bestRatio: (($n | map(.mibPerSecond) | max) / ($b | map(.mibPerSecond) | max)),
       nodePeakRssMiB: ($n | map(.hwmMiB) | max), baselinePeakRssMiB: ($b | map(.hwmMiB) | max),
       runs: $runs }' "$results" > "$work/summary.json"
 [ -z "$json" ] || cp "$work/summary.json" "$json"
-jq -c '{baselineMiBps, nodeMiBps, ratio, nodePeakRssMiB, baselinePeakRssMiB}' "$work/summary.json"
+jq -c '{baselineMiBps, nodeMiBps, ratio, bestRatio, nodePeakRssMiB, baselinePeakRssMiB}' "$work/summary.json"
