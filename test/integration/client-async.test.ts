@@ -24,6 +24,7 @@ before(async () => {
 after(async () => {
   hook.close()
   await node.stop()
+  w.remove()
 })
 
 const rrcloud = (...args: string[]) => run(w, 'run.js', args)

@@ -17,7 +17,10 @@ before(async () => {
   w = workdir('cube.scad', 'cube.jscad', 'slic3r.ini', 'sphere.pov')
   writeFileSync(join(w.cwd, 'bad.scad'), 'cube([10, 10, 10]\n')
 })
-after(() => node.stop())
+after(async () => {
+  await node.stop()
+  w.remove()
+})
 
 const facets = (file: string) => (readFileSync(join(w.cwd, file), 'utf8').match(/facet normal/g) ?? []).length
 const noPartFiles = () => assert.deepEqual(readdirSync(w.cwd).filter((f) => f.endsWith('.part')), [])

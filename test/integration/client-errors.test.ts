@@ -24,6 +24,7 @@ before(async () => {
 })
 after(async () => {
   await node.stop()
+  w.remove()
   await locked.stop()
 })
 

@@ -1,6 +1,6 @@
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rewriteArgs, splitGlobal, type ServiceShape } from '../../src/client/args.js'
@@ -11,6 +11,7 @@ import { installCommand } from '../../src/client/doctor.js'
 const dir = mkdtempSync(join(tmpdir(), 'rrcloud-args-'))
 for (const f of ['test.scad', 'prusa.conf', 'huge.stl', 'scene.pov', 'a.txt', 'b.txt', 'model.stl']) writeFileSync(join(dir, f), 'x')
 mkdirSync(join(dir, 'sub'))
+after(() => rmSync(dir, { recursive: true, force: true }))
 const shape = (name: string): ServiceShape => shapeOf(localDescriptors().find((d) => d.name === name)!)
 const rw = (name: string, ...args: string[]) => rewriteArgs(shape(name), args, dir)
 const at = (f: string) => join(dir, f)

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseServer } from '../../src/client/address.js'
@@ -58,6 +58,7 @@ test('files: ./rrcloudrc wins over ~/.rrcloudrc, which wins over /etc/rrcloudrc,
   assert.deepEqual(urls(rc.services.openscad), ['http://here.local:4468'])
   assert.deepEqual(urls(rc.services.slic3r), ['http://etc-slicer.local:4468'])
   assert.equal(rc.token, 't1')
+  rmSync(d, { recursive: true, force: true })
 })
 
 test('candidates: --s, else SERVICE.servers, else servers, else this machine', async () => {
