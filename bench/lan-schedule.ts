@@ -11,7 +11,7 @@
 // listed, a task accepted → a running browser sees the new free/queue. Prints a markdown report.
 // The same file runs as the worker inside the client's namespace (--worker MODE).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -104,6 +104,7 @@ async function waitAll (urls: string[], ids: string[]): Promise<Map<string, Task
 async function worker (mode: string): Promise<void> {
   const urls = o.nodes!.split(',')
   const home = mkdtempSync(join(tmpdir(), 'rrt-bench-'))
+  process.once('exit', () => rmSync(home, { recursive: true, force: true }))
   const file = join(home, 'in.txt')
   writeFileSync(file, '1\n')
   const start = Date.now()

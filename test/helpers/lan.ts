@@ -100,6 +100,16 @@ function killInside (namespaces: string[]): void {
   }
 }
 
+// a test runner that exits without close(): kill what runs in our namespaces before netns.ts's own
+// exit handler deletes them (prepended, so it runs first)
+const open = new Map<string[], string>()
+process.prependListener('exit', () => {
+  for (const [nss, dir] of open) {
+    killInside(nss)
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 /** A netns LAN with `nodeHosts` hosts for nodes and `clientHosts` more for clients (the first is `client`). */
 export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promise<NodeLan> {
   const lan = await createLan(nodeHosts + clientHosts)
@@ -109,6 +119,8 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
   const client = lan.hosts[nodeHosts]
   const nodes: LanNode[] = []
   let closed: Promise<void> | undefined
+  const namespaces = lan.hosts.map((h) => h.ns)
+  open.set(namespaces, dir)
 
   const spawnClient = (argv: string[], o: RunOptions = {}): ChildProcess =>
     lan.spawn(o.host ?? client, [process.execPath, join(root, 'bin', o.bin ?? 'run.js'), ...argv], {
@@ -217,9 +229,10 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     close () {
       closed ??= (async () => {
         await Promise.all(nodes.map((n) => n.stop('SIGKILL')))
-        killInside(lan.hosts.map((h) => h.ns))
+        killInside(namespaces)
         await sleep(50)
         await lan.close()
+        open.delete(namespaces)
         rmSync(dir, { recursive: true, force: true })
       })()
       return closed
