@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerInfo } from '../src/scheduler/rank.js'
 import { canUseNetns, lines } from '../test/helpers/netns.js'
-import { BIN, createNodeLan, root, until, type LanNode, type NodeLan } from '../test/helpers/lan.js'
+import { BIN, createNodeLan, root, submitThroughLan, until, type LanNode, type NodeLan } from '../test/helpers/lan.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -56,10 +56,6 @@ async function rankBatch (n: number): Promise<string[]> {
   return Promise.all(picks.map((url) => post(url, '1\n')))
 }
 
-/** Submits n tasks at once from this process through the LAN source of src/client/lan.ts. */
-async function lanBatch (n: number, file: string): Promise<string[]> {
-  throw new Error(`src/client/lan.ts is not there yet (${n} tasks, ${file})`)
-}
 
 async function post (url: string, input: string): Promise<string> {
   const form = new FormData()
@@ -111,7 +107,7 @@ async function worker (mode: string): Promise<void> {
   let ids: string[]
   if (mode === 'rr') ids = await Promise.all(range(TASKS).map((i) => post(urls[i % urls.length], '1\n')))
   else if (mode === 'processes') ids = await Promise.all(range(TASKS).map(() => cli(['slow', file], home)))
-  else if (mode === 'lan') ids = await lanBatch(TASKS, file)
+  else if (mode === 'lan') ids = (await submitThroughLan(TASKS, 'slow', file)).map((p) => p.id)
   else if (mode === 'rank') ids = await rankBatch(TASKS)
   else throw new Error(`unknown mode ${mode}`)
   const submittedMs = Date.now() - start

@@ -49,14 +49,8 @@ export interface LanNode {
 
 export interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
-export interface RunOptions {
-  host?: LanHost
-  env?: Record<string, string>
-  cwd?: string
-  timeoutMs?: number
-  /** the program under bin/ (default run.js: `rrcloud`), e.g. `printrun.cloud` */
-  bin?: string
-}
+/** `bin`: the program under bin/ (default run.js: `rrcloud`), e.g. `printrun.cloud` */
+export interface RunOptions { host?: LanHost, env?: Record<string, string>, cwd?: string, timeoutMs?: number, bin?: string }
 
 export interface HttpReply { status: number; body: any; text: string }
 
@@ -83,10 +77,8 @@ export interface NodeLan {
 }
 
 /** Environment for client commands: no rrcloudrc, token or debug output from the caller's. */
-function clientEnv (home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', RRCLOUD_INTERFACE: 'veth0', NO_COLOR: '1' }
-  return { ...env, ...extra }
-}
+const clientEnv = (home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv =>
+  ({ PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', RRCLOUD_INTERFACE: 'veth0', NO_COLOR: '1', ...extra })
 
 /** Kills what is still running inside the namespaces (orphaned task processes of a killed node). */
 function killInside (namespaces: string[]): void {
@@ -135,10 +127,7 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
-    })
+    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr, ms: Date.now() - started }) })
   })
 
   const http: NodeLan['http'] = (url, o = {}) => new Promise((resolve, reject) => {
@@ -190,17 +179,8 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     const advertisedAt = o.mdns === false ? listeningAt : await waitLine(/mdns: advertising /, 'advertised')
     const instance = o.mdns === false ? '' : /mdns: advertising (\S+)/.exec(out.all.find((l) => /mdns: advertising /.test(l))!)![1]
     const node: LanNode = {
-      name: o.name,
-      host,
-      url: `http://${host.address}:${NODE_PORT}`,
-      dataDir,
-      child,
-      out,
-      id: readFileSync(join(dataDir, 'node-id'), 'utf8').trim(),
-      instance,
-      spawnedAt,
-      listeningAt,
-      advertisedAt,
+      name: o.name, host, url: `http://${host.address}:${NODE_PORT}`, dataDir, child, out,
+      id: readFileSync(join(dataDir, 'node-id'), 'utf8').trim(), instance, spawnedAt, listeningAt, advertisedAt,
       running: () => child.exitCode === null && child.signalCode === null,
       async stop (signal = 'SIGTERM') {
         if (!node.running()) return
@@ -215,17 +195,7 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
   }
 
   return {
-    lan,
-    hosts: lan.hosts,
-    client,
-    nodes,
-    dir,
-    startNode,
-    rrcloud,
-    spawnClient,
-    http,
-    slowInput,
-    submitSlow,
+    lan, hosts: lan.hosts, client, nodes, dir, startNode, rrcloud, spawnClient, http, slowInput, submitSlow,
     close () {
       closed ??= (async () => {
         await Promise.all(nodes.map((n) => n.stop('SIGKILL')))
@@ -277,4 +247,62 @@ export async function tasksOn (nl: NodeLan, n: LanNode, status?: string): Promis
   const r = await nl.http(`${n.url}/api/v1/tasks`)
   if (r.status !== 200) throw new Error(`${n.name}: /api/v1/tasks answered ${r.status}: ${r.text}`)
   return (r.body as Array<{ id: string, status: string }>).filter((t) => !status || t.status === status).map((t) => t.id)
+}
+
+export interface Placed { id: string, url: string }
+
+/**
+ * Run inside the LAN (a process in a client namespace): submits n tasks at once from this one
+ * process, asking the LAN source of src/client/lan.ts for candidates before each. `beforeSubmit`
+ * runs once the first candidates are known and before any upload (to kill a node in between).
+ */
+export async function submitThroughLan (n: number, service: string, file: string, o: { token?: string, beforeSubmit?: (urls: string[]) => Promise<void> } = {}): Promise<Placed[]> {
+  const lan = await import('../../src/client/lan.js' as string) as Record<string, unknown>
+  const { submit } = await import('../../src/client/submit.js')
+  // the factory's name is the client's to choose; any of these will do
+  const make = ['lanServers', 'createLanSource', 'lanSource', 'lanServerSource', 'createLanServers'].map((k) => lan[k]).find((f) => typeof f === 'function') as
+    ((o: object) => { candidates (s?: string): Promise<Array<{ url: string, name: string }>>, close? (): Promise<void> | void }) | undefined
+  if (!make) throw new Error(`src/client/lan.ts exports ${Object.keys(lan).join(', ')}: no LAN source factory found`)
+  const source = make({ interface: 'veth0' })
+  try {
+    const jobs: Array<Promise<Placed>> = []
+    for (let i = 0; i < n; i++) {
+      const candidates = await source.candidates(service)
+      if (i === 0) await o.beforeSubmit?.(candidates.map((c) => c.url))
+      jobs.push(submit(candidates as Parameters<typeof submit>[0], o.token, { service, inputs: [{ path: file }] })
+        .then(({ api, task }) => ({ id: task.id, url: api.server.url })))
+    }
+    return await Promise.all(jobs)
+  } finally {
+    await source.close?.()
+  }
+}
+
+/**
+ * Starts submitThroughLan in the client namespace. With `pause`, it stops after the first look at
+ * the LAN: `candidates` resolves with the URLs it would use, and `go()` lets it submit.
+ */
+export function lanBatch (nl: NodeLan, n: number, file: string, o: { pause?: boolean, service?: string } = {}): { candidates: Promise<string[]>, go: () => void, placed: Promise<Placed[]> } {
+  const script = `import { submitThroughLan } from ${JSON.stringify(join(root, 'test/helpers/lan.ts'))}
+import { once } from 'node:events'
+const say = (event, data) => process.stdout.write(JSON.stringify({ event, ...data }) + '\\n')
+const pause = ${Boolean(o.pause)}
+const placed = await submitThroughLan(${n}, ${JSON.stringify(o.service ?? 'slow')}, ${JSON.stringify(file)}, {
+  beforeSubmit: async (urls) => { say('candidates', { urls }); if (pause) await once(process.stdin, 'data') },
+})
+say('placed', { placed })
+process.exit(0)`
+  const child = nl.lan.spawn(nl.client, [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root, env: { PATH: process.env.PATH, HOME: nl.dir, RRCLOUD_INTERFACE: 'veth0' },
+  })
+  const out = lines<{ event: string, urls?: string[], placed?: Placed[] }>(child)
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  const failed = new Promise<never>((resolve, reject) => child.once('close', (code) => reject(new Error(`LAN batch exited ${code}: ${err.slice(-2000)}`))))
+  failed.catch(() => {})
+  return {
+    candidates: Promise.race([out.wait((l) => l.event === 'candidates', 20_000, 'candidates').then((l) => l.urls!), failed]),
+    go: () => child.stdin!.write('go\n'),
+    placed: Promise.race([out.wait((l) => l.event === 'placed', 120_000, 'placed').then((l) => l.placed!), failed]),
+  }
 }

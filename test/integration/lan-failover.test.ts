@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { canUseNetns, lines } from '../helpers/netns.js'
-import { createNodeLan, nodeOfTask, printedId, root, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
+import { createNodeLan, lanBatch, nodeOfTask, printedId, root, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
 const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
 
@@ -56,6 +56,28 @@ test('an advertised node that no longer answers HTTP is skipped at once', { skip
       assert.equal((await nodeOfTask(nl, printedId(r)))?.name, 'live')
       assert.ok(r.ms < 5000, `took ${r.ms} ms`)
     }
+  } finally {
+    await nl.close()
+  }
+})
+
+test('a node killed between discovery and submit is skipped, and avoided for the rest of the batch', { skip }, async () => {
+  const nl = await createNodeLan(2, 1)
+  try {
+    const [big, small] = await Promise.all([
+      nl.startNode(nl.hosts[0], { name: 'big', slots: 3 }),
+      nl.startNode(nl.hosts[1], { name: 'small', slots: 1 }),
+    ])
+    const batch = lanBatch(nl, 3, nl.slowInput(1), { pause: true })
+    const urls = await batch.candidates
+    assert.equal(urls[0], big.url, 'the node with more free slots comes first')
+    await big.stop('SIGKILL')
+    const killedAt = Date.now()
+    batch.go()
+    const placed = await batch.placed
+    assert.deepEqual(placed.map((p) => p.url), [small.url, small.url, small.url])
+    assert.ok(Date.now() - killedAt < 5000, `placed after ${Date.now() - killedAt} ms: no waiting on the dead node`)
+    assert.equal((await tasksOn(nl, small)).length, 3)
   } finally {
     await nl.close()
   }

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { canUseNetns } from '../helpers/netns.js'
-import { createNodeLan, nodeOfTask, printedId, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
+import { createNodeLan, lanBatch, nodeOfTask, printedId, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
 const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
 
@@ -84,6 +84,23 @@ test('a node given with --s joins the discovered ones', { skip }, async () => {
     const id = printedId(await nl.rrcloud([`--s=${hidden.host.address}`, 'slow', nl.slowInput(1)]))
     assert.equal((await nodeOfTask(nl, id))?.name, 'hidden')
     assert.deepEqual(await tasksOn(nl, seen), [echo])
+  } finally {
+    await nl.close()
+  }
+})
+
+test('a batch submitted at once from one process spreads by slots (src/client/lan.ts)', { skip }, async () => {
+  const nl = await createNodeLan(2, 1)
+  try {
+    const [one, two] = await Promise.all([
+      nl.startNode(nl.hosts[0], { name: 'one', slots: 1 }),
+      nl.startNode(nl.hosts[1], { name: 'two', slots: 2 }),
+    ])
+    const placed = await lanBatch(nl, 6, nl.slowInput(3)).placed
+    assert.equal(placed.length, 6)
+    const count = (n: LanNode) => placed.filter((p) => p.url === n.url).length
+    assert.deepEqual([count(one), count(two)], [2, 4], `placed: ${JSON.stringify(placed)}`)
+    assert.equal((await tasksOn(nl, two)).length, 4, 'the node holds what the client says it placed there')
   } finally {
     await nl.close()
   }
