@@ -220,6 +220,7 @@ async function orchestrate (): Promise<void> {
 async function timings (nl: NodeLan, nodes: LanNode[], hp: NodeLan['client'], hw: NodeLan['client'], say: (s?: string) => void): Promise<void> {
   const appear: number[] = []
   const appearBrowser: number[] = []
+  const appearBrowserListening: number[] = []
   const appearListening: number[] = []
   const gone: number[] = []
   const goneBrowser: number[] = []
@@ -234,7 +235,8 @@ async function timings (nl: NodeLan, nodes: LanNode[], hp: NodeLan['client'], hw
       const probe = await nl.startNode(hp, { name: `probe${i}`, slots: 1 })
       const up = await events.wait((l) => l.event === 'up' && l.peer.record.id === probe.id, 10_000, 'probe up')
       appearBrowser.push(up.t - probe.spawnedAt)
-      let line = `probe ${i}: browser 'up' ${appearBrowser.at(-1)} ms after spawn`
+      appearBrowserListening.push(up.t - probe.listeningAt)
+      let line = `probe ${i}: browser 'up' ${appearBrowser.at(-1)} ms after spawn (${appearBrowserListening.at(-1)} after listening)`
       const listed = await until(() => loop.runs.find((r) => r.ids.includes(probe.id)), 15_000, 'probe listed by rrcloud peers', 20).catch((e: Error) => say(e.message))
       if (listed) {
         appear.push(listed.end - probe.spawnedAt)
@@ -267,6 +269,7 @@ async function timings (nl: NodeLan, nodes: LanNode[], hp: NodeLan['client'], hw
   say('| measure (ms) | n | min | p50 | p90 | max | goal |')
   say('|---|---|---|---|---|---|---|')
   say(`| node process spawned → 'up' in a running browser | ${stats(appearBrowser)} | |`)
+  say(`| node listening (log line) → 'up' in a running browser | ${stats(appearBrowserListening)} | |`)
   say(`| node process spawned → listed by \`rrcloud peers\` | ${stats(appear)} | ≤ 1500 |`)
   say(`| node listening (log line) → listed by \`rrcloud peers\` | ${stats(appearListening)} | |`)
   say(`| SIGKILL → a \`rrcloud peers\` started after it does not list it | ${stats(gone)} | ≤ 6000 |`)
