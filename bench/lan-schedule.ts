@@ -1,6 +1,6 @@
 // Scheduling on a LAN of network namespaces (never on the host's interfaces). Run as root, after
 // `npm run build`:
-//   node --import tsx bench/lan-schedule.ts [--tasks 30] [--trials 3] [--modes lan,processes,rank,rr] [--timing 5]
+//   node --import tsx bench/lan-schedule.ts [--tasks 30] [--trials 3] [--modes lan,processes,rank,rr] [--timing 5] [--same-hostname]
 // Three real nodes with 1, 2 and 3 slots; `--tasks` one-second `slow` tasks submitted at once from
 // a fourth host, the makespan measured per way of submitting:
 //   lan        one process, src/client/lan.ts as the source of candidates, submit() of src/client
@@ -28,9 +28,12 @@ const { values: o } = parseArgs({
     trials: { type: 'string', default: '3' },
     modes: { type: 'string', default: 'lan,processes,rank,rr' },
     timing: { type: 'string', default: '5' },
+    // every namespace shares this machine's host name unless given its own (as machines on a LAN have)
+    'same-hostname': { type: 'boolean', default: false },
   },
 })
 const TASKS = Number(o.tasks)
+const hostname = (name: string): string | undefined => o['same-hostname'] ? undefined : `rrt-${name}`
 const range = (n: number): number[] => [...Array(n).keys()]
 
 interface TaskRow { id: string, status: string, ctime: number, etime?: number }
@@ -174,7 +177,7 @@ async function orchestrate (): Promise<void> {
   const say = (s = ''): void => { out.push(s); console.error(s) }
   try {
     const [h1, h2, h3, hp, , hw] = nl.hosts
-    const nodes = await Promise.all([nl.startNode(h1, { name: 'n1', slots: 1 }), nl.startNode(h2, { name: 'n2', slots: 2 }), nl.startNode(h3, { name: 'n3', slots: 3 })])
+    const nodes = await Promise.all([h1, h2, h3].map((h, i) => nl.startNode(h, { name: `n${i + 1}`, slots: i + 1, hostname: hostname(`n${i + 1}`) })))
     const short = (url: string): string => nodes.find((n) => n.url === url)?.name ?? url
     await until(async () => ((await nl.http(`${nodes[0].url}/api/v1/peers`)).body as unknown[]).length === 3, 10_000, 'nodes to see each other')
 
@@ -232,7 +235,7 @@ async function timings (nl: NodeLan, nodes: LanNode[], hp: NodeLan['client'], hw
     const loop = peersLoop(nl)
     try {
       await sleep(1500)
-      const probe = await nl.startNode(hp, { name: `probe${i}`, slots: 1 })
+      const probe = await nl.startNode(hp, { name: `probe${i}`, slots: 1, hostname: hostname(`probe${i}`) })
       const up = await events.wait((l) => l.event === 'up' && l.peer.record.id === probe.id, 10_000, 'probe up')
       appearBrowser.push(up.t - probe.spawnedAt)
       appearBrowserListening.push(up.t - probe.listeningAt)

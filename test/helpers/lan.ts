@@ -25,6 +25,8 @@ export interface NodeOptions {
   token?: string
   /** advertise and browse over mDNS (default true) */
   mdns?: boolean
+  /** a host name of its own (a UTS namespace); by default every node has this machine's */
+  hostname?: string
   args?: string[]
 }
 
@@ -166,6 +168,8 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     if (o.token) argv.push(`--token=${o.token}`)
     if (o.mdns === false) argv.push('--no-mdns')
     argv.push(...o.args ?? [])
+    // the name is passed as an argument, never put into the script
+    if (o.hostname) argv.unshift('unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && shift && exec "$@"', 'sh', o.hostname)
     const spawnedAt = Date.now()
     const child = lan.spawn(host, argv, { cwd: root, env: { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] })
     const out = lines<string>(child, (s) => s)
