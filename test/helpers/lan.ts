@@ -16,13 +16,11 @@ export const TEST_SERVICES = join(root, 'test', 'fixtures', 'services')
 export const NODE_PORT = 4468
 
 export interface NodeOptions {
-  name: string
-  slots?: number
+  name: string, slots?: number, token?: string
   /** add test/fixtures/services (the `slow` service); default true */
   testServices?: boolean
   /** `NAME=/dev/PATH[@BAUD]` */
   printers?: string[]
-  token?: string
   /** advertise and browse over mDNS (default true) */
   mdns?: boolean
   /** a host name of its own (a UTS namespace); by default every node has this machine's */
@@ -31,39 +29,26 @@ export interface NodeOptions {
 }
 
 export interface LanNode {
-  name: string
-  host: LanHost
-  url: string
-  dataDir: string
-  child: ChildProcess
+  name: string, host: LanHost, url: string, dataDir: string, child: ChildProcess
+  /** its stdout lines */
   out: Lines<string>
-  /** node id (from its data folder) */
-  id: string
-  /** mDNS instance name, e.g. `alpha-3fa9c1` ('' with mdns: false) */
-  instance: string
-  spawnedAt: number
-  listeningAt: number
-  advertisedAt: number
+  /** node id (from its data folder); mDNS instance name, e.g. `alpha-3fa9c1` ('' with mdns: false) */
+  id: string, instance: string
+  /** ms since the epoch: process started, listening (its log line), announced on mDNS */
+  spawnedAt: number, listeningAt: number, advertisedAt: number
   running (): boolean
   /** sends a signal and waits until the process is gone (SIGKILL after 5 s) */
   stop (signal?: NodeJS.Signals): Promise<void>
 }
 
 export interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
-
 /** `bin`: the program under bin/ (default run.js: `rrcloud`), e.g. `printrun.cloud` */
 export interface RunOptions { host?: LanHost, env?: Record<string, string>, cwd?: string, timeoutMs?: number, bin?: string }
-
 export interface HttpReply { status: number; body: any; text: string }
 
 export interface NodeLan {
-  lan: Lan
-  /** hosts for nodes (in order), then the client hosts */
-  hosts: LanHost[]
-  client: LanHost
-  nodes: LanNode[]
-  /** a scratch folder removed by close() */
-  dir: string
+  /** `hosts`: for nodes (in order), then the client hosts; `dir`: a scratch folder removed by close() */
+  lan: Lan, hosts: LanHost[], client: LanHost, nodes: LanNode[], dir: string
   startNode (host: LanHost, o: NodeOptions): Promise<LanNode>
   /** runs `node bin/run.js ARGV` (or another bin) in the client namespace, no shell */
   rrcloud (argv: string[], o?: RunOptions): Promise<Ran>
