@@ -15,6 +15,8 @@ export interface ServiceShape {
   maxInputs: number
   /** a prefix the tool wants before each input (povray: `+I`), accepted and dropped */
   inputPrefix?: string
+  /** runs on a printer attached to a node (printrun) */
+  printer?: boolean
 }
 
 /** The client's own options, accepted before or among the tool's arguments (up to `--`). */
@@ -22,12 +24,18 @@ export interface GlobalOptions {
   server?: string
   token?: string
   notifier?: string
+  /** printer services: the printer, by name or port path */
+  printer?: string
+  /** interface (name or IPv4) to look for nodes on */
+  interface?: string
   local: boolean
   wait: boolean
   json: boolean
 }
 
-const VALUED: Record<string, keyof GlobalOptions> = { '--s': 'server', '--server': 'server', '--token': 'token', '--notifier': 'notifier' }
+const VALUED: Record<string, keyof GlobalOptions> = {
+  '--s': 'server', '--server': 'server', '--token': 'token', '--notifier': 'notifier', '--printer': 'printer', '--interface': 'interface',
+}
 const SWITCHES: Record<string, keyof GlobalOptions> = { '--local': 'local', '--wait': 'wait', '--json': 'json' }
 
 /** Length of the global option at argv[i] (1 or 2 words), or 0 if argv[i] is not one. */

@@ -19,14 +19,14 @@ export abstract class BaseCommand extends Command {
 export abstract class ClientCommand extends BaseCommand {
   static baseFlags = {
     s: Flags.string({
-      summary: 'node to talk to (default: rrcloudrc, else this machine)',
+      summary: 'a node to talk to, beside those found on the LAN (and in rrcloudrc)',
       helpValue: 'HOST[:PORT]',
       aliases: ['server'],
     }),
     token: Flags.string({ summary: 'token of a node started with --token', env: 'RRCLOUD_TOKEN', helpValue: 'TOKEN' }),
   }
 
-  protected client (flags: { s?: string; token?: string }): ClientContext {
-    return clientContext({ server: flags.s, token: flags.token })
+  protected client (flags: { s?: string; token?: string; interface?: string }): ClientContext {
+    return clientContext({ server: flags.s, token: flags.token, interface: flags.interface })
   }
 }

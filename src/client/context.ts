@@ -1,21 +1,38 @@
 import { homedir } from 'node:os'
 import { readRrcloudrc, rcFiles, type Rrcloudrc } from './rrcloudrc.js'
-import { staticServers, type ServerSource } from './servers.js'
+import { staticServers } from './servers.js'
+import { createLanSource, type LanSource } from './lan.js'
 
-export interface ClientOptions { server?: string; token?: string }
+export interface ClientOptions {
+  server?: string
+  token?: string
+  /** interface (name or IPv4) to look for nodes on */
+  interface?: string
+}
 
 /** Everything a command needs to reach nodes: where, and with which token. */
 export interface ClientContext {
-  source: ServerSource
+  source: LanSource
   token?: string
   rc: Rrcloudrc
 }
 
+/**
+ * Nodes come from the LAN (a node on this machine, else mDNS), joined by those named with --s or
+ * in rrcloudrc. RRCLOUD_MDNS=off keeps the client off mDNS; RRCLOUD_INTERFACE picks the interface.
+ */
 export function clientContext (o: ClientOptions, env = process.env, cwd = process.cwd(), home = env.HOME || homedir()): ClientContext {
   const rc = readRrcloudrc(rcFiles(cwd, home))
+  const named = staticServers({ server: o.server, rc, fallback: false })
+  const token = o.token || env.RRCLOUD_TOKEN || rc.token
   return {
-    source: staticServers({ server: o.server, rc }),
-    token: o.token || env.RRCLOUD_TOKEN || rc.token,
+    source: createLanSource({
+      statics: (service) => named.candidatesNow(service),
+      staticOrigin: (service) => named.origin(service),
+      token,
+      interface: o.interface || env.RRCLOUD_INTERFACE || undefined,
+    }),
+    token,
     rc,
   }
 }

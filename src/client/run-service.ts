@@ -1,5 +1,6 @@
 import debug from 'debug'
-import type { NodeApi, TaskView } from './api.js'
+import { NodeError, type NodeApi, type TaskView } from './api.js'
+import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
@@ -53,11 +54,26 @@ export async function runService (service: string, args: string[], o: GlobalOpti
     const { runLocal } = await import('./local.js')
     return runLocal(d, rw, reporter)
   }
-  const ctx = clientContext({ server: o.server, token: o.token })
+  const ctx = clientContext({ server: o.server, token: o.token, interface: o.interface })
   const shape = await shapeFor(service, ctx)
+  let printer = o.printer
+  // the seed's `printrun.cloud /dev/ttyUSB0 huge.gcode`: the printer comes first
+  if (shape.printer && printer === undefined && args.length >= 2 && !/^-/.test(args[0]) && !GCODE.test(args[0])) {
+    printer = args[0]
+    args = args.slice(1)
+  }
+  if (printer !== undefined && !shape.printer) throw usage(`--printer: ${service} does not print; printrun does`)
   const rw = rewriteArgs(shape, args)
   if (o.wait && rw.output) checkWritable(rw.output)
-  const candidates = await ctx.source.candidates(service)
+  if (shape.printer) printer ??= await onlyPrinter(ctx, service)
+  const needs = { printer }
+  const request = { service, inputs: rw.inputs, notifier: o.notifier, printer }
+  const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
+    .catch((err) => {
+      // say where the address came from: a stale rrcloudrc is a likely cause
+      if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
+      throw err
+    })
   // Ctrl-C in a synchronous run cancels the task; before the node has answered, as soon as it does
   let interrupted = false
   let submitted: { api: NodeApi; task: TaskView } | undefined
@@ -72,15 +88,10 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   }
   if (o.wait) process.on('SIGINT', cancel)
   try {
-    submitted = await submit(candidates, ctx.token, { service, inputs: rw.inputs, notifier: o.notifier }, (p) => reporter.bytes('upload', p))
-      .catch((err) => {
-        // say where the address came from: a stale rrcloudrc is a likely cause
-        if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
-        throw err
-      })
+    submitted = await place()
     reporter.done()
-    const { api, task } = submitted
     if (!o.wait) {
+      const { task } = submitted
       process.stdout.write(o.json ? JSON.stringify(task, null, 2) + '\n' : `id: ${task.id}\n`)
       return 0
     }
@@ -88,9 +99,48 @@ export async function runService (service: string, args: string[], o: GlobalOpti
       interrupted = false
       cancel()
     }
-    const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
-    return await finish(api, done, rw.output, reporter)
+    // a node that dies while it runs the task: the task runs once more elsewhere (not a print:
+    // the printer is where that node is)
+    let again = !shape.printer
+    for (;;) {
+      const { api, task } = submitted
+      try {
+        const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
+        return await finish(api, done, rw.output, reporter)
+      } catch (err) {
+        if (!again || interrupted || !(err instanceof NodeError) || err.status !== undefined || await answers(api)) throw err
+        again = false
+        avoid(api.server.url)
+        reporter.done()
+        process.stderr.write(`rrcloud: ${api.server.name} stopped answering while running task ${task.id}; running it again on another node\n`)
+        await ctx.source.peers(true)
+        submitted = await place()
+        reporter.done()
+      }
+    }
   } finally {
     process.off('SIGINT', cancel)
   }
+}
+
+const GCODE = /\.(gcode|gco|g|nc)$/i
+
+/** Whether a node that just failed a request answers again within a second (a blip, not a death). */
+async function answers (api: NodeApi): Promise<boolean> {
+  for (let i = 0; i < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    try {
+      await api.meta()
+      return true
+    } catch {}
+  }
+  return false
+}
+
+/** With no printer named: the one printer of the LAN, or an error that lists them. */
+async function onlyPrinter (ctx: ClientContext, service: string): Promise<string | undefined> {
+  const peers = (await ctx.source.peers()).filter((p) => p.services.includes(service))
+  const printers = peers.flatMap((p) => (p.printers ?? []).map((x) => ({ ...x, node: p.name })))
+  if (printers.length <= 1) return printers[0]?.name
+  throw usage(`say which printer: --printer NAME or ${service}.cloud PORT FILE; printers: ${printers.map((x) => `${x.name} (${x.port}, ${x.state ?? '?'}) on ${x.node}`).join('; ')}`)
 }

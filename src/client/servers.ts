@@ -26,10 +26,15 @@ export interface StaticOptions {
   rc?: Rrcloudrc
   cwd?: string
   home?: string
+  /** with nothing named, the node on this machine (default true) */
+  fallback?: boolean
 }
 
-/** The seed's way: --s, else rrcloudrc (SERVICE.servers, then servers), else the local node. */
-export function staticServers (o: StaticOptions = {}): ServerSource {
+/**
+ * The seed's way: --s, else rrcloudrc (SERVICE.servers, then servers), else the local node.
+ * On a LAN these join the nodes found by discovery (src/client/lan.ts).
+ */
+export function staticServers (o: StaticOptions = {}): ServerSource & { candidatesNow (service?: string): Server[] } {
   let forced: Server | undefined
   if (o.server !== undefined) {
     forced = parseServer(o.server)
@@ -43,10 +48,11 @@ export function staticServers (o: StaticOptions = {}): ServerSource {
     const all = key ? (rc?.servers ?? []) : [...(rc?.servers ?? []), ...Object.values(rc?.services ?? {}).flat()]
     const unique = all.filter((s, i) => all.findIndex((x) => x.url === s.url) === i)
     if (unique.length) return [unique, `rrcloudrc (${rc!.files.join(', ')})`]
-    return [[LOCAL_NODE], 'the default (this machine)']
+    return o.fallback === false ? [[], ''] : [[LOCAL_NODE], 'the default (this machine)']
   }
   return {
     async candidates (service) { return pick(service)[0] },
+    candidatesNow: (service) => pick(service)[0],
     origin (service) { return pick(service)[1] },
   }
 }

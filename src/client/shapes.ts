@@ -28,6 +28,7 @@ export function shapeOf (d: ServiceDescriptor): ServiceShape {
     minInputs: d.minInputs,
     maxInputs: d.maxInputs,
     inputPrefix: input?.[1],
+    printer: d.kind === 'printer',
   }
 }
 

@@ -4,6 +4,7 @@ import type { Input } from './args.js'
 import { ClientError, EXIT } from './errors.js'
 import { StreamingForm } from './form.js'
 import type { Server } from './servers.js'
+import { avoid } from './avoid.js'
 
 const log = debug('rrcloud:submit')
 
@@ -11,6 +12,8 @@ export interface TaskRequest {
   service: string
   inputs: Input[]
   notifier?: string
+  /** a printer of the node, by name or port path (printer services) */
+  printer?: string
 }
 
 /** The seed's form: service, fileIn0..n (streamed from disk, never read whole), prearg0..n, notifier. */
@@ -22,15 +25,19 @@ function formOf (r: TaskRequest): StreamingForm {
     if (inp.prearg) form.append(`prearg${i}`, inp.prearg)
   }
   if (r.notifier) form.append('notifier', r.notifier)
+  if (r.printer) form.append('printer', r.printer)
   return form
 }
 
 /** A node that does not offer the service says so with a 400 and its list: another may offer it. */
 const notOffered = (e: NodeError) => e.status === 400 && /unknown service/.test(e.message)
+/** A node that wants a token (401) or does not let us in (403) refuses; the next may not. */
+const refused = (e: NodeError) => e.status === 401 || e.status === 403
 
 /**
  * Sends a task to the first candidate that takes it, moving on when one is unreachable, failing
- * (5xx, full) or does not offer the service.
+ * (5xx, full), refusing (401, 403) or does not offer the service. A node that failed is avoided
+ * for a while by later choices of this process (src/client/avoid.ts).
  */
 export async function submit (candidates: Server[], token: string | undefined, r: TaskRequest, onProgress?: OnProgress): Promise<{ api: NodeApi; task: TaskView }> {
   const errors: NodeError[] = []
@@ -41,8 +48,9 @@ export async function submit (candidates: Server[], token: string | undefined, r
       log('task %s on %s', task.id, server.url)
       return { api, task }
     } catch (err) {
-      if (!(err instanceof NodeError) || !(err.retry || notOffered(err))) throw err
+      if (!(err instanceof NodeError) || !(err.retry || notOffered(err) || (refused(err) && candidates.length > 1))) throw err
       log('%s refused: %s', server.url, err.message)
+      if (err.retry) avoid(server.url)
       errors.push(err)
     }
   }

@@ -1,0 +1,295 @@
+import debug from 'debug'
+import got from 'got'
+import { DEFAULT_PORT, type Server } from './address.js'
+import { ClientError, EXIT } from './errors.js'
+import { avoidedUntil } from './avoid.js'
+import type { ServerSource } from './servers.js'
+import { afterSubmit, hasPrinter, rank, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
+
+const log = debug('rrcloud:lan')
+
+/**
+ * The LAN as the client sees it: the nodes found over mDNS (or, faster, through the view of a node
+ * running on this machine), plus the nodes named with --s or in rrcloudrc. Tasks go to the best
+ * candidate of src/scheduler; a batch from one process spreads because each choice is counted
+ * against the snapshot before the next.
+ */
+
+/** A node as `rrcloud peers` shows it and the scheduler ranks it. */
+export interface LanPeer extends PeerInfo {
+  /** SRV target (`box.local`), or the host the user named */
+  host: string
+  address: string
+  port: number
+  cores?: number
+  version?: string
+  /** ms since the information was current */
+  ageMs: number
+  /** how it was found: the local node itself, mDNS, --s/rrcloudrc */
+  via: 'local' | 'mdns' | 'static'
+  /** why it could not be asked (unreachable static node) */
+  error?: string
+}
+
+export interface LanOptions {
+  /** interface (name or IPv4) to ask on; default: RRCLOUD_INTERFACE, else all */
+  interface?: string
+  /** ask the LAN over mDNS (default: unless RRCLOUD_MDNS is off/0/no/false) */
+  mdns?: boolean
+  /** nodes named by the user (--s, rrcloudrc), by service ('' for all services) */
+  statics?: (service?: string) => Server[]
+  /** where they were named, for messages ("--s", "rrcloudrc (FILES)") */
+  staticOrigin?: (service?: string) => string
+  token?: string
+  /** the node on this machine, used as a cache of the LAN when it runs (default 127.0.0.1:4468) */
+  local?: Server | false
+  /** how long mDNS answers are collected at most */
+  discoverMs?: number
+}
+
+export interface LanSource extends ServerSource {
+  candidates (service?: string, needs?: TaskNeeds): Promise<Server[]>
+  /** the peers known now (looks once, then reuses the look unless `fresh`); with the nodes named for all services */
+  peers (fresh?: boolean): Promise<LanPeer[]>
+  close (): Promise<void>
+}
+
+export function mdnsEnabled (env: NodeJS.ProcessEnv = process.env): boolean {
+  return !/^(off|0|no|false)$/i.test(env.RRCLOUD_MDNS ?? '')
+}
+
+const urlOf = (address: string, port: number) => `http://${address.includes(':') ? `[${address}]` : address}:${port}`
+
+interface Meta {
+  id?: string; serverName?: string; services?: string; cpuLoad?: number; cores?: number; slots?: number
+  free?: number; queue?: number; tokenRequired?: boolean; version?: string
+  printers?: Array<{ name: string; port: string; state?: string }>
+}
+
+/** A node's own meta, as a peer. */
+function fromMeta (server: Server, m: Meta, via: LanPeer['via']): LanPeer {
+  const u = new URL(server.url)
+  const cores = Math.max(1, m.cores ?? 1)
+  return {
+    id: m.id ?? server.url,
+    name: m.serverName ?? server.name,
+    url: server.url,
+    host: u.hostname,
+    address: u.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(u.port) || DEFAULT_PORT,
+    local: via === 'local',
+    services: (m.services ?? '').split(',').filter(Boolean),
+    load: Math.round((m.cpuLoad ?? 0) / cores * 100) / 100,
+    cores,
+    slots: m.slots ?? 1,
+    free: m.free ?? 0,
+    queue: m.queue ?? 0,
+    printers: (m.printers ?? []).map(({ name, port, state }) => ({ name, port, state })),
+    tokenRequired: Boolean(m.tokenRequired),
+    version: m.version?.replace(/^rrcloud /, ''),
+    ageMs: 0,
+    via,
+  }
+}
+
+/** A peer of src/discovery (as GET /api/v1/peers or discover() gives it). */
+export interface Discovered {
+  name: string; host: string; addresses: string[]; port: number; ageMs: number
+  record: { id: string; name?: string; version: string; services: string[]; load: number; cores: number; slots: number; free: number; queue: number; printers: Array<{ name: string; port: string; state?: string }>; tokenRequired: boolean }
+}
+
+export function fromDiscovered (p: Discovered): LanPeer | undefined {
+  const address = p.addresses[0]
+  if (!address || !p.record?.id) return undefined
+  const r = p.record
+  return {
+    id: r.id,
+    name: r.name ?? p.name,
+    url: urlOf(address, p.port),
+    host: p.host,
+    address,
+    port: p.port,
+    services: r.services,
+    load: r.load,
+    cores: r.cores,
+    slots: r.slots,
+    free: r.free,
+    queue: r.queue,
+    printers: r.printers,
+    tokenRequired: r.tokenRequired,
+    version: r.version,
+    ageMs: p.ageMs,
+    via: 'mdns',
+  }
+}
+
+const http = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, headers: { accept: 'application/json' } })
+
+async function getJson<T> (url: string, token: string | undefined, timeoutMs: number): Promise<{ status: number; body: T }> {
+  const r = await http(url, { timeout: { request: timeoutMs }, headers: token ? { authorization: `Bearer ${token}` } : {} })
+  let body: T
+  try { body = JSON.parse(r.body) } catch { throw new Error(`${url}: not JSON (status ${r.statusCode})`) }
+  return { status: r.statusCode, body }
+}
+
+export const LOCAL: Server = { url: `http://127.0.0.1:${DEFAULT_PORT}`, name: `127.0.0.1:${DEFAULT_PORT}` }
+
+/** The LAN source of servers (see the top of this file). */
+export function createLanSource (o: LanOptions = {}): LanSource {
+  const iface = o.interface ?? (process.env.RRCLOUD_INTERFACE || undefined)
+  const mdns = o.mdns ?? mdnsEnabled()
+  const local = o.local === undefined ? LOCAL : o.local
+  let lan: Promise<{ peers: LanPeer[]; how: string[] }> | undefined
+  const asked = new Map<string, Promise<LanPeer>>()
+  /** per service: the peers as this process's choices left them */
+  const snapshots = new Map<string, LanPeer[]>()
+  let how = ''
+
+  /** The node on this machine and what it sees, else a query over mDNS. */
+  async function lookAround (): Promise<{ peers: LanPeer[]; how: string[] }> {
+    const started = Date.now()
+    const found: LanPeer[] = []
+    const how: string[] = []
+    let browsed = false
+    if (local) {
+      const [meta, peers] = await Promise.allSettled([
+        getJson<Meta>(`${local.url}/api/v1/meta`, o.token, 1500),
+        getJson<Discovered[]>(`${local.url}/api/v1/peers`, o.token, 1500),
+      ])
+      if (meta.status === 'fulfilled' && meta.value.status === 200) {
+        const self = fromMeta(local, meta.value.body, 'local')
+        found.push(self)
+        if (peers.status === 'fulfilled' && peers.value.status === 200 && Array.isArray(peers.value.body)) {
+          browsed = true
+          for (const p of peers.value.body) {
+            const peer = fromDiscovered(p)
+            if (peer && peer.id !== self.id) found.push(peer)
+          }
+        }
+        how.push(browsed ? 'the node on this machine and the peers it sees' : 'the node on this machine')
+      } else {
+        log('no node on this machine at %s', local.url)
+      }
+    }
+    if (!browsed && mdns) {
+      const { discover } = await import('../discovery/index.js')
+      const peers = await discover({ timeoutMs: o.discoverMs ?? 400, interface: iface }).catch((e: Error) => {
+        log('mdns: %s', e.message)
+        return []
+      })
+      for (const p of peers) {
+        const peer = fromDiscovered(p as unknown as Discovered)
+        if (peer && !found.some((x) => x.id === peer.id)) found.push(peer)
+      }
+      how.push(`mDNS${iface ? ` on ${iface}` : ''}`)
+    }
+    log('looked around in %d ms (%s): %o', Date.now() - started, how.join(', '), found.map((p) => `${p.name} ${p.url} free ${p.free}/${p.slots} queue ${p.queue}`))
+    return { peers: found, how }
+  }
+
+  /** A node named by the user, asked for its meta (once per process). */
+  const ask = (s: Server): Promise<LanPeer> => {
+    let p = asked.get(s.url)
+    if (!p) {
+      p = getJson<Meta>(`${s.url}/api/v1/meta`, o.token, 3000).then((r) => {
+        if (r.status !== 200) throw new Error(`answered ${r.status}`)
+        return fromMeta(s, r.body, 'static')
+      }).catch((e: Error) => ({ ...namedPeer(s), slots: 0, free: 0, reachable: false, error: e.message }))
+      asked.set(s.url, p)
+    }
+    return p
+  }
+
+  async function peers (fresh = false, service?: string, shortcut = false): Promise<LanPeer[]> {
+    if (fresh || !lan) {
+      lan = lookAround()
+      asked.clear()
+      snapshots.clear()
+    }
+    const around = await lan
+    const found = [...around.peers]
+    const named = dedupe(o.statics?.(service) ?? []).filter((s) => !found.some((x) => x.url === s.url))
+    if (shortcut && named.length === 1 && found.length === 0) {
+      // a single named node and nothing else: no need to ask it first
+      found.push({ ...namedPeer(named[0]), unknown: true } as LanPeer)
+    } else {
+      for (const p of await Promise.all(named.map(ask))) if (!found.some((x) => x.id === p.id)) found.push(p)
+    }
+    const sources = [...around.how, ...(named.length ? [o.staticOrigin?.(service) ?? 'the servers named'] : [])]
+    how = sources.join(', ') || 'nowhere: mDNS is off (RRCLOUD_MDNS) and no node was named'
+    return found
+  }
+
+  /** Whom to send a task to, best first; throws a clear error when nobody can take it. */
+  async function candidates (service?: string, needs: TaskNeeds = {}): Promise<Server[]> {
+    const all = await peers(false, service, true)
+    if (service === undefined) {
+      const order = [...all].sort((a, b) => Number(Boolean(b.local)) - Number(Boolean(a.local)))
+      const usable = order.filter((p) => p.reachable !== false)
+      if (!order.length) throw nobody(how)
+      return (usable.length ? usable : order).map(server)
+    }
+    const key = `${service}\0${needs.printer ?? ''}`
+    // an unknown named node (not asked first) may offer anything
+    const known = (snapshots.get(key) ?? all).map((p) => (p as { unknown?: boolean }).unknown ? { ...p, services: [service] } : p)
+    const now = Date.now()
+    const avoid = new Map<string, number>()
+    for (const p of known) {
+      const until = avoidedUntil(p.url, now)
+      if (until) avoid.set(p.id, until)
+    }
+    // a node that wants a token we do not have would refuse: only when there is no other
+    const pool = o.token ? known : known.filter((p) => !p.tokenRequired)
+    let ranked = rank(service, needs, pool, { now, avoid })
+    if (!ranked.length) ranked = rank(service, needs, known, { now, avoid })
+    // avoided nodes are still better than none
+    if (!ranked.length) ranked = rank(service, needs, known, { now })
+    if (!ranked.length) {
+      const dead = known.filter((p) => p.reachable === false)
+      if (dead.length && needs.printer === undefined) return dead.map(server)
+      throw notOffered(service, needs, known, how)
+    }
+    snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
+    return ranked.map((c) => server(c.peer as LanPeer))
+  }
+
+  return {
+    candidates,
+    peers: (fresh) => peers(fresh),
+    origin: () => how || 'the LAN',
+    async close () {},
+  }
+}
+
+/** A node the user named, before anything is known about it. */
+function namedPeer (s: Server): LanPeer {
+  const u = new URL(s.url)
+  return {
+    id: s.url, name: s.name, url: s.url, host: u.hostname, address: u.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(u.port) || DEFAULT_PORT, services: [], load: 0, slots: 1, free: 1, queue: 0, ageMs: 0, via: 'static',
+  }
+}
+
+const server = (p: LanPeer): Server => ({ url: p.url, name: p.name === p.address ? p.url.replace(/^http:\/\//, '') : `${p.name} (${p.url.replace(/^http:\/\//, '')})` })
+
+function dedupe (list: Server[]): Server[] {
+  return list.filter((s, i) => list.findIndex((x) => x.url === s.url) === i)
+}
+
+function nobody (how: string): ClientError {
+  return new ClientError(`no rrcloud node found (looked at ${how}): start one with \`rrcloud node\` on this or ` +
+    'another machine of the LAN, name one with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', EXIT.node)
+}
+
+/** Nobody offers the service (or has the printer): say who is out there and what they offer. */
+export function notOffered (service: string, needs: TaskNeeds, peers: LanPeer[], how: string): ClientError {
+  if (!peers.length) return nobody(how)
+  if (needs.printer !== undefined) {
+    const printers = peers.flatMap((p) => (p.printers ?? []).map((x) => `${x.name} (${x.port}, ${x.state ?? '?'}) on ${p.name}`))
+    return new ClientError(`no printer ${needs.printer} on the LAN; ${printers.length ? `printers: ${printers.join('; ')}` : 'no node has a printer attached'}` +
+      ' (`rrcloud peers` lists them)', EXIT.usage)
+  }
+  const offered = [...new Set(peers.flatMap((p) => p.services))].sort()
+  return new ClientError(`no node offers ${service} (${peers.length} found via ${how}); they offer ${offered.join(', ') || 'nothing'}; ` +
+    'see `rrcloud peers`', EXIT.usage)
+}
