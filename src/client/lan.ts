@@ -48,7 +48,11 @@ export interface LanOptions {
 }
 
 export interface LanSource extends ServerSource {
-  candidates (service?: string, needs?: TaskNeeds): Promise<Server[]>
+  /**
+   * Whom to send a task to, best first. Unless `peek`, the first is counted as taking the task,
+   * so that the next call of this process ranks with it.
+   */
+  candidates (service?: string, needs?: TaskNeeds, peek?: boolean): Promise<Server[]>
   /** the peers known now (looks once, then reuses the look unless `fresh`); with the nodes named for all services */
   peers (fresh?: boolean): Promise<LanPeer[]>
   close (): Promise<void>
@@ -221,7 +225,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   }
 
   /** Whom to send a task to, best first; throws a clear error when nobody can take it. */
-  async function candidates (service?: string, needs: TaskNeeds = {}): Promise<Server[]> {
+  async function candidates (service?: string, needs: TaskNeeds = {}, peek = false): Promise<Server[]> {
     const all = await peers(false, service, true)
     if (service === undefined) {
       const order = [...all].sort((a, b) => Number(Boolean(b.local)) - Number(Boolean(a.local)))
@@ -249,7 +253,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       if (dead.length && needs.printer === undefined) return dead.map(server)
       throw notOffered(service, needs, known, how)
     }
-    snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
+    if (!peek) snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
     return ranked.map((c) => server(c.peer as LanPeer))
   }
 

@@ -23,7 +23,7 @@ export async function findTask (ctx: ClientContext, id: string): Promise<{ api: 
 
 /** The first candidate node (for a service, or any) that answers, for listings and meta. */
 export async function firstNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Promise<T>, service?: string): Promise<{ api: NodeApi; value: T }> {
-  const candidates = await ctx.source.candidates(service)
+  const candidates = await ctx.source.candidates(service, {}, true)
   let last: unknown
   for (const server of candidates) {
     const api = nodeApi(server, ctx.token)
