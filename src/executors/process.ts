@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process'
-import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs'
-import { once } from 'node:events'
-import { createInterface } from 'node:readline'
 import debug from 'debug'
+import { spawner } from './spawner.js'
 
 const log = debug('rrcloud:process')
 
@@ -33,6 +30,8 @@ export interface RunResult {
 
 export interface RunHandle {
   pid: number | undefined
+  /** resolves with the pid once the process runs (undefined if it could not be started) */
+  started?: Promise<number | undefined>
   done: Promise<RunResult>
   cancel (): void
   pause (): void
@@ -49,87 +48,82 @@ function signalGroup (pid: number, sig: NodeJS.Signals): boolean {
 }
 
 /**
- * Runs one tool as a child process in a process group of its own, never through a shell.
+ * Runs one tool as a child process in a process group of its own, never through a shell. The
+ * child is started by the spawn helper (./spawner.ts), so that the node never forks itself.
  * Cancel and timeout escalate SIGINT → SIGTERM → SIGKILL on the whole group.
  */
 export function runProcess (o: RunOptions): RunHandle {
   const grace = o.graceMs ?? 2000
-  const logFd = openSync(o.logFile, 'a')
-  const outFd = o.stdoutTo ? openSync(o.stdoutTo, 'w') : undefined
-  const scan = Boolean(o.progress && o.onProgress)
-  const child = spawn(o.exe, o.args, {
-    cwd: o.cwd,
-    env: { ...process.env, ...o.env },
-    detached: true,
-    shell: false,
-    stdio: ['ignore', scan && outFd === undefined ? 'pipe' : (outFd ?? logFd), scan ? 'pipe' : logFd],
-  })
-  log('spawned %s %o pid %d', o.exe, o.args, child.pid)
+  let pid: number | undefined
   let timedOut = false
   let cancelled = false
   let paused = false
   let exited = false
+  let stopping = false
   const timers: NodeJS.Timeout[] = []
 
-  let sink: WriteStream | undefined
-  if (scan) {
-    sink = createWriteStream('', { fd: logFd })
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue
-      stream.pipe(sink, { end: false })
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-        if (o.progress!.test(line)) o.onProgress!(line.trim().slice(0, 200))
-      })
-    }
-  }
-
   const stop = () => {
-    if (exited || child.pid === undefined) return
-    const pid = child.pid
+    stopping = true
+    // no pid yet: stop() runs again once the helper reports it
+    if (exited || pid === undefined) return
+    const group = pid
     const steps: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGKILL']
     steps.forEach((sig, i) => timers.push(setTimeout(() => {
       if (exited) return
-      log('sending %s to group %d', sig, pid)
-      signalGroup(pid, sig)
-      if (paused) signalGroup(pid, 'SIGCONT')
+      log('sending %s to group %d', sig, group)
+      signalGroup(group, sig)
+      if (paused) signalGroup(group, 'SIGCONT')
     }, i * grace)))
   }
   if (o.timeoutMs > 0 && Number.isFinite(o.timeoutMs)) {
     timers.push(setTimeout(() => { timedOut = true; stop() }, o.timeoutMs))
   }
 
-  const done = (async (): Promise<RunResult> => {
-    let spawnError: string | undefined
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.once('error', (err) => { spawnError = err.message; resolve([null, null]) })
-      child.once('close', (c, s) => resolve([c, s]))
+  let onStarted!: (pid: number | undefined) => void
+  const started = new Promise<number | undefined>((resolve) => { onStarted = resolve })
+  const done = new Promise<RunResult>((resolve) => {
+    spawner.run({
+      exe: o.exe,
+      args: o.args,
+      cwd: o.cwd,
+      env: o.env,
+      logFile: o.logFile,
+      stdoutTo: o.stdoutTo,
+      progress: o.progress && o.onProgress ? o.progress : undefined,
+    }, {
+      onPid (p) {
+        pid = p
+        log('spawned %s %o pid %d', o.exe, o.args, p)
+        if (p !== undefined && paused) signalGroup(p, 'SIGSTOP')
+        onStarted(p)
+        if (stopping) stop()
+      },
+      onProgress (text) { o.onProgress?.(text) },
+      onExit (code, signal, error) {
+        exited = true
+        timers.forEach(clearTimeout)
+        resolve({ exitCode: code, signal, timedOut, cancelled, error })
+      },
     })
-    exited = true
-    timers.forEach(clearTimeout)
-    // the leader is gone; make sure nothing it started outlives it
-    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL')
-    if (sink) {
-      sink.end()
-      await once(sink, 'close')
-    } else closeSync(logFd)
-    if (outFd !== undefined) closeSync(outFd)
-    return { exitCode: code, signal, timedOut, cancelled, error: spawnError }
-  })()
+  })
 
   return {
-    pid: child.pid,
+    get pid () { return pid },
+    started,
     done,
     cancel () {
       if (cancelled || exited) return
       cancelled = true
       stop()
     },
+    // before the pid is known, pausing is remembered and done once it is
     pause () {
-      if (!paused && !exited && child.pid !== undefined && signalGroup(child.pid, 'SIGSTOP')) paused = true
+      if (paused || exited) return
+      if (pid === undefined || signalGroup(pid, 'SIGSTOP')) paused = true
     },
     resume () {
-      if (paused && child.pid !== undefined && signalGroup(child.pid, 'SIGCONT')) paused = false
+      if (!paused) return
+      if (pid === undefined || signalGroup(pid, 'SIGCONT')) paused = false
     },
   }
 }
-

@@ -115,9 +115,18 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     try {
       if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
       checkToken(ctx, body)
-      return runner.submit(toSubmission(ctx, body))
-    } finally {
+      const sub = toSubmission(ctx, body)
+      const t = await runner.submit(sub)
+      // an upload given twice under one name: the last one counts, the others go
+      if (body.files.length > 1) {
+        const used = new Set(sub.inputs.map((i) => i.tmpPath))
+        for (const f of body.files) if (!used.has(f.path)) rmSync(f.path, { force: true })
+      }
+      return t
+    } catch (e) {
+      // a stored task's uploads were moved into tasks/in; a refused one's are removed here
       for (const f of body.files) rmSync(f.path, { force: true })
+      throw e
     }
   }
 

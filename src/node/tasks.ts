@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
+import { rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join, relative } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
@@ -49,7 +50,8 @@ export interface Submission {
 }
 
 export interface TaskRunner {
-  submit (s: Submission): Task
+  /** stores and queues a task; resolves once its record is committed */
+  submit (s: Submission): Promise<Task>
   get (id: string): Task
   list (): Task[]
   cancel (id: string): Task
@@ -143,6 +145,10 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       })
     running.set(id, h)
     set(id, { status: 'busy', pid: h.pid })
+    if (h.started) {
+      const pid = await h.started
+      if (pid !== undefined && running.has(id)) set(id, { pid })
+    }
     log(`task ${id} busy pid ${h.pid}`)
     const r = await h.done
     running.delete(id)
@@ -198,23 +204,32 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const sweeper = setInterval(() => runner.sweep(), Math.max(sweepEvery, 1000))
   sweeper.unref()
 
+  /** ids chosen but not yet stored */
+  const reserved = new Set<string>()
+
   const runner: TaskRunner = {
-    submit (sub) {
+    async submit (sub) {
       const s = services.get(sub.service)
       if (!s) throw new HttpError(400, `unknown service ${sub.service}`, { services: [...services.keys()] })
       const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
       let id = newTaskId()
-      while (store.get(id)) id = newTaskId()
-      const inputs: TaskInput[] = sub.inputs.map((i, n) => {
-        const path = join(dirs.in, `${id}-${n}${i.ext ? `.${i.ext}` : ''}`)
-        if (i.tmpPath) renameSync(i.tmpPath, path)
-        else writeFileSync(path, i.content ?? '')
-        return { path: rel(path), ...(i.prearg ? { prearg: i.prearg } : {}) }
-      })
+      while (reserved.has(id) || store.get(id)) id = newTaskId()
+      reserved.add(id)
+      const paths = sub.inputs.map((i, n) => join(dirs.in, `${id}-${n}${i.ext ? `.${i.ext}` : ''}`))
+      const removeInputs = () => Promise.all(paths.map((p) => rm(p, { force: true })))
+      try {
+        await Promise.all(sub.inputs.map((i, n) => i.tmpPath ? rename(i.tmpPath, paths[n]) : writeFile(paths[n], i.content ?? '')))
+      } catch (e) {
+        reserved.delete(id)
+        await removeInputs()
+        throw e
+      }
+      const inputs: TaskInput[] = sub.inputs.map((i, n) => ({ path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}) }))
       if (printer) {
         const why = notGcode(join(config.dataDir, inputs[0].path))
         if (why) {
-          inputs.forEach((i) => rmSync(join(config.dataDir, i.path), { force: true }))
+          reserved.delete(id)
+          await removeInputs()
           throw new HttpError(400, `fileIn0 cannot be printed: ${why}`)
         }
       }
@@ -235,6 +250,15 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         ...(printer ? { printer: printer.name } : {}),
       }
       store.insert(task)
+      try {
+        // the task is accepted once its record is on disk, so that it outlives a crash
+        await store.flushed()
+      } catch (e) {
+        await removeInputs()
+        throw e
+      } finally {
+        reserved.delete(id)
+      }
       events.emit('task', task)
       events.emit('stats')
       log(`task ${id} queued ${s.name} from ${sub.client}`)

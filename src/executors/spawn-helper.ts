@@ -1,0 +1,105 @@
+// The spawn helper: a small, long-lived process that starts the node's tools on its behalf, so
+// that the node itself never forks (fork copies the page tables of the whole node, ~100 MiB, for
+// every task). It opens the task's log and output files, spawns the tool in a process group of
+// its own, scans its output for progress and reports pid, progress and exit over IPC.
+// Signals (cancel, timeout, pause) are sent by the node to the tool's process group directly.
+// It exits when the node does (the IPC channel closes); tools it started keep running, as they
+// would have if the node had started them, and a restarted node stops them.
+import { spawn } from 'node:child_process'
+import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+
+export interface SpawnRequest {
+  t: 'run'
+  n: number
+  exe: string
+  args: string[]
+  cwd: string
+  /** added to the helper's environment (which is the node's, as it was when the helper started) */
+  env?: Record<string, string>
+  logFile: string
+  stdoutTo?: string
+  progress?: { source: string; flags: string }
+}
+
+export type SpawnReport =
+  | { t: 'pid'; n: number; pid?: number }
+  | { t: 'progress'; n: number; text: string }
+  | { t: 'exit'; n: number; code: number | null; signal: NodeJS.Signals | null; error?: string }
+
+function report (m: SpawnReport) {
+  if (process.connected) process.send!(m)
+}
+
+function killGroup (pid: number) {
+  try { process.kill(-pid, 'SIGKILL') } catch {}
+}
+
+function run (m: SpawnRequest) {
+  let logFd: number
+  let outFd: number | undefined
+  try {
+    logFd = openSync(m.logFile, 'a')
+    try {
+      outFd = m.stdoutTo ? openSync(m.stdoutTo, 'w') : undefined
+    } catch (e) {
+      closeSync(logFd)
+      throw e
+    }
+  } catch (e) {
+    report({ t: 'pid', n: m.n })
+    report({ t: 'exit', n: m.n, code: null, signal: null, error: (e as Error).message })
+    return
+  }
+  const progress = m.progress ? new RegExp(m.progress.source, m.progress.flags) : undefined
+  const child = spawn(m.exe, m.args, {
+    cwd: m.cwd,
+    env: m.env ? { ...process.env, ...m.env } : process.env,
+    detached: true,
+    shell: false,
+    stdio: ['ignore', progress && outFd === undefined ? 'pipe' : (outFd ?? logFd), progress ? 'pipe' : logFd],
+  })
+  report({ t: 'pid', n: m.n, pid: child.pid })
+
+  let sink: WriteStream | undefined
+  if (progress) {
+    sink = createWriteStream('', { fd: logFd })
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue
+      stream.pipe(sink, { end: false })
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        if (progress.test(line)) report({ t: 'progress', n: m.n, text: line.trim().slice(0, 200) })
+      })
+    }
+  } else {
+    // the child holds its own copies of the descriptors
+    closeSync(logFd)
+    if (outFd !== undefined) closeSync(outFd)
+  }
+
+  let finished = false
+  const finish = async (code: number | null, signal: NodeJS.Signals | null, error?: string) => {
+    if (finished) return
+    finished = true
+    // the leader is gone; make sure nothing it started outlives it
+    if (child.pid !== undefined) killGroup(child.pid)
+    if (sink) {
+      sink.end()
+      await once(sink, 'close')
+      if (outFd !== undefined) closeSync(outFd)
+    }
+    report({ t: 'exit', n: m.n, code, signal, error })
+  }
+  child.once('error', (err) => { void finish(null, null, err.message) })
+  child.once('close', (c, s) => { void finish(c, s) })
+}
+
+if (process.send) {
+  process.on('message', (m: SpawnRequest) => { if (m && m.t === 'run') run(m) })
+  // leave with the node; Ctrl-C and SIGTERM are for the node, which then stops its tasks through us
+  process.on('disconnect', () => process.exit(0))
+  process.on('SIGINT', () => {})
+  process.on('SIGTERM', () => {})
+  process.on('SIGHUP', () => {})
+}

@@ -1,0 +1,124 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import debug from 'debug'
+import type { SpawnReport, SpawnRequest } from './spawn-helper.js'
+
+const log = debug('rrcloud:spawner')
+
+export interface SpawnJob {
+  exe: string
+  args: string[]
+  cwd: string
+  env?: Record<string, string>
+  logFile: string
+  stdoutTo?: string
+  progress?: RegExp
+}
+
+export interface SpawnEvents {
+  /** the tool runs as `pid` (undefined: it could not be started; onExit follows) */
+  onPid (pid: number | undefined): void
+  onProgress (text: string): void
+  onExit (code: number | null, signal: NodeJS.Signals | null, error?: string): void
+}
+
+interface Pending { events: SpawnEvents; pid?: number; started: boolean }
+
+type Channel = { ref?: () => void; unref?: () => void } | null | undefined
+
+/** Where the helper is: the compiled file next to this one, or its source when run through tsx. */
+function helperEntry (): { file: string; execArgv: string[] } {
+  const js = fileURLToPath(new URL('./spawn-helper.js', import.meta.url))
+  if (existsSync(js)) return { file: js, execArgv: [] }
+  return { file: fileURLToPath(new URL('./spawn-helper.ts', import.meta.url)), execArgv: ['--import', 'tsx'] }
+}
+
+/**
+ * One spawn helper per node process, started on first use. If it dies, the tools it was
+ * watching are killed (their exits could no longer be seen) and reported as failed; the next
+ * task starts a new helper. While no task runs it does not keep the node's event loop alive.
+ */
+class Spawner {
+  private child?: ChildProcess
+  private jobs = new Map<number, Pending>()
+  private seq = 0
+
+  private start (): ChildProcess {
+    const { file, execArgv } = helperEntry()
+    // the helper's own flags only: no profiler or inspector options inherited from the node
+    const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+    log('spawn helper %d started', child.pid)
+    child.on('message', (m: SpawnReport) => this.onReport(m))
+    child.on('error', (err) => log('spawn helper error: %s', err.message))
+    child.once('exit', (code, signal) => this.onHelperExit(child, code, signal))
+    this.child = child
+    this.setRef(false)
+    return child
+  }
+
+  private setRef (on: boolean) {
+    const child = this.child
+    if (!child) return
+    const ch = child.channel as Channel
+    if (on) { child.ref(); ch?.ref?.() } else { child.unref(); ch?.unref?.() }
+  }
+
+  private onReport (m: SpawnReport) {
+    const job = this.jobs.get(m.n)
+    if (!job) return
+    if (m.t === 'pid') {
+      job.pid = m.pid
+      job.started = true
+      job.events.onPid(m.pid)
+    } else if (m.t === 'progress') {
+      job.events.onProgress(m.text)
+    } else {
+      this.finish(m.n, job, m.code, m.signal, m.error)
+    }
+  }
+
+  private finish (n: number, job: Pending, code: number | null, signal: NodeJS.Signals | null, error?: string) {
+    this.jobs.delete(n)
+    if (this.jobs.size === 0) this.setRef(false)
+    if (!job.started) { job.started = true; job.events.onPid(undefined) }
+    job.events.onExit(code, signal, error)
+  }
+
+  private onHelperExit (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
+    if (this.child === child) this.child = undefined
+    const why = `the spawn helper exited (${signal ?? `code ${code}`})`
+    log(why)
+    for (const [n, job] of [...this.jobs]) {
+      if (job.pid !== undefined) {
+        try { process.kill(-job.pid, 'SIGKILL') } catch {}
+      }
+      this.finish(n, job, null, null, why)
+    }
+  }
+
+  run (job: SpawnJob, events: SpawnEvents): void {
+    const child = this.child ?? this.start()
+    const n = ++this.seq
+    const req: SpawnRequest = {
+      t: 'run',
+      n,
+      exe: job.exe,
+      args: job.args,
+      cwd: job.cwd,
+      logFile: job.logFile,
+      ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
+      ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
+      ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
+    }
+    if (this.jobs.size === 0) this.setRef(true)
+    this.jobs.set(n, { events, started: false })
+    child.send(req, (err) => {
+      if (!err) return
+      const p = this.jobs.get(n)
+      if (p) this.finish(n, p, null, null, `could not reach the spawn helper: ${err.message}`)
+    })
+  }
+}
+
+export const spawner = new Spawner()
