@@ -1,5 +1,7 @@
 import { homedir } from 'node:os'
 import { readRrcloudrc, rcFiles, type Rrcloudrc } from './rrcloudrc.js'
+import { parseServer } from './address.js'
+import { usage } from './errors.js'
 import { staticServers } from './servers.js'
 import { createLanSource, type LanSource } from './lan.js'
 
@@ -19,17 +21,24 @@ export interface ClientContext {
 
 /**
  * Nodes come from the LAN (a node on this machine, else mDNS), joined by those named with --s or
- * in rrcloudrc. RRCLOUD_MDNS=off keeps the client off mDNS; RRCLOUD_INTERFACE picks the interface.
+ * in rrcloudrc. RRCLOUD_MDNS=off keeps the client off mDNS; RRCLOUD_INTERFACE picks the interface;
+ * RRCLOUD_LOCAL=HOST:PORT says where this machine's node listens (`off`: do not look for one).
  */
 export function clientContext (o: ClientOptions, env = process.env, cwd = process.cwd(), home = env.HOME || homedir()): ClientContext {
   const rc = readRrcloudrc(rcFiles(cwd, home))
   const named = staticServers({ server: o.server, rc, fallback: false })
   const token = o.token || env.RRCLOUD_TOKEN || rc.token
+  let local
+  if (env.RRCLOUD_LOCAL) {
+    local = /^(off|0|no|false)$/i.test(env.RRCLOUD_LOCAL) ? false as const : parseServer(env.RRCLOUD_LOCAL)
+    if (local === undefined) throw usage(`RRCLOUD_LOCAL=${env.RRCLOUD_LOCAL}: not a node address; write HOST:PORT, or off`)
+  }
   return {
     source: createLanSource({
       statics: (service) => named.candidatesNow(service),
       staticOrigin: (service) => named.origin(service),
       token,
+      local,
       interface: o.interface || env.RRCLOUD_INTERFACE || undefined,
     }),
     token,
