@@ -274,7 +274,11 @@ function namedPeer (s: Server): LanPeer {
   }
 }
 
-const server = (p: LanPeer): Server => ({ url: p.url, name: p.name === p.address ? p.url.replace(/^http:\/\//, '') : `${p.name} (${p.url.replace(/^http:\/\//, '')})` })
+/** As messages name it: `box (192.168.1.20:4468)`, or the address alone when that is its name. */
+function server (p: LanPeer): Server {
+  const at = p.url.replace(/^https?:\/\//, '')
+  return { url: p.url, name: p.name === p.address || p.name === at || p.name === p.url ? at : `${p.name} (${at})` }
+}
 
 function dedupe (list: Server[]): Server[] {
   return list.filter((s, i) => list.findIndex((x) => x.url === s.url) === i)
