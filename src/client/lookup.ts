@@ -36,3 +36,23 @@ export async function firstNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Pr
   }
   throw last
 }
+
+/**
+ * Asks every node the client knows (the LAN, --s, rrcloudrc) at once; nodes that cannot be reached
+ * are reported, not fatal, unless none answers.
+ */
+export async function everyNode<T> (ctx: ClientContext, fn: (api: NodeApi) => Promise<T>): Promise<{ answers: Array<{ api: NodeApi; value: T }>; failed: NodeError[] }> {
+  const candidates = await ctx.source.candidates()
+  const results = await Promise.allSettled(candidates.map(async (server) => {
+    const api = nodeApi(server, ctx.token)
+    return { api, value: await fn(api) }
+  }))
+  const answers = results.flatMap((r) => r.status === 'fulfilled' ? [r.value] : [])
+  const failed = results.flatMap((r) => r.status === 'rejected' ? [r.reason] : [])
+  for (const e of failed) if (!(e instanceof NodeError)) throw e
+  if (!answers.length) {
+    if (failed.length === 1) throw failed[0]
+    throw new ClientError(`no node answered:\n${failed.map((e) => `  ${(e as Error).message}`).join('\n')}`, EXIT.node)
+  }
+  return { answers, failed: failed as NodeError[] }
+}

@@ -2,10 +2,10 @@ import { Args } from '@oclif/core'
 import type { TaskView } from '../client/api.js'
 import { ClientCommand } from '../client/command.js'
 import { formatTask, formatTaskList } from '../client/format.js'
-import { findTask, firstNode } from '../client/lookup.js'
+import { everyNode, findTask } from '../client/lookup.js'
 
 export default class Info extends ClientCommand {
-  static summary = 'Show a task (status queued, busy, paused, complete, failed, cancelled), or all tasks of a node.'
+  static summary = 'Show a task (status queued, busy, paused, complete, failed, cancelled), or the tasks of every node.'
   static enableJsonFlag = true
   static examples = [
     '<%= config.bin %> info 1361982308-837500',
@@ -23,8 +23,11 @@ export default class Info extends ClientCommand {
       this.log(formatTask(task).trimEnd())
       return task
     }
-    const { value } = await firstNode(ctx, (api) => api.tasks())
-    this.log(formatTaskList(value).trimEnd())
-    return value
+    const { answers, failed } = await everyNode(ctx, (api) => api.tasks())
+    for (const e of failed) process.stderr.write(`rrcloud: ${e.message}\n`)
+    const all = answers.flatMap(({ api, value }) => value.map((t) => ({ ...t, node: api.server.url })))
+      .sort((a, b) => a.ctime - b.ctime || a.id.localeCompare(b.id))
+    this.log(formatTaskList(all).trimEnd())
+    return all
   }
 }
