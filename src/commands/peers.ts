@@ -55,10 +55,10 @@ const sortPeers = (a: PeerView, b: PeerView) => Number(b.local) - Number(a.local
 
 export default class Peers extends ClientCommand {
   static summary = 'List the rrcloud nodes on the LAN: services, load, free slots, queue, printers.'
-  static description = `Nodes are found with mDNS (DNS-SD _rrcloud._tcp): a node running on this machine answers
-from its own view of the LAN; otherwise the LAN is asked and answers are collected for a fraction of a
-second. Nodes named with --s or in rrcloudrc are listed too. RRCLOUD_MDNS=off keeps the client off
-mDNS; --interface (or RRCLOUD_INTERFACE) picks the interface to ask on.`
+  static description = 'Nodes are found with mDNS (DNS-SD _rrcloud._tcp): a node running on this machine answers from its own view of the LAN; ' +
+    'otherwise the LAN is asked and answers are collected for a fraction of a second. Nodes named with --s or in rrcloudrc are listed too.' +
+    '\n\nRRCLOUD_MDNS=off keeps the client off mDNS; --interface (or RRCLOUD_INTERFACE) picks the interface to ask on; ' +
+    "RRCLOUD_LOCAL=HOST:PORT says where this machine's node listens when not on port 4468."
   static enableJsonFlag = true
   static examples = [
     '<%= config.bin %> peers',

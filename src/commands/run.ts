@@ -5,12 +5,16 @@ import { Args, Command } from '@oclif/core'
  * own options such as --load= would not get past oclif's flag parser), so this only documents them.
  */
 export default class Run extends Command {
-  static summary = 'Run a service (openscad, openjscad, slic3r, povray, echo, ...) on a node: rrcloud SERVICE ARGS...'
-  static description = `Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg. Without --wait it prints the task's id and returns at once: \`rrcloud info ID\` shows its state, \`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where ARGS asked (-oFILE, -o FILE, --output=FILE; by default next to the input) and exits with the task's exit status.
+  static summary = 'Run a service (openscad, openjscad, slic3r, povray, echo, printrun, ...) on a node: rrcloud SERVICE ARGS...'
+  static description = `The task goes to the node of the LAN that will start it soonest among those offering the service (see \`rrcloud peers\`); nodes named with --s or in rrcloudrc join them. A node that cannot take it is skipped for the next; with --wait, a task whose node dies runs once more elsewhere.
+
+Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg. Without --wait it prints the task's id and returns at once: \`rrcloud info ID\` shows its state, \`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where ARGS asked (-oFILE, -o FILE, --output=FILE; by default next to the input) and exits with the task's exit status.
 
 Options, before or among ARGS:
-  --s=HOST[:PORT]  node to use (default: rrcloudrc, else this machine)
+  --s=HOST[:PORT]  a node to use beside the LAN's
   --local          run the tool here, without a node
+  --printer=NAME   printrun: the printer, by name or port path
+  --interface=IF   the interface to look for nodes on (RRCLOUD_INTERFACE)
   --wait           wait for the result
   --notifier=URL   called when the task ends ($id, $myip)
   --token=TOKEN    for a node with --token (or RRCLOUD_TOKEN)
@@ -22,6 +26,9 @@ Options, before or among ARGS:
     '<%= config.bin %> --wait openscad test.scad -otest.stl',
     '<%= config.bin %> --local openscad test.scad -otest.stl',
     'openscad.cloud test.scad -otest.stl',
+    'slic3r.cloud --load=prusa.ini huge.stl --output=huge.gcode',
+    '<%= config.bin %> printrun --printer mk3 huge.gcode',
+    'printrun.cloud /dev/ttyUSB0 huge.gcode',
   ]
 
   static strict = false
