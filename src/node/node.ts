@@ -26,6 +26,8 @@ export interface NodeConfig {
   allow?: string[]
   token?: string
   maxUpload?: number
+  /** tasks that may wait for a slot before new ones get 503 (default 1000) */
+  maxQueue?: number
   /** extra folders of service descriptors, after the built-in one */
   serviceDirs?: string[]
   log?: (line: string) => void
@@ -107,7 +109,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
   const store = createStore({ dataDir: config.dataDir })
   const runner = createTaskRunner(
-    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs },
+    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue },
     {
       store,
       log,

@@ -22,6 +22,8 @@ export interface RunnerConfig {
   /** printers attached to this node, by name; each runs one job at a time */
   printers?: Map<string, Printer>
   graceMs?: number
+  /** tasks that may wait for a slot; beyond, a new task is refused with 503 (default 1000) */
+  maxQueue?: number
 }
 
 export interface RunnerDeps {
@@ -58,6 +60,8 @@ export interface TaskRunner {
   pause (id: string): Task
   resume (id: string): Task
   stats (): { slots: number; running: number; queued: number }
+  /** why there is no room for one more waiting task (--max-queue), or undefined: such tasks get 503 */
+  full (): string | undefined
   /** resolves when no task is queued or running */
   idle (): Promise<void>
   sweep (now?: number): number
@@ -206,12 +210,15 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   /** ids chosen but not yet stored */
   const reserved = new Set<string>()
+  const maxQueue = config.maxQueue ?? 1000
 
   const runner: TaskRunner = {
     async submit (sub) {
       const s = services.get(sub.service)
       if (!s) throw new HttpError(400, `unknown service ${sub.service}`, { services: [...services.keys()] })
       const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
+      const full = printer ? undefined : runner.full()
+      if (full) throw new HttpError(503, full)
       let id = newTaskId()
       while (reserved.has(id) || store.get(id)) id = newTaskId()
       reserved.add(id)
@@ -296,6 +303,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       return set(id, { status: 'busy' })
     },
     stats: () => ({ slots: config.slots, running: running.size - printing(), queued: queue.size }),
+    full: () => queue.size + reserved.size >= maxQueue
+      ? `full: ${queue.size} tasks wait for ${config.slots} slot(s) here (--max-queue ${maxQueue}); try another node`
+      : undefined,
     idle: async () => { await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle())) },
     events,
     sweep (now = Date.now()) {
