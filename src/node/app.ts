@@ -111,12 +111,6 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   }
 
   async function submit (ctx: Context): Promise<Task> {
-    // a full node says so before taking the upload
-    const full = runner.full()
-    if (full) {
-      ctx.set('Connection', 'close')
-      throw new HttpError(503, full)
-    }
     const body = await readBody(ctx)
     try {
       if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
