@@ -72,6 +72,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE' && err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.error(err)
   })
 
+  const allowedSockets = new WeakMap<object, boolean>()
   app.use(async (ctx, next) => {
     ctx.set('Access-Control-Allow-Origin', '*')
     ctx.state.format = formatOf(ctx)
@@ -87,7 +88,14 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   })
 
   app.use(async (ctx, next) => {
-    if (!isAllowed(config.allow, ctx.req.socket.remoteAddress ?? '')) {
+    // decided once per connection: a keep-alive client sends many requests on one socket
+    const socket = ctx.req.socket
+    let allowed = allowedSockets.get(socket)
+    if (allowed === undefined) {
+      allowed = isAllowed(config.allow, socket.remoteAddress ?? '')
+      allowedSockets.set(socket, allowed)
+    }
+    if (!allowed) {
       throw new HttpError(403, `${plainIp(ctx.req.socket.remoteAddress ?? '?')} is not allowed here (see the node's --allow)`)
     }
     if (ctx.method === 'OPTIONS') {
@@ -179,7 +187,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     ctx.type = 'application/octet-stream'
     ctx.length = statSync(path).size
     ctx.set('Content-Disposition', `attachment; filename="${name}"`)
-    ctx.body = createReadStream(path)
+    // big reads: fewer, larger writes to the socket for outputs of any size
+    ctx.body = createReadStream(path, { highWaterMark: 1 << 20 })
   }
   const taskId = (id: string) => {
     if (!TASK_ID.test(id)) throw notFound(`no task ${id}`)

@@ -1,9 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
-import { basename, join, relative } from 'node:path'
+import { basename, delimiter, join, relative } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
-import { compose, type ResolvedService } from '../executors/services.js'
+import { compose, type Composition, type ResolvedService } from '../executors/services.js'
 import { runProcess, type RunHandle } from '../executors/process.js'
 import { notGcode, runPrint } from '../executors/print-run.js'
 import type { Printer } from '../executors/printer/printer.js'
@@ -89,11 +89,37 @@ function killOrphan (pid: number, dataDir: string) {
   } catch {}
 }
 
+function onPath (name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK)
+      return join(dir, name)
+    } catch {}
+  }
+  return undefined
+}
+
+/** How a task's tool is run: the service's command, or a cheaper one with the same result. */
+interface Plan extends Composition { exe: string; linked: boolean }
+
+/**
+ * `cat` of one file writes that file's bytes: such a task (echo with one input) hard-links its
+ * input as its output with `ln` instead of copying it, a gigabyte in no time. If linking fails
+ * (a file system without hard links), the task runs `cat` after all.
+ */
+function planOf (s: ResolvedService, c: Composition, inputs: TaskInput[], ln: string | undefined): Plan {
+  const plain: Plan = { ...c, exe: s.exe!, linked: false }
+  if (!ln || basename(s.exe ?? '') !== 'cat' || s.args.length || s.output !== 'stdout' || !c.outFile) return plain
+  if (inputs.length !== 1 || inputs[0].prearg || c.args.length !== 1 || c.args[0] !== inputs[0].path) return plain
+  return { exe: ln, args: ['--', inputs[0].path, c.outFile], outFile: c.outFile, linked: true }
+}
+
 export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
   const { store, log } = deps
   const dirs = taskDirs(config.dataDir)
   Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }))
   const services = new Map(config.services.map((s) => [s.name, s]))
+  const ln = onPath('ln')
   const queue = new PQueue({ concurrency: config.slots })
   const printers = config.printers ?? new Map<string, Printer>()
   // a printer is not a CPU slot: each has a line of its own, one job at a time
@@ -133,20 +159,23 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `printer ${t.printer} is no longer attached here` }))
       return
     }
-    const h = printer
+    const started = Date.now()
+    const run = (p: Plan, timeoutMs: number) => runProcess({
+      exe: p.exe,
+      args: p.args,
+      cwd: config.dataDir,
+      env: s.env,
+      logFile: join(dirs.log, id),
+      stdoutTo: p.stdoutTo && join(config.dataDir, p.stdoutTo),
+      timeoutMs,
+      progress: s.progress,
+      onProgress: (text) => set(id, { progress: text }),
+      graceMs: config.graceMs,
+    })
+    const plan = printer ? undefined : planOf(s, c, t.in, ln)
+    let h = printer
       ? runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
-      : runProcess({
-        exe: s.exe!,
-        args: c.args,
-        cwd: config.dataDir,
-        env: s.env,
-        logFile: join(dirs.log, id),
-        stdoutTo: c.stdoutTo && join(config.dataDir, c.stdoutTo),
-        timeoutMs: timeoutSec * 1000,
-        progress: s.progress,
-        onProgress: (p) => set(id, { progress: p }),
-        graceMs: config.graceMs,
-      })
+      : run(plan!, timeoutSec * 1000)
     running.set(id, h)
     set(id, { status: 'busy', pid: h.pid })
     if (h.started) {
@@ -154,7 +183,17 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (pid !== undefined && running.has(id)) set(id, { pid })
     }
     log(`task ${id} busy pid ${h.pid}`)
-    const r = await h.done
+    let r = await h.done
+    if (plan?.linked && r.exitCode !== 0 && !r.cancelled && !r.timedOut && running.has(id)) {
+      // could not link: copy as the service says, in the time that is left
+      log(`task ${id}: ${basename(plan.exe)} failed, running ${basename(s.exe!)}`)
+      const rest = Math.max(1, timeoutSec * 1000 - (Date.now() - started))
+      h = run({ ...c, exe: s.exe!, linked: false }, rest)
+      running.set(id, h)
+      const pid = h.started ? await h.started : h.pid
+      if (pid !== undefined && running.has(id)) set(id, { pid })
+      r = await h.done
+    }
     running.delete(id)
     const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
     if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
@@ -241,6 +280,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         }
       }
       const c = compose(s, id, inputs, 'tasks/out')
+      const p = printer ? undefined : planOf(s, c, inputs, ln)
       const task: Task = {
         id,
         service: s.name,
@@ -249,7 +289,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         server: config.serverName,
         cmd: printer
           ? `print ${inputs[0].path} on ${printer.name} (${printer.path})`
-          : [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
+          : [basename(p!.exe), ...p!.args].join(' ') + (p!.stdoutTo ? ` > ${p!.stdoutTo}` : ''),
         ctime: Date.now() / 1000,
         in: inputs,
         out: c.outFile,
