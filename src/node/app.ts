@@ -29,6 +29,8 @@ export interface AppDeps {
   peers?: () => unknown[] | undefined
 }
 
+/** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
+const MAX_WAIT = 60
 const OUT_FILE = /^\d{1,12}-\d{6}(\.[a-z0-9]{1,8})?$/i
 const EXT = /^[a-z0-9]{1,8}$/i
 
@@ -224,6 +226,25 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     send(t)
   }
 
+  /** The task once it ends, or as it is after `seconds` (or when the client hangs up). */
+  const untilFinal = (t: Task, seconds: number, ctx: Context) => new Promise<Task>((resolve) => {
+    let latest = t
+    const done = () => {
+      clearTimeout(timer)
+      runner.events.off('task', onTask)
+      ctx.res.off('close', done)
+      resolve(latest)
+    }
+    const onTask = (x: Task) => {
+      if (x.id !== t.id) return
+      latest = x
+      if (FINAL.has(x.status)) done()
+    }
+    const timer = setTimeout(done, seconds * 1000)
+    runner.events.on('task', onTask)
+    ctx.res.on('close', done)
+  })
+
   // --- the seed's API ---
   const seed = async (ctx: Context, next: () => Promise<unknown>) => { ctx.state.seed = true; await next() }
   router.get('/', seed, (ctx) => {
@@ -266,7 +287,14 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     ctx.set('Location', `/api/v1/tasks/${t.id}`)
     reply(ctx, taskView(t), 'task')
   })
-  v1.get('/tasks/:id', (ctx) => reply(ctx, taskView(runner.get(taskId(ctx.params.id))), 'task'))
+  v1.get('/tasks/:id', async (ctx) => {
+    const t = runner.get(taskId(ctx.params.id))
+    // ?wait=SECONDS: a long poll, answered once the task ends (or after SECONDS, as it is then)
+    ctx.set('X-Rrcloud-Max-Wait', String(MAX_WAIT))
+    const wait = ctx.query.wait === undefined ? 0 : Number(ctx.query.wait)
+    if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the task to end (at most ${MAX_WAIT})`)
+    reply(ctx, taskView(wait > 0 && !FINAL.has(t.status) ? await untilFinal(t, Math.min(wait, MAX_WAIT), ctx) : t), 'task')
+  })
   const change = (op: 'cancel' | 'pause' | 'resume') => (ctx: Context) => {
     checkToken(ctx)
     reply(ctx, taskView(runner[op](taskId(ctx.params.id))), 'task')
