@@ -9,7 +9,7 @@
 //   under $TMPDIR.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -80,6 +80,26 @@ async function stop (s: Server) {
 function cpuSeconds (pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
   return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/** pids of a process's children */
+function childrenOf (pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number))
+  } catch { return [] }
+}
+
+/** CPU seconds of a process's live descendants (the spawn helper), with the children they waited for (the tools) */
+function descendantsCpuSeconds (pid: number): number {
+  let sum = 0
+  for (const c of childrenOf(pid)) {
+    try {
+      const f = readFileSync(`/proc/${c}/stat`, 'utf8').split(') ')[1].split(' ')
+      sum += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 + descendantsCpuSeconds(c)
+    } catch {}
+  }
+  return sum
 }
 
 /** peak resident set size of a process, MiB */
@@ -174,7 +194,11 @@ async function tasksOf (port: number): Promise<TaskRow[]> {
 }
 
 type BaseResult = Load & { cpuPer1k: number; peakRssMiB: number }
-type NodeResult = BaseResult & { completed: number; failed: number; completeRate: number; drainSeconds: number }
+type NodeResult = BaseResult & {
+  completed: number; failed: number; completeRate: number; drainSeconds: number
+  /** CPU of the spawn helper and the tools, ms per accepted task, from the start of the load until the queue drained */
+  helperCpuPer1k: number
+}
 
 async function runBaseline (dir: string): Promise<BaseResult> {
   const execArgv = opt['exec-argv']!.split(' ').filter(Boolean)
@@ -192,18 +216,22 @@ async function runBaseline (dir: string): Promise<BaseResult> {
 async function runNode (dir: string): Promise<NodeResult> {
   const execArgv = opt['exec-argv']!.split(' ').filter(Boolean)
   const node = await launch('node', process.execPath, [...execArgv, opt.bin!, 'node', '--port', '0', '--host', '127.0.0.1',
-    '--data-dir', join(dir, 'data'), '--slots', '2', '--name', 'bench', '--no-mdns'], dir, /listening on http:\/\/127\.0\.0\.1:(\d+)/)
+    '--data-dir', join(dir, 'data'), '--slots', '2', '--name', 'bench', '--no-mdns',
+    // nothing is refused for a full queue: the load measures acceptance; completion is measured apart
+    '--max-queue', String(maxRequests)], dir, /listening on http:\/\/127\.0\.0\.1:(\d+)/)
   try {
     // warm up, then let the warm-up tasks finish so they do not run during the measurement
     const w = await load(node.port, '/', Number(opt.warmup))
     if (!opt['no-drain']) await drain(node.port, w.lastReply && JSON.parse(w.lastReply).id)
     const before = new Set((await tasksOf(node.port)).map((t) => t.id))
     const cpu0 = cpuSeconds(node.proc.pid!)
+    const helper0 = descendantsCpuSeconds(node.proc.pid!)
     const startSec = Date.now() / 1000
     const r = await load(node.port, '/', seconds)
     const cpuLoad = cpuSeconds(node.proc.pid!) - cpu0
-    if (opt['no-drain']) return { ...r, cpuPer1k: cpuLoad / r.ok * 1000, peakRssMiB: peakRssMiB(node.proc.pid!), completed: NaN, failed: 0, completeRate: NaN, drainSeconds: NaN }
+    if (opt['no-drain']) return { ...r, cpuPer1k: cpuLoad / r.ok * 1000, peakRssMiB: peakRssMiB(node.proc.pid!), completed: NaN, failed: 0, completeRate: NaN, drainSeconds: NaN, helperCpuPer1k: NaN }
     await drain(node.port, r.lastReply && JSON.parse(r.lastReply).id)
+    const helperCpu = descendantsCpuSeconds(node.proc.pid!) - helper0
     const mine = (await tasksOf(node.port)).filter((t) => !before.has(t.id))
     if (mine.length !== r.ok) throw new Error(`node accepted ${r.ok} tasks but lists ${mine.length}`)
     const done = mine.filter((t) => t.status === 'complete')
@@ -216,6 +244,7 @@ async function runNode (dir: string): Promise<NodeResult> {
       failed: mine.length - done.length,
       completeRate: done.length / (lastEnd - startSec),
       drainSeconds: Math.max(0, lastEnd - startSec - r.seconds),
+      helperCpuPer1k: helperCpu / r.ok * 1000,
     }
   } finally {
     await stop(node)
@@ -256,6 +285,7 @@ const summary = {
   // rounds pair a baseline and a node run made close in time: their ratio is what other load on
   // the machine disturbs least; the best of each side is the least disturbed run
   ratio: median(both.map((r) => r.node!.rps / r.baseline!.rps)),
+  completeRatio: median(both.map((r) => r.node!.completeRate / r.baseline!.rps)),
   bestBaselineRps: Math.max(...rounds.map((r) => r.baseline?.rps ?? NaN)),
   bestNodeRps: Math.max(...rounds.map((r) => r.node?.rps ?? NaN)),
   perRound: rounds.map((r) => ({ baseline: strip(r.baseline), node: strip(r.node) })),

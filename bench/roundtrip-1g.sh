@@ -33,6 +33,14 @@ now () { date +%s.%N; }
 elapsed () { echo "$2 - $1" | bc -l; }
 hwm_mib () { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 rss_mib () { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# peak RSS of a process's children (the node's spawn helper), summed; 0 if it has none
+children_hwm_mib () {
+  local sum=0 c
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    sum=$(echo "$sum + $(awk '/^VmHWM/ { print $2 / 1024 }' "/proc/$c/status" 2>/dev/null || echo 0)" | bc -l)
+  done
+  printf '%.1f' "$sum"
+}
 cpu_s () { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
 # waits (20 s at most) for "$2" in the log "$1" and prints the port it names
@@ -81,7 +89,7 @@ run_baseline () {
   hwm=$(hwm_mib "$server_pid") cpu=$(cpu_s "$server_pid")
   stop_server
   verify "$work/fetched"
-  printf 'baseline\t%s\t%s\t0\t%s\t%s\t%s\t%s\n' "$1" "$(elapsed "$t0" "$t1")" "$(elapsed "$t1" "$t2")" "$hwm" "$cpu" "$idle" >> "$results"
+  printf 'baseline\t%s\t%s\t0\t%s\t%s\t%s\t%s\t0\n' "$1" "$(elapsed "$t0" "$t1")" "$(elapsed "$t1" "$t2")" "$hwm" "$cpu" "$idle" >> "$results"
   rm -rf "$work/base" "$work/fetched"
 }
 
@@ -108,9 +116,11 @@ run_node () {
   t3=$(now)
   local hwm cpu
   hwm=$(hwm_mib "$server_pid") cpu=$(cpu_s "$server_pid")
+  local helper_hwm
+  helper_hwm=$(children_hwm_mib "$server_pid")
   stop_server
   verify "$work/fetched"
-  printf 'node\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(elapsed "$t0" "$t1")" "$(elapsed "$t1" "$t2")" "$(elapsed "$t2" "$t3")" "$hwm" "$cpu" "$idle" >> "$results"
+  printf 'node\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(elapsed "$t0" "$t1")" "$(elapsed "$t1" "$t2")" "$(elapsed "$t2" "$t3")" "$hwm" "$cpu" "$idle" "$helper_hwm" >> "$results"
   rm -rf "$work/node-data" "$work/fetched"
 }
 
@@ -123,13 +133,13 @@ for r in $(seq "$rounds"); do
   echo "round $r: $(tail -2 "$results" | cut -f1,3-7 | tr '\t\n' ' ;')" >&2
 done
 
-# columns: who round upload_s process_s download_s hwm_mib cpu_s idle_rss_mib -> JSON with medians, ratio
+# columns: who round upload_s process_s download_s hwm_mib cpu_s idle_rss_mib helper_hwm_mib -> JSON with medians, ratio
 jq -R -s --argjson size "$size" --arg tmp "${TMPDIR:-/tmp}" --arg lb "$load_before" --arg la "$(cut -d' ' -f1-3 /proc/loadavg)" '
   def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   [split("\n")[] | select(length > 0) | split("\t")
     | { who: .[0], round: (.[1] | tonumber), upload: (.[2] | tonumber), process: (.[3] | tonumber),
         download: (.[4] | tonumber), hwmMiB: (.[5] | tonumber), cpuSeconds: (.[6] | tonumber),
-        idleRssMiB: (.[7] | tonumber) }
+        idleRssMiB: (.[7] | tonumber), helperHwmMiB: (.[8] | tonumber) }
     | .total = (.upload + .process + .download)
     | .mibPerSecond = ($size * 2 / .total / 1048576)
     | .uploadMiBps = ($size / .upload / 1048576) | .downloadMiBps = ($size / .download / 1048576)] as $runs
@@ -139,6 +149,7 @@ jq -R -s --argjson size "$size" --arg tmp "${TMPDIR:-/tmp}" --arg lb "$load_befo
       ratio: ([range($n | length)] | map($n[.].mibPerSecond / $b[.].mibPerSecond) | med),
       bestRatio: (($n | map(.mibPerSecond) | max) / ($b | map(.mibPerSecond) | max)),
       nodePeakRssMiB: ($n | map(.hwmMiB) | max), baselinePeakRssMiB: ($b | map(.hwmMiB) | max),
+      helperPeakRssMiB: ($n | map(.helperHwmMiB) | max),
       runs: $runs }' "$results" > "$work/summary.json"
 [ -z "$json" ] || cp "$work/summary.json" "$json"
-jq -c '{baselineMiBps, nodeMiBps, ratio, bestRatio, nodePeakRssMiB, baselinePeakRssMiB}' "$work/summary.json"
+jq -c '{baselineMiBps, nodeMiBps, ratio, bestRatio, nodePeakRssMiB, baselinePeakRssMiB, helperPeakRssMiB}' "$work/summary.json"
