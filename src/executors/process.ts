@@ -25,7 +25,10 @@ export interface RunResult {
   signal: NodeJS.Signals | null
   timedOut: boolean
   cancelled: boolean
+  /** could not be started: why */
   error?: string
+  /** started, but its end could not be watched (the spawn helper died): why; the tool was killed */
+  lost?: string
 }
 
 export interface RunHandle {
@@ -99,10 +102,10 @@ export function runProcess (o: RunOptions): RunHandle {
         if (stopping) stop()
       },
       onProgress (text) { o.onProgress?.(text) },
-      onExit (code, signal, error) {
+      onExit (code, signal, error, lost) {
         exited = true
         timers.forEach(clearTimeout)
-        resolve({ exitCode: code, signal, timedOut, cancelled, error })
+        resolve({ exitCode: code, signal, timedOut, cancelled, error, ...(lost ? { lost } : {}) })
       },
     })
   })

@@ -20,7 +20,8 @@ export interface SpawnEvents {
   /** the tool runs as `pid` (undefined: it could not be started; onExit follows) */
   onPid (pid: number | undefined): void
   onProgress (text: string): void
-  onExit (code: number | null, signal: NodeJS.Signals | null, error?: string): void
+  /** `error`: the tool could not be started; `lost`: it was, but the helper died (the tool was killed) */
+  onExit (code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string): void
 }
 
 interface Pending { events: SpawnEvents; pid?: number; started: boolean }
@@ -78,11 +79,11 @@ class Spawner {
     }
   }
 
-  private finish (n: number, job: Pending, code: number | null, signal: NodeJS.Signals | null, error?: string) {
+  private finish (n: number, job: Pending, code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string) {
     this.jobs.delete(n)
     if (this.jobs.size === 0) this.setRef(false)
     if (!job.started) { job.started = true; job.events.onPid(undefined) }
-    job.events.onExit(code, signal, error)
+    job.events.onExit(code, signal, error, lost)
   }
 
   private onHelperExit (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
@@ -92,8 +93,10 @@ class Spawner {
     for (const [n, job] of [...this.jobs]) {
       if (job.pid !== undefined) {
         try { process.kill(-job.pid, 'SIGKILL') } catch {}
+        this.finish(n, job, null, 'SIGKILL', undefined, `${why}; the tool was stopped`)
+      } else {
+        this.finish(n, job, null, null, why)
       }
-      this.finish(n, job, null, null, why)
     }
   }
 

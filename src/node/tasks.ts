@@ -184,7 +184,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     }
     log(`task ${id} busy pid ${h.pid}`)
     let r = await h.done
-    if (plan?.linked && r.exitCode !== 0 && !r.cancelled && !r.timedOut && running.has(id)) {
+    if (plan?.linked && r.exitCode !== 0 && !r.cancelled && !r.timedOut && !r.lost && running.has(id)) {
       // could not link: copy as the service says, in the time that is left
       log(`task ${id}: ${basename(plan.exe)} failed, running ${basename(s.exe!)}`)
       const rest = Math.max(1, timeoutSec * 1000 - (Date.now() - started))
@@ -198,6 +198,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
     if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
     else if (r.timedOut) Object.assign(patch, { status: 'failed', error: `timed out after ${timeoutSec} s` })
+    else if (r.lost) Object.assign(patch, { status: 'failed', error: r.lost })
     else if (r.error) Object.assign(patch, { status: 'failed', error: printer ? r.error : `could not start ${s.exe}: ${r.error}` })
     else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}` })
     else if (c.outFile && !existsSync(join(config.dataDir, c.outFile))) Object.assign(patch, { status: 'failed', error: 'the tool exited without writing its output' })
