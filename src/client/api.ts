@@ -1,4 +1,3 @@
-import got, { type Got, type OptionsInit, type Progress, RequestError } from 'got'
 import { createWriteStream, renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -6,6 +5,7 @@ import debug from 'debug'
 import type { Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
 import type { StreamingForm } from './form.js'
+import { fetchText, openStream, postForm, RequestError, type OnProgress, type Progress, type Reply } from './http.js'
 import { isSpecial } from './output.js'
 import { VERSION } from '../version.js'
 
@@ -61,7 +61,7 @@ export function explain (server: Server, err: unknown, status?: number, body?: s
     const code = (err as RequestError)?.code ?? ''
     const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'no such host' : code || (err as Error)?.message
     return new NodeError(`cannot reach a node at ${server.url} (${why}): start one there with \`rrcloud node\`, ` +
-      'name another with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', server, undefined, UNREACHABLE.has(code) || code.startsWith('ERR_GOT_'))
+      'name another with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', server, undefined, UNREACHABLE.has(code) || code === 'ERR_REQUEST')
   }
   let message = body?.trim() ?? ''
   try { message = JSON.parse(message).error ?? message } catch {}
@@ -72,13 +72,18 @@ export function explain (server: Server, err: unknown, status?: number, body?: s
   return new NodeError(`${server.url}: ${message || `HTTP ${status}`}`, server, status, false, status === 404 || status === 409 ? EXIT.failed : EXIT.usage)
 }
 
-export type OnProgress = (p: Progress) => void
+export type { OnProgress, Progress }
 
 /** The JSON API of one node. */
 export interface NodeApi {
   server: Server
   submit (form: StreamingForm, onProgress?: OnProgress): Promise<TaskView>
   task (id: string): Promise<TaskView>
+  /**
+   * The task once it ends or after `seconds` (GET ?wait=, a long poll); `waited` is false when the
+   * node answered without waiting (a node that does not know ?wait=): poll then.
+   */
+  waitTask (id: string, seconds: number): Promise<{ task: TaskView; waited: boolean }>
   tasks (): Promise<TaskView[]>
   meta (): Promise<Record<string, unknown>>
   services (): Promise<ServiceInfo[]>
@@ -88,58 +93,100 @@ export interface NodeApi {
   download (id: string, dest: string | NodeJS.WritableStream, onProgress?: OnProgress): Promise<void>
 }
 
+/** How long a node may take to answer a call without a body to send (a long poll adds its wait). */
+const CALL_MS = 30000
+
 export function nodeApi (server: Server, token?: string): NodeApi {
-  const client: Got = got.extend({
-    prefixUrl: `${server.url}/api/v1`,
-    headers: { accept: 'application/json', 'user-agent': `rrcloud/${VERSION}`, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    retry: { limit: 0 },
-    throwHttpErrors: false,
-    timeout: { lookup: 5000, connect: 5000 },
-  })
-  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', form?: StreamingForm, onProgress?: OnProgress): Promise<T> {
-    log('%s %s/api/v1/%s', method, server.url, path)
+  const base = `${server.url}/api/v1/`
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `rrcloud/${VERSION}`, ...(token ? { authorization: `Bearer ${token}` } : {}) }
+  const connectTimeoutMs = 5000
+  const parse = <T>(res: Reply): T => {
+    if (res.statusCode >= 300) throw explain(server, undefined, res.statusCode, res.body)
+    return (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(res.body) : res.body as T
+  }
+  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = CALL_MS): Promise<T> {
+    log('%s %s%s', method, base, path)
     let res
     try {
-      // got encodes any FormData-shaped body with form-data-encoder, streaming its files
-      const body = form as unknown as OptionsInit['body']
-      const req = client(path, { method, body, timeout: form ? undefined : { request: 30000 } })
-      if (onProgress) req.on('uploadProgress', onProgress)
-      res = await req
+      res = await fetchText(base + path, { method, headers, connectTimeoutMs, timeoutMs })
     } catch (err) {
       throw explain(server, err)
     }
-    if (res.statusCode >= 300) throw explain(server, undefined, res.statusCode, res.body)
-    return (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(res.body) : res.body as T
+    return parse<T>(res)
   }
   const task = (id: string) => `tasks/${encodeURIComponent(id)}`
   return {
     server,
-    submit: (form, onProgress) => call('tasks', 'POST', form, onProgress),
+    async submit (form, onProgress) {
+      log('POST %stasks', base)
+      let res
+      try {
+        res = await postForm(`${base}tasks`, form, { headers, connectTimeoutMs }, onProgress)
+      } catch (err) {
+        throw explain(server, err)
+      }
+      return parse(res)
+    },
     task: (id) => call(task(id)),
+    async waitTask (id, seconds) {
+      log('GET %s%s?wait=%d', base, task(id), seconds)
+      let res
+      try {
+        res = await fetchText(`${base}${task(id)}?wait=${seconds}`, { headers, connectTimeoutMs, timeoutMs: CALL_MS + seconds * 1000 })
+      } catch (err) {
+        throw explain(server, err)
+      }
+      return { task: parse<TaskView>(res), waited: res.headers['x-rrcloud-max-wait'] !== undefined }
+    },
     tasks: () => call('tasks'),
     meta: () => call('meta'),
     services: () => call('services'),
     log: (id) => call(`${task(id)}/log`),
     change: (id, op) => call(`${task(id)}/${op}`, 'POST'),
     async download (id, dest, onProgress) {
-      const stream = client.stream(`${task(id)}/output`, { throwHttpErrors: true })
-      if (onProgress) stream.on('downloadProgress', onProgress)
+      log('GET %s%s/output', base, task(id))
+      const failed = (err: unknown, status?: number) => explain(server, err, status, `cannot get the output of task ${id}`)
+      let res
+      try {
+        res = await openStream(`${base}${task(id)}/output`, { headers, connectTimeoutMs })
+      } catch (err) {
+        throw failed(err)
+      }
+      if ((res.statusCode ?? 0) >= 300) {
+        res.resume()
+        throw failed(undefined, res.statusCode)
+      }
+      // the connection failing mid-way is the node's failure; anything else is writing here
+      let netErr: Error | undefined
+      res.once('error', (e) => { netErr = e })
+      res.once('aborted', () => { netErr ??= new RequestError('the node closed the connection', 'ECONNRESET') })
+      if (onProgress) {
+        const length = Number(res.headers['content-length'])
+        const total = Number.isFinite(length) ? length : undefined
+        let transferred = 0
+        onProgress({ transferred, total, percent: 0 })
+        res.on('data', (chunk: Buffer) => {
+          transferred += chunk.length
+          onProgress({ transferred, total, percent: total ? transferred / total : 0 })
+        })
+        res.once('end', () => onProgress({ transferred, total, percent: 1 }))
+      }
       if (typeof dest !== 'string' || isSpecial(dest)) {
         try {
-          return typeof dest === 'string' ? await pipeline(stream, createWriteStream(dest)) : await pipeline(stream, dest, { end: false })
+          return typeof dest === 'string' ? await pipeline(res, createWriteStream(dest)) : await pipeline(res, dest, { end: false })
         } catch (err) {
-          throw explain(server, err, (err as { response?: { statusCode: number } }).response?.statusCode, `cannot get the output of task ${id}`)
+          throw failed(netErr ?? err)
         }
       }
       const part = join(dirname(dest), `.${basename(dest)}.${process.pid}.part`)
       try {
         // 1 MiB of buffer lets fs batch the 64 KiB socket reads into fewer writes
-        await pipeline(stream, createWriteStream(part, { highWaterMark: 1 << 20 }))
+        await pipeline(res, createWriteStream(part, { highWaterMark: 1 << 20 }))
+        if (!res.complete) throw netErr ?? new RequestError('the node closed the connection', 'ECONNRESET')
         renameSync(part, dest)
       } catch (err) {
         rmSync(part, { force: true })
-        const status = (err as { response?: { statusCode: number } }).response?.statusCode
-        if (err instanceof RequestError || status) throw explain(server, err, status, status ? `cannot get the output of task ${id}` : undefined)
+        if (netErr || err instanceof RequestError) throw failed(netErr ?? err)
         const e = err as NodeJS.ErrnoException
         throw new ClientError(`cannot write ${dest}: ${e.code ?? e.message}; choose another place with -o FILE`, EXIT.usage)
       }

@@ -1,4 +1,4 @@
-import type { Progress } from 'got'
+import type { Progress } from './http.js'
 
 /** Progress on a terminal: one line on stderr, rewritten in place. Off (all no-ops) when piped. */
 export interface Reporter {

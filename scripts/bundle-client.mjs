@@ -1,0 +1,63 @@
+// Bundles the client entry (src/client/main.ts, which bin/run.js and the *.cloud names load) into
+// dist/bundle/: one small file for the start, chunks for what only some paths import. Loading
+// dozens of modules from node_modules costs a synchronous run more than its requests do.
+// Run after tsc (npm run build): oclif commands, the node and the tests use dist/ as tsc wrote it.
+//
+//   node scripts/bundle-client.mjs [ROOT]   (default: this package)
+import { build } from 'esbuild'
+import { readFile, rename, rm } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..'))
+const src = join(root, 'src')
+const outdir = join(root, 'dist', 'bundle')
+// built beside, then swapped in: a client started meanwhile finds the old bundle or the new one
+const building = join(root, 'dist', `.bundle-${process.pid}`)
+
+/**
+ * A module keeps the location tsc gives it (dist/PATH.js): its `import.meta.url` points there, so
+ * paths it finds from it (package.json, services/, the spawn helper) are the same bundled or not.
+ */
+const keepLocation = {
+  name: 'keep-location',
+  setup (b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      let text = await readFile(args.path, 'utf8')
+      if (args.path.startsWith(src + '/') && text.includes('import.meta.url')) {
+        const asBuilt = join(root, 'dist', relative(src, args.path)).replace(/\.ts$/, '.js')
+        const rel = relative(outdir, asBuilt) // the same from the folder it is built in
+        text = text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`)
+      }
+      return { contents: text, loader: 'ts' }
+    })
+  },
+}
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { main: join(src, 'client', 'main.ts') },
+  outdir: building,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunk-[hash]',
+  // native modules, oclif (loaded for commands, from dist/commands) and mDNS stay in node_modules
+  external: ['@oclif/*', 'better-sqlite3', 'serialport', '@serialport/*', 'bonjour-service'],
+  // got loads slower than a short task runs: the few look-ups that use it get node:http instead
+  alias: { got: join(src, 'client', 'got-lite.ts') },
+  // CommonJS dependencies (debug) require Node's modules
+  banner: { js: "import { createRequire as __rrcloudRequire } from 'node:module'; const require = __rrcloudRequire(import.meta.url);" },
+  plugins: [keepLocation],
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+})
+await rm(outdir, { recursive: true, force: true })
+await rename(building, outdir)
+if (process.env.BUNDLE_REPORT) {
+  const { analyzeMetafile } = await import('esbuild')
+  console.log(await analyzeMetafile(result.metafile))
+}
