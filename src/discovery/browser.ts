@@ -135,25 +135,52 @@ export function createBrowser (config: BrowserConfig = {}, deps: BrowserDeps = {
 }
 
 export interface DiscoverOptions {
-  /** how long answers are collected (default 400 ms) */
+  /** how long answers are collected at most (default 400 ms) */
   timeoutMs?: number
+  /**
+   * returns early once at least one peer has answered and no new one for this long (default
+   * 150 ms: answers from the LAN come within a few ms, avahi delays its own by 20–120 ms);
+   * 0 always waits the whole timeoutMs
+   */
+  settleMs?: number
   interface?: string
 }
 
+export interface DiscoverDeps extends BrowserDeps {
+  /** the browser to ask through (default createBrowser) */
+  createBrowser?: (config: BrowserConfig, deps: BrowserDeps) => Browser
+}
+
 /**
- * One-shot discovery: asks the LAN and collects answers for timeoutMs; asks once more half-way
- * if nobody has answered yet (a lost packet should not cost a whole retry).
+ * One-shot discovery: asks the LAN and collects answers until they have settled (someone answered,
+ * then nobody new for settleMs) or for timeoutMs at most; asks once more half-way if nobody has
+ * answered yet (a lost packet should not cost a whole retry).
  */
-export async function discover (opts: DiscoverOptions = {}, deps: BrowserDeps = {}): Promise<Peer[]> {
+export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps = {}): Promise<Peer[]> {
   const timeoutMs = opts.timeoutMs ?? 400
-  const browser = createBrowser({ interface: opts.interface }, deps)
+  const settleMs = opts.settleMs ?? 150
+  const browser = (deps.createBrowser ?? createBrowser)({ interface: opts.interface }, deps)
+  const timers: NodeJS.Timeout[] = []
+  let onUp = (): void => {}
   try {
     await browser.ready
-    await new Promise((resolve) => setTimeout(resolve, timeoutMs / 2))
-    if (browser.peers().length === 0) browser.query()
-    await new Promise((resolve) => setTimeout(resolve, timeoutMs / 2))
+    await new Promise<void>((resolve) => {
+      let quiet: NodeJS.Timeout | undefined
+      onUp = () => {
+        if (settleMs <= 0) return
+        clearTimeout(quiet)
+        quiet = setTimeout(resolve, settleMs)
+        timers.push(quiet)
+      }
+      browser.on('up', onUp)
+      if (browser.peers().length > 0) onUp()
+      timers.push(setTimeout(() => { if (browser.peers().length === 0) browser.query() }, timeoutMs / 2))
+      timers.push(setTimeout(resolve, timeoutMs))
+    })
     return browser.peers()
   } finally {
+    for (const t of timers) clearTimeout(t)
+    browser.off('up', onUp)
     await browser.close()
   }
 }
