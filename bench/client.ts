@@ -2,7 +2,9 @@
 //  1. echo.cloud on a 1 KiB file against a curl script doing the same POST, poll and GET;
 //  2. a 1 GiB echo round trip (upload, run, download) with both: time, throughput, client peak RSS;
 //  3. `rrcloud --version` against `node -e 0` (start-up cost).
-// Uses hyperfine when installed, else repeated timing of its own. Needs a built dist/ (npm run build).
+// The client is the committed product (git HEAD), built into a temp folder by bench/lib/build-product.sh
+// (tsc and the client bundle), run by its *.cloud name as a user runs it. Clients get RRCLOUD_MDNS=off:
+// nothing is asked on the LAN. Uses hyperfine when installed, else repeated timing of its own.
 //
 //   node --import tsx bench/client.ts [--runs 30] [--big-mib 1024] [--big-runs 3] [--out bench/results/client.md]
 import { spawn, spawnSync } from 'node:child_process'
@@ -37,16 +39,22 @@ until curl -sS "$url/?service=info&id=$id" | grep -q '^status: complete'; do sle
 curl -sS -o "$out" "$url/tasks/out/$id"
 `
 
-if (!existsSync(join(root, 'dist', 'client', 'main.js'))) throw new Error('build first: npm run build')
+// every client started from here (hyperfine and its children inherit it) stays off mDNS
+process.env.RRCLOUD_MDNS = 'off'
 const tmp = mkdtempSync(join(tmpdir(), 'rrcloud-bench-client-'))
+console.error('building the product (git HEAD)')
+const build = spawnSync(join(root, 'bench', 'lib', 'build-product.sh'), [join(tmp, 'product')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+if (build.status !== 0) throw new Error(`bench/lib/build-product.sh failed (${build.status})`)
+const rrcloud = build.stdout.trim().split('\n').pop()!
+const echoCloud = join(rrcloud, '..', 'echo.cloud')
+if (!existsSync(echoCloud)) throw new Error(`${echoCloud}: the build has no echo.cloud`)
+const rev = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
 const dataDir = join(tmp, 'data')
 const node = await startNode({ port: 0, host: '127.0.0.1', dataDir, slots: 2, log: () => {} })
 const url = node.url
 const server = `--s=127.0.0.1:${node.port}`
 const curlScript = join(tmp, 'curl-roundtrip.sh')
 writeFileSync(curlScript, CURL, { mode: 0o755 })
-const echoCloud = join(root, 'bin', 'echo.cloud')
-const rrcloud = join(root, 'bin', 'run.js')
 const hasHyperfine = spawnSync('hyperfine', ['--version']).status === 0
 
 async function writeRandom (file: string, bytes: number) {
@@ -153,6 +161,7 @@ try {
   say('# Client benchmark')
   say()
   say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}\``)
+  say(`Product: git ${rev}, built by bench/lib/build-product.sh; clients with RRCLOUD_MDNS=off.`)
   say(`Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 2).join(' ')}; ` +
     `timing with ${hasHyperfine ? spawnSync('hyperfine', ['--version'], { encoding: 'utf8' }).stdout.trim() : 'repeated runs of its own'}; node in the benchmark's process on 127.0.0.1, 2 slots; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other work on the machine makes the figures noisy); ${new Date().toISOString().slice(0, 10)}.`)
   say()
@@ -167,9 +176,9 @@ try {
   say(`Fastest 1 KiB runs: curl ${ms(curlSmall.min)}, echo.cloud ${ms(cloudSmall.min)}.`)
   say()
   say('Where the 1 KiB time goes: starting Node at all (`node -e 0`) takes ' + `${ms(bare.mean)}, ${(bare.mean / curlSmall.mean).toFixed(2)}x the whole curl script; ` +
-    `loading got (the HTTP client the product is built on) brings a bare Node to ${ms(withGot.mean)}. ` +
-    'echo.cloud loads neither oclif nor anything a synchronous run does not use; the rest is the requests themselves, ' +
-    'the polling until the task is complete and the download.')
+    `loading got alone (which the client no longer loads) would bring a bare Node to ${ms(withGot.mean)}. ` +
+    'echo.cloud loads one bundle (dist/bundle), neither oclif nor got; the rest is the requests (POST, a long poll that ' +
+    'answers when the task ends, the download) and the node running the task.')
   writeFileSync(opt.out!, lines.join('\n') + '\n', { flag: 'w' })
   console.error(`written to ${opt.out}`)
 } finally {
