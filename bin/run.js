@@ -1,6 +1,35 @@
 #!/usr/bin/env node
+'use strict'
 // Also the *.cloud commands (symlinks to this file, as in the seed): the name it was called by decides.
-// Loads the client as bundled by `npm run build` (scripts/bundle-client.mjs): a short run starts faster.
-import { main } from '../dist/bundle/main.js'
+// Runs the client as `npm run build` bundled it (scripts/bundle-client.mjs), one CommonJS file,
+// compiled with V8's code cache when an earlier run left one: a short run starts faster. The cache
+// (main.cjs.cloud.cache for the *.cloud names, main.cjs.cli.cache else) is written beside the bundle
+// after a run that had none or a stale one; a build replaces the folder, and with it the caches.
+const { readFileSync, renameSync, writeFileSync } = require('node:fs')
+const { basename, dirname, join } = require('node:path')
+const { createRequire, wrap } = require('node:module')
+const { Script } = require('node:vm')
 
-await main(process.argv[1], process.argv.slice(2))
+const file = join(__dirname, '..', 'dist', 'bundle', 'main.cjs')
+const cacheFile = `${file}.${basename(process.argv[1]).endsWith('.cloud') ? 'cloud' : 'cli'}.cache`
+let cachedData
+try { cachedData = readFileSync(cacheFile) } catch {}
+const script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData })
+const bundle = { exports: {} }
+script.runInThisContext()(bundle.exports, createRequire(file), bundle, file, dirname(file))
+
+function keepCache () {
+  if (cachedData && !script.cachedDataRejected) return
+  const tmp = `${cacheFile}.${process.pid}`
+  try {
+    writeFileSync(tmp, script.createCachedData())
+    renameSync(tmp, cacheFile)
+  } catch {
+    try { require('node:fs').rmSync(tmp, { force: true }) } catch {}
+  }
+}
+
+bundle.exports.main(process.argv[1], process.argv.slice(2)).then(keepCache, (err) => {
+  console.error(err)
+  process.exitCode = 1
+})

@@ -1,7 +1,8 @@
 // Bundles the client entry (src/client/main.ts, which bin/run.js and the *.cloud names load) into
-// dist/bundle/: one small file for the start, chunks for what only some paths import. Loading
-// dozens of modules from node_modules costs a synchronous run more than its requests do.
-// Run after tsc (npm run build): oclif commands, the node and the tests use dist/ as tsc wrote it.
+// one CommonJS file, dist/bundle/main.cjs: loading dozens of ES modules from node_modules costs a
+// synchronous run more than its requests do, and one CommonJS file can be compiled with V8's code
+// cache (bin/run.js). Run after tsc (npm run build): oclif commands, the node and the tests use
+// dist/ as tsc wrote it.
 //
 //   node scripts/bundle-client.mjs [ROOT]   (default: this package)
 import { build } from 'esbuild'
@@ -36,20 +37,21 @@ const keepLocation = {
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { main: join(src, 'client', 'main.ts') },
-  outdir: building,
+  entryPoints: [join(src, 'client', 'main.ts')],
+  outfile: join(building, 'main.cjs'),
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  chunkNames: 'chunk-[hash]',
+  // import() of a package (oclif, loaded for commands) becomes require(): they are CommonJS
+  supported: { 'dynamic-import': false },
   // native modules, oclif (loaded for commands, from dist/commands) and mDNS stay in node_modules
   external: ['@oclif/*', 'better-sqlite3', 'serialport', '@serialport/*', 'bonjour-service'],
   // got loads slower than a short task runs: the few look-ups that use it get node:http instead
   alias: { got: join(src, 'client', 'got-lite.ts') },
-  // CommonJS dependencies (debug) require Node's modules
-  banner: { js: "import { createRequire as __rrcloudRequire } from 'node:module'; const require = __rrcloudRequire(import.meta.url);" },
+  // ES modules see import.meta.url: this file's URL
+  define: { 'import.meta.url': '__rrcloudUrl' },
+  banner: { js: "const __rrcloudUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [keepLocation],
   metafile: true,
   logLevel: 'warning',
