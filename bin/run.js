@@ -5,7 +5,7 @@
 // compiled with V8's code cache when an earlier run left one: a short run starts faster. The cache
 // (main.cjs.cloud.cache for the *.cloud names, main.cjs.cli.cache else) is written beside the bundle
 // after a run that had none or a stale one; a build replaces the folder, and with it the caches.
-const { readFileSync, renameSync, writeFileSync } = require('node:fs')
+const { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs')
 const { basename, dirname, join } = require('node:path')
 const { createRequire, wrap } = require('node:module')
 const { Script } = require('node:vm')
@@ -20,12 +20,13 @@ script.runInThisContext()(bundle.exports, createRequire(file), bundle, file, dir
 
 function keepCache () {
   if (cachedData && !script.cachedDataRejected) return
+  try { accessSync(dirname(file), constants.W_OK) } catch { return } // installed read-only: no cache
   const tmp = `${cacheFile}.${process.pid}`
   try {
     writeFileSync(tmp, script.createCachedData())
     renameSync(tmp, cacheFile)
   } catch {
-    try { require('node:fs').rmSync(tmp, { force: true }) } catch {}
+    try { rmSync(tmp, { force: true }) } catch {}
   }
 }
 
