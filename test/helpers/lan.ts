@@ -19,6 +19,8 @@ export interface NodeOptions {
   name: string, slots?: number, token?: string
   /** add test/fixtures/services (the `slow` service); default true */
   testServices?: boolean
+  /** more folders of service descriptors (`--services`), e.g. bench/services */
+  serviceDirs?: string[]
   /** `NAME=/dev/PATH[@BAUD]` */
   printers?: string[]
   /** advertise and browse over mDNS (default true) */
@@ -149,6 +151,7 @@ export async function createNodeLan (nodeHosts: number, clientHosts = 1): Promis
     const argv = [process.execPath, BIN, 'node', `--port=${NODE_PORT}`, `--interface=${host.ifname}`, `--data-dir=${dataDir}`,
       `--name=${o.name}`, `--slots=${o.slots ?? 1}`]
     if (o.testServices !== false) argv.push(`--services=${TEST_SERVICES}`)
+    for (const d of o.serviceDirs ?? []) argv.push(`--services=${d}`)
     for (const p of o.printers ?? []) argv.push(`--printer=${p}`)
     if (o.token) argv.push(`--token=${o.token}`)
     if (o.mdns === false) argv.push('--no-mdns')
