@@ -51,7 +51,11 @@ class Spawner {
     const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
     log('spawn helper %d started', child.pid)
     child.on('message', (m: SpawnReport) => this.onReport(m))
-    child.on('error', (err) => log('spawn helper error: %s', err.message))
+    child.on('error', (err) => {
+      log('spawn helper error: %s', err.message)
+      // it never started: there will be no exit event
+      if (child.pid === undefined) this.onHelperExit(child, null, null)
+    })
     child.once('exit', (code, signal) => this.onHelperExit(child, code, signal))
     this.child = child
     this.setRef(false)
@@ -88,7 +92,7 @@ class Spawner {
 
   private onHelperExit (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
     if (this.child === child) this.child = undefined
-    const why = `the spawn helper exited (${signal ?? `code ${code}`})`
+    const why = code === null && signal === null ? 'the spawn helper could not be started' : `the spawn helper exited (${signal ?? `code ${code}`})`
     log(why)
     for (const [n, job] of [...this.jobs]) {
       if (job.pid !== undefined) {

@@ -93,6 +93,7 @@ export function createStore (config: { dataDir: string }): Store {
 
   return {
     insert (t) {
+      if (closed) throw new Error('the task store is closed')
       keep(t)
       dirty.set(t.id, { task: t, isNew: true })
       schedule()
