@@ -1,7 +1,8 @@
 // Discovery timings on a LAN of network namespaces (never on the host's interfaces). Run as root:
 //   node --import tsx bench/discovery.ts [--trials 10]
-// Prints a markdown report: advertiser start → seen by a fresh discover(), SIGKILL → gone from a
-// running browser, load change → update seen by a running browser.
+// Prints a markdown report: advertiser start → seen by a fresh discover(), how long one discover()
+// takes (it returns once answers have settled), SIGKILL → gone from a running browser, load change →
+// update seen by a running browser.
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -29,6 +30,7 @@ const stats = (xs: number[]): string => {
 }
 
 const lan = await createLan(4)
+let loopRuns: Array<Line & { startedAt: number, names: string[] }> = []
 const result = { visible: [] as number[], visibleSpawn: [] as number[], announce: [] as number[], gone: [] as number[], update: [] as number[] }
 try {
   const [h1, h2, h3, hb] = lan.hosts
@@ -38,6 +40,7 @@ try {
     await bg.out.wait((l) => l.event === 'ready', 10_000, 'background node')
   }
   const loop = run(lan, hb, 'browse.ts', ['--loop', '--timeout', '400'])
+  loopRuns = loop.out.all as Array<Line & { startedAt: number, names: string[] }>
   const watch = run(lan, hb, 'browse.ts', [])
   await watch.out.wait((l) => l.event === 'ready', 10_000, 'browser')
   await loop.out.wait((l) => l.event === 'names', 10_000, 'discover loop')
@@ -74,11 +77,18 @@ try {
 } finally {
   await lan.close()
 }
+// every discover() of the loop that found the two background nodes (and maybe the one under test)
+const calls = loopRuns.filter((l) => l.event === 'names')
+const looks = calls.filter((l) => l.names.filter((n) => n.startsWith('bg')).length === 2).map((l) => l.t - l.startedAt)
+const misses = calls.length - looks.length
 
 console.log(`| measure (ms) | n | min | p50 | p90 | max |
 |---|---|---|---|---|---|
 | createAdvertiser() → announced (probing included) | ${stats(result.announce)} |
 | createAdvertiser() → in the result of a discover() started after it | ${stats(result.visible)} |
+| one discover({ timeoutMs: 400 }) with 2–3 nodes answering, call → result | ${stats(looks)} |
 | process spawn (node + tsx start-up) → in a discover() result | ${stats(result.visibleSpawn)} |
 | SIGKILL → 'down' in a running browser | ${stats(result.gone)} |
-| update({ load }) → 'update' in a running browser | ${stats(result.update)} |`)
+| update({ load }) → 'update' in a running browser | ${stats(result.update)} |
+
+discover() calls that missed a background node: ${misses} of ${calls.length}`)

@@ -175,7 +175,9 @@ export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps =
       browser.on('up', onUp)
       if (browser.peers().length > 0) onUp()
       timers.push(setTimeout(() => { if (browser.peers().length === 0) browser.query() }, timeoutMs / 2))
-      timers.push(setTimeout(resolve, timeoutMs))
+      // answers that came while this process had no CPU (a busy machine) wait in the socket: let
+      // the event loop read them (poll phase) before giving up (check phase)
+      timers.push(setTimeout(() => setImmediate(resolve), timeoutMs))
     })
     return browser.peers()
   } finally {

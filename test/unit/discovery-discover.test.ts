@@ -3,6 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
+import { createSocket } from 'node:dgram'
 import { discover, type Browser, type BrowserEvents } from '../../src/discovery/browser.js'
 import type { Peer } from '../../src/discovery/cache.js'
 
@@ -86,4 +87,38 @@ test('settleMs 0 collects for the whole timeoutMs', async () => {
   const r = await run([[20, 'a']], { timeoutMs: 500, settleMs: 0 })
   assert.deepEqual(r.names, ['a'])
   assert.ok(r.ms >= 495, `returned after ${r.ms} ms`)
+})
+
+test('answers that arrived while the process was busy past timeoutMs are still read', async () => {
+  // the answer comes over a loopback UDP socket (as mDNS answers do) while the event loop is
+  // blocked past the deadline: when it runs again, the deadline has passed and the datagram waits
+  const sock = createSocket('udp4')
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve))
+  const port = sock.address().port
+  let b!: FakeBrowser
+  const found = discover({ timeoutMs: 300, settleMs: 100 }, {
+    createBrowser: () => {
+      b = new FakeBrowser([])
+      sock.on('message', (m) => {
+        const p = peer(m.toString())
+        b.known.push(p)
+        b.emit('up', p)
+      })
+      return b
+    },
+  })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // blocked in the check phase: the next turn of the loop runs the expired timers before it reads
+  // the socket, as it does when the process gets the CPU back
+  await new Promise<void>((resolve) => setImmediate(() => {
+    sock.send('busy', port, '127.0.0.1')
+    const until = Date.now() + 600
+    while (Date.now() < until) { /* no CPU for the event loop, as under heavy load */ }
+    resolve()
+  }))
+  try {
+    assert.deepEqual((await found).map((p) => p.name), ['busy'])
+  } finally {
+    sock.close()
+  }
 })
