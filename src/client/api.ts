@@ -169,7 +169,8 @@ export function nodeApi (server: Server, token?: string): NodeApi {
           transferred += chunk.length
           onProgress({ transferred, total, percent: total ? transferred / total : 0 })
         })
-        res.once('end', () => onProgress({ transferred, total, percent: 1 }))
+        // the last chunk already said 100 % when the length was known
+        if (total === undefined) res.once('end', () => onProgress({ transferred, total: transferred, percent: 1 }))
       }
       if (typeof dest !== 'string' || isSpecial(dest)) {
         try {
