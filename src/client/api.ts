@@ -187,8 +187,9 @@ export function nodeApi (server: Server, token?: string): NodeApi {
         renameSync(part, dest)
       } catch (err) {
         rmSync(part, { force: true })
-        if (netErr || err instanceof RequestError) throw failed(netErr ?? err)
         const e = err as NodeJS.ErrnoException
+        // a stream that ended early without a file system call failing is the connection's failure
+        if (netErr || err instanceof RequestError || (!res.complete && !e.syscall)) throw failed(netErr ?? err)
         throw new ClientError(`cannot write ${dest}: ${e.code ?? e.message}; choose another place with -o FILE`, EXIT.usage)
       }
     },
