@@ -47,8 +47,6 @@ const result = await build({
   supported: { 'dynamic-import': false },
   // native modules, oclif (loaded for commands, from dist/commands) and mDNS stay in node_modules
   external: ['@oclif/*', 'better-sqlite3', 'serialport', '@serialport/*', 'bonjour-service'],
-  // got loads slower than a short task runs: the few look-ups that use it get node:http instead
-  alias: { got: join(src, 'client', 'got-lite.ts') },
   // ES modules see import.meta.url: this file's URL
   define: { 'import.meta.url': '__rrcloudUrl' },
   banner: { js: "const __rrcloudUrl = require('node:url').pathToFileURL(__filename).href;" },

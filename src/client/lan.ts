@@ -1,7 +1,7 @@
 import debug from 'debug'
-import got from 'got'
 import { DEFAULT_PORT, type Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
+import { fetchText } from './http.js'
 import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
@@ -127,10 +127,12 @@ export function fromDiscovered (p: Discovered): LanPeer | undefined {
   }
 }
 
-const http = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, headers: { accept: 'application/json' } })
-
 async function getJson<T> (url: string, token: string | undefined, timeoutMs: number): Promise<{ status: number; body: T }> {
-  const r = await http(url, { timeout: { request: timeoutMs }, headers: token ? { authorization: `Bearer ${token}` } : {} })
+  const r = await fetchText(url, {
+    timeoutMs,
+    connectTimeoutMs: timeoutMs,
+    headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  })
   let body: T
   try { body = JSON.parse(r.body) } catch { throw new Error(`${url}: not JSON (status ${r.statusCode})`) }
   return { status: r.statusCode, body }
