@@ -139,7 +139,8 @@ export interface DiscoverOptions {
   timeoutMs?: number
   /**
    * returns early once at least one peer has answered and no new one for this long (default
-   * 150 ms: answers from the LAN come within a few ms, avahi delays its own by 20–120 ms);
+   * 250 ms: answers from the LAN come within a few ms, avahi delays its own by 20–120 ms, and a
+   * node busy starting up may take longer);
    * 0 always waits the whole timeoutMs
    */
   settleMs?: number
@@ -158,7 +159,7 @@ export interface DiscoverDeps extends BrowserDeps {
  */
 export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps = {}): Promise<Peer[]> {
   const timeoutMs = opts.timeoutMs ?? 400
-  const settleMs = opts.settleMs ?? 150
+  const settleMs = opts.settleMs ?? 250
   const browser = (deps.createBrowser ?? createBrowser)({ interface: opts.interface }, deps)
   const timers: NodeJS.Timeout[] = []
   let onUp = (): void => {}

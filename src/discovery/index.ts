@@ -15,7 +15,7 @@
  *   await b.close()
  *
  * One shot (a client about to send a task):
- *   const peers = await discover({ timeoutMs: 400 })   // active query; returns once answers settle (~150 ms), at most 400 ms
+ *   const peers = await discover({ timeoutMs: 400 })   // active query; returns once answers settle (250 ms without a new one), at most 400 ms
  *
  * A Peer is { name, fqdn, host, addresses, port, record, seenAt, ageMs }; `record` is the decoded TXT
  * record (NodeRecord: version, id, name, services, load per core, cores, slots, free, queue,

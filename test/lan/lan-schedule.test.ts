@@ -96,6 +96,9 @@ test('a batch submitted at once from one process spreads by slots (src/client/la
       nl.startNode(nl.hosts[0], { name: 'one', slots: 1 }),
       nl.startNode(nl.hosts[1], { name: 'two', slots: 2 }),
     ])
+    // both up and answering on the LAN (each sees the other) before the client looks
+    await seenAs(nl, one, two, 2, 0)
+    await seenAs(nl, two, one, 1, 0)
     const placed = await lanBatch(nl, 6, nl.slowInput(3)).placed
     assert.equal(placed.length, 6)
     const count = (n: LanNode) => placed.filter((p) => p.url === n.url).length
