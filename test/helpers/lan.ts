@@ -290,7 +290,7 @@ process.exit(0)`
   const out = lines<{ event: string, urls?: string[], placed?: Placed[] }>(child)
   let err = ''
   child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  const failed = new Promise<never>((resolve, reject) => child.once('close', (code) => reject(new Error(`LAN batch exited ${code}: ${err.slice(-2000)}`))))
+  const failed = new Promise<never>((resolve, reject) => child.once('close', (code, signal) => reject(new Error(`LAN batch exited ${code ?? signal}: ${err.slice(-2000)}`))))
   failed.catch(() => {})
   return {
     candidates: Promise.race([out.wait((l) => l.event === 'candidates', 20_000, 'candidates').then((l) => l.urls!), failed]),
