@@ -1,20 +1,11 @@
 import debug from 'debug'
-import { spawner } from './spawner.js'
+import { spawner, type SpawnJob } from './spawner.js'
 
 const log = debug('rrcloud:process')
 
-export interface RunOptions {
-  exe: string
-  args: string[]
-  cwd: string
-  env?: Record<string, string>
-  /** stdout and stderr are appended here */
-  logFile: string
-  /** when set, stdout goes to this file instead of the log */
-  stdoutTo?: string
+/** A tool to run: what the spawn helper needs (SpawnJob: exe, args, cwd, env, logFile, stdoutTo, progress), and how to watch it. */
+export interface RunOptions extends SpawnJob {
   timeoutMs: number
-  /** lines of output matching this are reported through onProgress */
-  progress?: RegExp
   onProgress?: (text: string) => void
   /** delay between the steps SIGINT → SIGTERM → SIGKILL */
   graceMs?: number

@@ -10,9 +10,13 @@ export interface SpawnJob {
   exe: string
   args: string[]
   cwd: string
+  /** added to the environment */
   env?: Record<string, string>
+  /** stdout and stderr are appended here */
   logFile: string
+  /** when set, stdout goes to this file instead of the log */
   stdoutTo?: string
+  /** lines of output matching this are reported as progress */
   progress?: RegExp
 }
 
