@@ -104,38 +104,29 @@ export function nodeApi (server: Server, token?: string): NodeApi {
     if (res.statusCode >= 300) throw explain(server, undefined, res.statusCode, res.body)
     return (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(res.body) : res.body as T
   }
-  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = CALL_MS): Promise<T> {
-    log('%s %s%s', method, base, path)
-    let res
+  /** The node's answer, or why it could not be had */
+  async function exchange (reply: Promise<Reply>): Promise<Reply> {
     try {
-      res = await fetchText(base + path, { method, headers, connectTimeoutMs, timeoutMs })
+      return await reply
     } catch (err) {
       throw explain(server, err)
     }
-    return parse<T>(res)
+  }
+  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = CALL_MS): Promise<T> {
+    log('%s %s%s', method, base, path)
+    return parse<T>(await exchange(fetchText(base + path, { method, headers, connectTimeoutMs, timeoutMs })))
   }
   const task = (id: string) => `tasks/${encodeURIComponent(id)}`
   return {
     server,
     async submit (form, onProgress) {
       log('POST %stasks', base)
-      let res
-      try {
-        res = await postForm(`${base}tasks`, form, { headers, connectTimeoutMs }, onProgress)
-      } catch (err) {
-        throw explain(server, err)
-      }
-      return parse(res)
+      return parse(await exchange(postForm(`${base}tasks`, form, { headers, connectTimeoutMs }, onProgress)))
     },
     task: (id) => call(task(id)),
     async waitTask (id, seconds) {
       log('GET %s%s?wait=%d', base, task(id), seconds)
-      let res
-      try {
-        res = await fetchText(`${base}${task(id)}?wait=${seconds}`, { headers, connectTimeoutMs, timeoutMs: CALL_MS + seconds * 1000 })
-      } catch (err) {
-        throw explain(server, err)
-      }
+      const res = await exchange(fetchText(`${base}${task(id)}?wait=${seconds}`, { headers, connectTimeoutMs, timeoutMs: CALL_MS + seconds * 1000 }))
       return { task: parse<TaskView>(res), waited: res.headers['x-rrcloud-max-wait'] !== undefined }
     },
     tasks: () => call('tasks'),

@@ -72,15 +72,11 @@ interface Meta {
 
 /** A node's own meta, as a peer. */
 function fromMeta (server: Server, m: Meta, via: LanPeer['via']): LanPeer {
-  const u = new URL(server.url)
   const cores = Math.max(1, m.cores ?? 1)
   return {
+    ...namedPeer(server),
     id: m.id ?? server.url,
     name: m.serverName ?? server.name,
-    url: server.url,
-    host: u.hostname,
-    address: u.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(u.port) || DEFAULT_PORT,
     local: via === 'local',
     services: (m.services ?? '').split(',').filter(Boolean),
     load: Math.round((m.cpuLoad ?? 0) / cores * 100) / 100,
@@ -91,7 +87,6 @@ function fromMeta (server: Server, m: Meta, via: LanPeer['via']): LanPeer {
     printers: (m.printers ?? []).map(({ name, port, state }) => ({ name, port, state })),
     tokenRequired: Boolean(m.tokenRequired),
     version: m.version?.replace(/^rrcloud /, ''),
-    ageMs: 0,
     via,
   }
 }

@@ -9,17 +9,16 @@ import { spawn } from 'node:child_process'
 import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import type { SpawnJob } from './spawner.js'
 
-export interface SpawnRequest {
+/**
+ * A job as it travels to the helper: SpawnJob (spawner.ts) with a number, and its progress pattern
+ * as source and flags (a RegExp does not survive IPC). `env` is added to the helper's environment,
+ * which is the node's as it was when the helper started.
+ */
+export interface SpawnRequest extends Omit<SpawnJob, 'progress'> {
   t: 'run'
   n: number
-  exe: string
-  args: string[]
-  cwd: string
-  /** added to the helper's environment (which is the node's, as it was when the helper started) */
-  env?: Record<string, string>
-  logFile: string
-  stdoutTo?: string
   progress?: { source: string; flags: string }
 }
 
