@@ -21,4 +21,7 @@ ln -sfn "$root/node_modules" "$out/node_modules"
 if [ -f "$out/scripts/bundle-client.mjs" ]; then
   node "$out/scripts/bundle-client.mjs" "$out" >&2
 fi
+if [ -f "$out/scripts/oclif-manifest.mjs" ]; then
+  node "$out/scripts/oclif-manifest.mjs" "$out" >&2
+fi
 echo "$out/bin/run.js"

@@ -6,7 +6,6 @@ import { basename, join } from 'node:path'
 import { createPrinter, type Printer, type PrinterConfig } from '../executors/printer/printer.js'
 import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
-import got from 'got'
 import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
 import { createApp } from './app.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
@@ -114,7 +113,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       store,
       log,
       notify: (url) => {
-        got(url, { timeout: { request: 5000 }, retry: { limit: 0 } })
+        // got loads on the first notification: most nodes never send one, and it costs ~0.1 s at start
+        import('got').then(({ default: got }) => got(url, { timeout: { request: 5000 }, retry: { limit: 0 } }))
           .then((r) => log(`notifier ${url}: ${r.statusCode}`), (e: Error) => log(`notifier ${url} failed: ${e.message}`))
       },
     },

@@ -1,4 +1,3 @@
-import { SerialPort } from 'serialport'
 import debug from 'debug'
 
 const log = debug('rrcloud:printer:serial')
@@ -22,8 +21,12 @@ export interface LinkOptions {
 
 export type OpenLink = (opts: LinkOptions) => Promise<Link>
 
+/** serialport and its native binding load on first use: a node without printers never needs them */
+const serialport = async (): Promise<typeof import('serialport')> => await import('serialport')
+
 /** Opens a serial port with serialport and splits what arrives into lines. */
 export const openSerialLink: OpenLink = async (opts) => {
+  const { SerialPort } = await serialport()
   const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate, autoOpen: false })
   let closing = false
   let rest = ''
@@ -69,6 +72,7 @@ export interface SerialPortInfo {
  */
 export async function listSerialPorts (): Promise<SerialPortInfo[]> {
   try {
+    const { SerialPort } = await serialport()
     const ports = await SerialPort.list()
     return ports.map(({ path, manufacturer, serialNumber, vendorId, productId }) =>
       ({ path, manufacturer, serialNumber, vendorId, productId }))
