@@ -34,6 +34,11 @@ export interface AdvertiserConfig {
   ttlSec?: number
   /** TXT updates are sent at most this often; changes in between are merged */
   minUpdateIntervalMs?: number
+  /**
+   * The name is probed at once, but announced (and queries answered) only once this resolves
+   * true: a node probes while it starts and is announced once it listens. False: never announced.
+   */
+  announceAfter?: Promise<boolean>
 }
 
 export interface AdvertiserDeps {
@@ -144,7 +149,11 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     for (let attempt = 1; this.phase === 'probing'; attempt++) {
       const c = await this.probe()
       if (this.phase !== 'probing') break
-      if (!c.instance && !c.host) return this.announce()
+      if (!c.instance && !c.host) {
+        if (this.config.announceAfter && !(await this.config.announceAfter)) await this.close()
+        if (this.phase !== 'probing') break
+        return this.announce()
+      }
       this.rename(c.instance, c.host)
       // RFC 6762 §8.1: after 15 conflicts, slow down
       if (attempt >= 15) await this.wait(5000)

@@ -7,10 +7,9 @@ import { createPrinter, type Printer, type PrinterConfig } from '../executors/pr
 import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
 import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
-import { createApp } from './app.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
-import { createStore, type Store } from './store.js'
-import { createTaskRunner, taskDirs, type TaskRunner } from './tasks.js'
+import type { Store } from './store.js'
+import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
 import { createAdvertiser, createBrowser, type Advertiser, type Browser, type NodeRecord } from '../discovery/index.js'
 
@@ -90,9 +89,6 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const retentionHours = config.retentionHours ?? 24
   const serverName = config.name ?? hostname()
   mkdirSync(config.dataDir, { recursive: true })
-  const tmp = taskDirs(config.dataDir).tmp
-  // partial uploads of a previous run
-  try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
   const nodeId = nodeIdOf(config.dataDir)
   const printers = new Map<string, Printer>()
   for (const p of config.printers ?? []) {
@@ -106,7 +102,44 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     p.connect().then(() => log(`printer ${p.name} on ${p.path}: connected`), (e: Error) => log(`printer ${p.name} on ${p.path}: ${e.message}`))
   }
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
-  const store = createStore({ dataDir: config.dataDir })
+  const offered = services.filter((s) => s.available).map((s) => s.name)
+  const cores = availableParallelism()
+  const record = (st = { free: slots, queue: 0 }): NodeRecord => ({
+    version: VERSION, id: nodeId, name: serverName, services: offered,
+    load: Math.round(loadavg()[0] / cores * 100) / 100, cores, slots, free: st.free, queue: st.queue,
+    printers: [...printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: Boolean(config.token),
+  })
+  // With a known port, mDNS name probing (RFC 6762: three queries 250 ms apart) starts now, while
+  // the HTTP side loads; the node is announced once it listens.
+  let listening!: (ok: boolean) => void
+  const listened = new Promise<boolean>((resolve) => { listening = resolve })
+  let advertiser: Advertiser | undefined
+  let failed = false
+  const advertise = (port: number) => {
+    advertiser = createAdvertiser({ name: serverName, port, record: record(), interface: config.interface, announceAfter: listened }, { log })
+    advertiser.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
+    advertiser.ready.then(() => log(`mdns: advertising ${advertiser!.name} (${advertiser!.host}:${port})`),
+      (e: Error) => { if (!failed) log(`mdns: cannot advertise: ${e.message}`) })
+  }
+  if (config.mdns === true && config.port !== 0) advertise(config.port)
+  // a node that fails to start is never announced, and its advertiser lets the process exit
+  const giveUp = async (err: unknown): Promise<never> => {
+    failed = true
+    listening(false)
+    await advertiser?.ready.catch(() => {})
+    throw err
+  }
+  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js')]).catch(giveUp)
+  const tmp = taskDirs(config.dataDir).tmp
+  // partial uploads of a previous run
+  try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
+  let store: Store
+  try {
+    store = createStore({ dataDir: config.dataDir })
+  } catch (err) {
+    return giveUp(err)
+  }
   const runner = createTaskRunner(
     { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue },
     {
@@ -131,13 +164,13 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       cpuLoad: Math.round(loadavg()[0] * 100) / 100,
       maxDataRetention: retentionHours,
       serverName,
-      services: services.filter((s) => s.available).map((s) => s.name).join(','),
+      services: offered.join(','),
       unavailable: Object.fromEntries(services.filter((s) => !s.available).map((s) => [s.name, s.reason])),
       tasks: store.list().length,
       timeout: timeoutSec,
       uptime: formatUptime((Date.now() - started) / 1000),
       version: `rrcloud ${VERSION}`,
-      cores: availableParallelism(),
+      cores,
       slots,
       free: Math.max(0, slots - st.running),
       running: st.running,
@@ -153,35 +186,33 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const server = createServer(app.callback())
   server.requestTimeout = 0
   server.listen(config.port, config.host)
-  await once(server, 'listening')
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    await runner.close().catch(() => {})
+    store.close()
+    return giveUp(err)
+  }
   const addr = server.address()
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
-  let advertiser: Advertiser | undefined
   let browser: Browser | undefined
   if (config.mdns === true) {
-    const m = meta()
-    const record = (): NodeRecord => {
-      const x = meta()
-      return {
-        version: VERSION, id: nodeId, name: serverName, services: x.services.split(',').filter(Boolean),
-        load: Math.round(loadavg()[0] / x.cores * 100) / 100, cores: x.cores, slots: x.slots, free: x.free, queue: x.queue,
-        printers: x.printers.map(({ name, port, state }) => ({ name, port, state })), tokenRequired: x.tokenRequired,
-      }
+    if (!advertiser) advertise(port)
+    const push = () => {
+      const st = runner.stats()
+      advertiser?.update(record({ free: Math.max(0, slots - st.running), queue: st.queued }))
     }
-    advertiser = createAdvertiser({ name: m.serverName, port, record: record(), interface: config.interface }, { log })
+    push()
     browser = createBrowser({ interface: config.interface }, { log })
-    const push = () => advertiser?.update(record())
     runner.events.on('stats', push)
     for (const p of printers.values()) p.on('state', push)
     // the load average moves on its own: look at it every few seconds
     const loadTimer = setInterval(push, 3000)
     loadTimer.unref()
-    advertiser.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
-    advertiser.ready.then(() => log(`mdns: advertising ${advertiser!.name} (${advertiser!.host}:${port})`),
-      (e: Error) => log(`mdns: cannot advertise: ${e.message}`))
     server.once('close', () => clearInterval(loadTimer))
   }
+  listening(true)
   let closed: Promise<void> | undefined
   return {
     server,
