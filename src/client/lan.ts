@@ -4,7 +4,7 @@ import { ClientError, EXIT } from './errors.js'
 import { fetchText } from './http.js'
 import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
-import { afterSubmit, hasPrinter, rank, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
+import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
 
 const log = debug('rrcloud:lan')
 
@@ -250,6 +250,10 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       if (dead.length && needs.printer === undefined) return dead.map(server)
       throw notOffered(service, needs, known, how)
     }
+    // this process's first task of a kind: other clients may be choosing from the same snapshot
+    // right now (`make -j`, a shell loop of `slic3r.cloud ... &`), so draw among the best instead
+    // of all taking the very best; later ones follow the snapshot as this process's tasks fill it
+    if (!snapshots.has(key) && needs.printer === undefined) ranked = spread(ranked, Math.random())
     if (!peek) snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
     return ranked.map((c) => server(c.peer as LanPeer))
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { afterSubmit, rank, type PeerInfo } from '../../src/scheduler/rank.js'
+import { afterSubmit, rank, spread, type PeerInfo } from '../../src/scheduler/rank.js'
 
 const peer = (id: string, o: Partial<PeerInfo> = {}): PeerInfo => ({
   id, name: id, url: `http://${id}:4468`, services: ['echo', 'slic3r'], load: 0, slots: 2, free: 2, queue: 0, ...o,
@@ -41,4 +41,43 @@ test('a batch spreads in proportion to slots (30 tasks over 1, 2 and 3 slots: 5,
     peers = afterSubmit(peers, best)
   }
   assert.deepEqual(count, { one: 5, two: 10, three: 15 })
+})
+
+test('spread: simultaneous clients draw among the best in proportion to their room; table', () => {
+  const idle = [peer('one', { slots: 1, free: 1 }), peer('two', { slots: 2, free: 2 }), peer('three', { slots: 3, free: 3 })]
+  const first = (peers: PeerInfo[], random: number) => spread(rank('echo', {}, peers), random)[0].peer.id
+  const cases: Array<[string, PeerInfo[], number, string]> = [
+    // 1 / score of idle nodes is their slot count; in rank order: three [0, 3/6), two [3/6, 5/6), one [5/6, 1)
+    ['idle nodes by slots: the largest share', idle, 0.1, 'three'],
+    ['idle nodes by slots: the middle share', idle, 0.6, 'two'],
+    ['idle nodes by slots: the smallest share', idle, 0.9, 'one'],
+    ['a node without a free slot is not drawn while another has one', [peer('busy', { free: 0 }), peer('idle')], 0, 'idle'],
+    ['the local node keeps first place when it ranked first', [peer('a', { slots: 8, free: 8 }), peer('me', { local: true, slots: 8, free: 8 })], 0.99, 'me'],
+    ['all busy: only those within one task-length of the best', [peer('a', { free: 0 }), peer('b', { free: 0, queue: 6 })], 0.99, 'a'],
+    ['all busy and close: drawn', [peer('a', { free: 0 }), peer('b', { free: 0, queue: 1 })], 0.99, 'b'],
+  ]
+  for (const [what, peers, random, expected] of cases) assert.equal(first(peers, random), expected, what)
+  // the rest keep their rank order behind the drawn one
+  assert.deepEqual(spread(rank('echo', {}, idle), 0.9).map((c) => c.peer.id), ['one', 'three', 'two'])
+})
+
+test('spread: over many clients each node gets its share; a batch after a drawn first pick still splits 5, 10, 15', () => {
+  const idle = [peer('one', { slots: 1, free: 1 }), peer('two', { slots: 2, free: 2 }), peer('three', { slots: 3, free: 3 })]
+  const shares: Record<string, number> = {}
+  for (let i = 0; i < 600; i++) {
+    const id = spread(rank('echo', {}, idle), (i + 0.5) / 600)[0].peer.id
+    shares[id] = (shares[id] ?? 0) + 1
+  }
+  assert.deepEqual(shares, { one: 100, two: 200, three: 300 })
+  for (const random of [0.05, 0.4, 0.95]) {
+    let peers = idle
+    const count: Record<string, number> = {}
+    for (let i = 0; i < 30; i++) {
+      const ranked = rank('echo', {}, peers)
+      const best = (i === 0 ? spread(ranked, random) : ranked)[0].peer.id
+      count[best] = (count[best] ?? 0) + 1
+      peers = afterSubmit(peers, best)
+    }
+    assert.deepEqual(count, { one: 5, two: 10, three: 15 }, `first draw ${random}`)
+  }
 })
