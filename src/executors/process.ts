@@ -83,6 +83,7 @@ export function runProcess (o: RunOptions): RunHandle {
       env: o.env,
       logFile: o.logFile,
       stdoutTo: o.stdoutTo,
+      nice: o.nice,
       progress: o.progress && o.onProgress ? o.progress : undefined,
     }, {
       onPid (p) {

@@ -6,7 +6,8 @@
 // It exits when the node does (the IPC channel closes); tools it started keep running, as they
 // would have if the node had started them, and a restarted node stops them.
 import { spawn } from 'node:child_process'
-import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs'
+import { closeSync, createWriteStream, openSync, writeFileSync, type WriteStream } from 'node:fs'
+import { setPriority } from 'node:os'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { SpawnJob } from './spawner.js'
@@ -29,6 +30,17 @@ export type SpawnReport =
 
 function report (m: SpawnReport) {
   if (process.connected) process.send!(m)
+}
+
+/**
+ * Lowers a tool's CPU priority. The tool leads a session of its own (setsid, for its process
+ * group), and with the kernel's autogroup scheduling each session is weighed as one against the
+ * node's: so the session's nice value is set too, where the kernel has autogroups. What the tool
+ * starts later inherits both. Best effort: the tool may already be gone.
+ */
+function lowerPriority (pid: number, nice: number) {
+  try { setPriority(pid, nice) } catch {}
+  try { writeFileSync(`/proc/${pid}/autogroup`, String(nice)) } catch {}
 }
 
 function killGroup (pid: number) {
@@ -59,6 +71,7 @@ function run (m: SpawnRequest) {
     shell: false,
     stdio: ['ignore', progress && outFd === undefined ? 'pipe' : (outFd ?? logFd), progress ? 'pipe' : logFd],
   })
+  if (child.pid !== undefined && m.nice) lowerPriority(child.pid, m.nice)
   report({ t: 'pid', n: m.n, pid: child.pid })
 
   let sink: WriteStream | undefined

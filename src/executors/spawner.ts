@@ -18,6 +18,8 @@ export interface SpawnJob {
   stdoutTo?: string
   /** lines of output matching this are reported as progress */
   progress?: RegExp
+  /** CPU niceness of the tool (0 to 19; 0 or unset: as the node's) */
+  nice?: number
 }
 
 export interface SpawnEvents {
@@ -120,6 +122,7 @@ class Spawner {
       logFile: job.logFile,
       ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
+      ...(job.nice ? { nice: job.nice } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
     }
     if (this.jobs.size === 0) this.setRef(true)

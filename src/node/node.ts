@@ -26,6 +26,8 @@ export interface NodeConfig {
   maxUpload?: number
   /** tasks that may wait for a slot before new ones get 503 (default 1000) */
   maxQueue?: number
+  /** CPU niceness of the tools, 0 to 19 (default 0 here; `rrcloud node` gives 10) */
+  nice?: number
   /** extra folders of service descriptors, after the built-in one */
   serviceDirs?: string[]
   log?: (line: string) => void
@@ -141,7 +143,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     return giveUp(err)
   }
   const runner = createTaskRunner(
-    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue },
+    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice },
     {
       store,
       log,

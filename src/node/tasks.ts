@@ -24,6 +24,8 @@ export interface RunnerConfig {
   graceMs?: number
   /** tasks that may wait for a slot; beyond, a new task is refused with 503 (default 1000) */
   maxQueue?: number
+  /** CPU niceness of the tools (0: as the node's) */
+  nice?: number
 }
 
 export interface RunnerDeps {
@@ -171,6 +173,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       progress: s.progress,
       onProgress: (text) => set(id, { progress: text }),
       graceMs: config.graceMs,
+      nice: config.nice,
     })
     const plan = printer ? undefined : planOf(s, c, t.in, ln)
     let h = printer
