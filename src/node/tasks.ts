@@ -133,10 +133,19 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   const events = new EventEmitter()
   events.setMaxListeners(0)
+  // 'stats' goes out once the code that changed a count is done (a task is queued or started a few
+  // statements, or a promise, after its status is set): listeners read the counts as they are, not
+  // one behind, and a burst of changes in one turn makes one event
+  let statsDue = false
+  const statsChanged = () => {
+    if (statsDue) return
+    statsDue = true
+    setImmediate(() => { statsDue = false; events.emit('stats') })
+  }
   const set = (id: string, patch: Partial<Task>) => {
     const t = store.update(id, patch)!
     events.emit('task', t)
-    if (patch.status) events.emit('stats')
+    if (patch.status) statsChanged()
     return t
   }
   const end = (t: Task) => {
@@ -311,7 +320,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         reserved.delete(id)
       }
       events.emit('task', task)
-      events.emit('stats')
+      statsChanged()
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(task)
       return task
