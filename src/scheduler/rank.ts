@@ -76,19 +76,16 @@ export function afterSubmit (peers: readonly PeerInfo[], id: string): PeerInfo[]
 
 /**
  * Spreads the first choice of clients that look at the same moment. They all see the same
- * snapshot and would all take its best node; instead, one draw among the candidates as good as the
- * best (when the best has a free slot: those with a free slot; else those whose expected wait is
- * within `window` task-lengths of it), with chances in proportion to 1 / score: on idle nodes of
- * 1, 2 and 3 slots that is 1/6, 2/6 and 3/6, the split one batch would make. The chosen candidate
- * moves to the front; the rest keep their order. The local node keeps first place when it ranked
- * first (it was as good, and costs no network). Pure: `random` is a number in [0, 1).
+ * snapshot and would all take its best node; instead, when the best has a free slot, one draw
+ * among the candidates that have one, with chances in proportion to 1 / score: on idle nodes of
+ * 1, 2 and 3 slots that is 1/6, 2/6 and 3/6, the split one batch would make. When no candidate
+ * has a free slot the order stays as ranked: a task that must wait goes where it waits least.
+ * The chosen candidate moves to the front; the rest keep their order. The local node keeps first
+ * place when it ranked first (it was as good, and costs no network). Pure: `random` is in [0, 1).
  */
-export function spread (ranked: readonly Candidate[], random: number, window = 1): Candidate[] {
-  if (ranked.length < 2 || ranked[0].peer.local) return [...ranked]
-  const best = ranked[0]
-  const close = best.peer.free > 0
-    ? ranked.filter((c) => c.peer.free > 0)
-    : ranked.filter((c) => c.score <= best.score + window)
+export function spread (ranked: readonly Candidate[], random: number): Candidate[] {
+  if (ranked.length < 2 || ranked[0].peer.local || ranked[0].peer.free <= 0) return [...ranked]
+  const close = ranked.filter((c) => c.peer.free > 0)
   const weights = close.map((c) => 1 / Math.max(c.score, 1e-6))
   let x = Math.min(Math.max(random, 0), 1 - Number.EPSILON) * weights.reduce((a, b) => a + b, 0)
   let chosen = close[close.length - 1]

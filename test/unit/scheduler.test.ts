@@ -53,8 +53,7 @@ test('spread: simultaneous clients draw among the best in proportion to their ro
     ['idle nodes by slots: the smallest share', idle, 0.9, 'one'],
     ['a node without a free slot is not drawn while another has one', [peer('busy', { free: 0 }), peer('idle')], 0, 'idle'],
     ['the local node keeps first place when it ranked first', [peer('a', { slots: 8, free: 8 }), peer('me', { local: true, slots: 8, free: 8 })], 0.99, 'me'],
-    ['all busy: only those within one task-length of the best', [peer('a', { free: 0 }), peer('b', { free: 0, queue: 6 })], 0.99, 'a'],
-    ['all busy and close: drawn', [peer('a', { free: 0 }), peer('b', { free: 0, queue: 1 })], 0.99, 'b'],
+    ['no free slot anywhere: the least wait, not a draw', [peer('a', { free: 0, slots: 1, queue: 2 }), peer('b', { free: 0, slots: 1, queue: 1 })], 0.99, 'b'],
   ]
   for (const [what, peers, random, expected] of cases) assert.equal(first(peers, random), expected, what)
   // the rest keep their rank order behind the drawn one
