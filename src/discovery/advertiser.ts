@@ -86,6 +86,8 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private timers = new Map<NodeJS.Timeout, () => void>()
   private updateTimer?: NodeJS.Timeout
   private probeHook?: (records: MdnsRecord[]) => void
+  private tieHook?: (records: MdnsRecord[]) => void
+  private readonly stopHearingProbes: () => void
   private closing?: Promise<void>
   private readonly mdns: Mdns
   private readonly iface?: Iface
@@ -102,6 +104,12 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.txt = encodeRecord(this.current)
     this.mdns = openMdns(this.iface, this.log)
     this.stopListening = this.mdns.onResponse((packet) => this.onResponse([...packet.answers, ...packet.additionals]))
+    // another host probing for our names at the same moment (RFC 6762 §8.2): its proposed records
+    // come in the authority section of its query
+    this.stopHearingProbes = this.mdns.onQuery((packet) => {
+      const proposed = packet.authorities ?? []
+      if (proposed.some((r) => eqName(r.name, this.fqdn) || eqName(r.name, this.host))) this.tieHook?.(proposed)
+    })
     this.ready = this.start()
     this.ready.catch((e: Error) => { if (this.phase !== 'closed') this.log(`mdns: not advertising: ${e.message}`) })
   }
@@ -161,7 +169,13 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     if (this.phase === 'closed') throw new Error('advertiser closed before announcing')
   }
 
-  /** RFC 6762 §8.1: three queries for our names 250 ms apart; any answer from a rival is a conflict. */
+  /**
+   * RFC 6762 §8.1: three queries for our names 250 ms apart, proposing our records; any answer
+   * from a rival is a conflict. §8.2: a rival probing for the same name at the same moment is
+   * heard from its proposed records; whoever's sort later wins, and the loser takes another name
+   * at once (the RFC's loser waits a second and probes again, to find the same name taken), so
+   * that two nodes started together never both announce one name and rename afterwards.
+   */
   private async probe (): Promise<Conflicts> {
     const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
     this.probeHook = (records) => {
@@ -169,14 +183,22 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
       found.instance ||= c.instance
       found.host ||= c.host
     }
+    this.tieHook = (records) => {
+      const c = findConflicts(records, this.claim())
+      found.instance ||= c.instance && !c.instanceWeWin
+      found.host ||= c.host && !c.hostWeWin
+    }
+    const { answers, additionals } = this.records()
+    const proposed = [...answers.filter((r) => r.type === 'SRV'), ...additionals]
     try {
       for (let i = 0; i < PROBES && this.phase === 'probing' && !found.instance && !found.host; i++) {
-        await this.mdns.query([{ name: this.fqdn, type: 'ANY' }, { name: this.host, type: 'ANY' }])
+        await this.mdns.query([{ name: this.fqdn, type: 'ANY' }, { name: this.host, type: 'ANY' }], proposed)
           .catch((e: Error) => this.log(`mdns: probe not sent: ${e.message}`))
         await this.wait(PROBE_INTERVAL_MS)
       }
     } finally {
       this.probeHook = undefined
+      this.tieHook = undefined
     }
     return found
   }
@@ -271,6 +293,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
       this.timers.clear()
       clearTimeout(this.updateTimer)
       this.stopListening()
+      this.stopHearingProbes()
       if (announced) {
         this.mdns.unserve(this.served)
         const goodbye = this.records().answers.map((r) => ({ ...r, ttl: 0, flush: false }))

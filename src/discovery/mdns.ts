@@ -82,7 +82,8 @@ export function onLink (iface: Iface, address: string): boolean {
 export interface Mdns {
   /** resolves once the socket is bound and has joined the group; rejects if it cannot */
   ready: Promise<void>
-  query (questions: Question[]): Promise<void>
+  /** `authorities`: the records a probe proposes (RFC 6762 §8.2), so that simultaneous probers can tell who wins */
+  query (questions: Question[], authorities?: MdnsRecord[]): Promise<void>
   respond (answers: MdnsRecord[], additionals?: MdnsRecord[]): Promise<void>
   /** the responder answers queries with these records from now on */
   serve (records: MdnsRecord[]): void
@@ -98,7 +99,7 @@ export interface Mdns {
 interface MulticastDns {
   on (event: string, fn: (...args: any[]) => void): void
   removeListener (event: string, fn: (...args: any[]) => void): void
-  query (q: { questions: Question[] }, cb: (err?: Error | null) => void): void
+  query (q: { questions: Question[], authorities?: MdnsRecord[] }, cb: (err?: Error | null) => void): void
   respond (r: { answers: MdnsRecord[], additionals: MdnsRecord[] }, cb: (err?: Error | null) => void): void
 }
 interface BonjourServer {
@@ -144,9 +145,9 @@ export function openMdns (iface: Iface | undefined, log: (msg: string) => void):
   const cb = (resolve: () => void, reject: (e: Error) => void) => (err?: Error | null) => err ? reject(err) : resolve()
   return {
     ready,
-    query: (questions) => new Promise((resolve, reject) => {
+    query: (questions, authorities) => new Promise((resolve, reject) => {
       if (closed) return resolve()
-      mdns.query({ questions }, cb(resolve, reject))
+      mdns.query(authorities?.length ? { questions, authorities } : { questions }, cb(resolve, reject))
     }),
     respond: (answers, additionals = []) => new Promise((resolve, reject) => {
       if (closed) return resolve()

@@ -165,7 +165,7 @@ test('two nodes that claim the same name at the same moment end up with distinct
   try {
     const [h1, h2, hb] = lan.hosts
     const b = await browse(lan, hb)
-    // probing together, neither hears the other; the conflict may only show once both announced
+    // probing together, each hears the other's proposed records (RFC 6762 §8.2) and one takes another name
     const at = String(Date.now() + 2500)
     const args = ['--name', 'pair', '--id', 'pair-id', '--start-at', at]
     const ads = [run(lan, h1, 'advertise.ts', args), run(lan, h2, 'advertise.ts', args)]
