@@ -178,16 +178,14 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
    */
   private async probe (): Promise<Conflicts> {
     const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
-    this.probeHook = (records) => {
+    // an answer is a conflict; a rival's probe is one only when we lose the tie
+    const note = (records: MdnsRecord[], tie: boolean) => {
       const c = findConflicts(records, this.claim())
-      found.instance ||= c.instance
-      found.host ||= c.host
+      found.instance ||= c.instance && !(tie && c.instanceWeWin)
+      found.host ||= c.host && !(tie && c.hostWeWin)
     }
-    this.tieHook = (records) => {
-      const c = findConflicts(records, this.claim())
-      found.instance ||= c.instance && !c.instanceWeWin
-      found.host ||= c.host && !c.hostWeWin
-    }
+    this.probeHook = (records) => note(records, false)
+    this.tieHook = (records) => note(records, true)
     const { answers, additionals } = this.records()
     const proposed = [...answers.filter((r) => r.type === 'SRV'), ...additionals]
     try {

@@ -76,16 +76,9 @@ export function runProcess (o: RunOptions): RunHandle {
   let onStarted!: (pid: number | undefined) => void
   const started = new Promise<number | undefined>((resolve) => { onStarted = resolve })
   const done = new Promise<RunResult>((resolve) => {
-    spawner.run({
-      exe: o.exe,
-      args: o.args,
-      cwd: o.cwd,
-      env: o.env,
-      logFile: o.logFile,
-      stdoutTo: o.stdoutTo,
-      nice: o.nice,
-      progress: o.progress && o.onProgress ? o.progress : undefined,
-    }, {
+    // the SpawnJob part of the options goes to the helper as it is
+    const { timeoutMs: _t, onProgress: _p, graceMs: _g, ...job } = o
+    spawner.run({ ...job, progress: o.progress && o.onProgress ? o.progress : undefined }, {
       onPid (p) {
         pid = p
         log('spawned %s %o pid %d', o.exe, o.args, p)

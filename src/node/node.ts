@@ -106,7 +106,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
   const offered = services.filter((s) => s.available).map((s) => s.name)
   const cores = availableParallelism()
-  const record = (st = { free: slots, queue: 0 }): NodeRecord => ({
+  const record = (st: { free: number, queue: number } = { free: slots, queue: 0 }): NodeRecord => ({
     version: VERSION, id: nodeId, name: serverName, services: offered,
     load: Math.round(loadavg()[0] / cores * 100) / 100, cores, slots, free: st.free, queue: st.queue,
     printers: [...printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: Boolean(config.token),
@@ -154,13 +154,18 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       },
     },
   )
+  /** free slots and waiting tasks, as meta and the mDNS record show them */
+  const counts = () => {
+    const st = runner.stats()
+    return { running: st.running, free: Math.max(0, slots - st.running), queue: st.queued }
+  }
   const printerList = () => [...printers.values()].map((p) => ({
     name: p.name, port: p.path, state: p.state,
     ...(Object.keys(p.temperatures).length ? { temperatures: formatTemperatures(p.temperatures) } : {}),
     ...(p.lastError ? { lastError: p.lastError } : {}),
   }))
   const meta = () => {
-    const st = runner.stats()
+    const { running, free, queue } = counts()
     return {
       id: nodeId,
       cpuLoad: Math.round(loadavg()[0] * 100) / 100,
@@ -174,9 +179,9 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       version: `rrcloud ${VERSION}`,
       cores,
       slots,
-      free: Math.max(0, slots - st.running),
-      running: st.running,
-      queue: st.queued,
+      free,
+      running,
+      queue,
       tokenRequired: Boolean(config.token),
       printers: printerList(),
     }
@@ -201,10 +206,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   let browser: Browser | undefined
   if (config.mdns === true) {
     if (!advertiser) advertise(port)
-    const push = () => {
-      const st = runner.stats()
-      advertiser?.update(record({ free: Math.max(0, slots - st.running), queue: st.queued }))
-    }
+    const push = () => advertiser?.update(record(counts()))
     push()
     browser = createBrowser({ interface: config.interface }, { log })
     runner.events.on('stats', push)

@@ -61,7 +61,7 @@ test('an advertised node that no longer answers HTTP is skipped at once', { skip
   }
 })
 
-/** Two nodes; the batch looks, the best node is SIGKILLed, then the batch submits. */
+/** Two nodes; the batch looks, the node it would send to first is SIGKILLed, then the batch submits. */
 async function killedBetween (): Promise<void> {
   const nl = await createNodeLan(2, 1)
   try {
