@@ -37,6 +37,11 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
     interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
     services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),
+    sandbox: Flags.string({ options: ['auto', 'bwrap', 'none'], default: 'auto', description: 'how tools are confined: bwrap (each sees only its task folder and the read-only system, no network, as an unprivileged user), auto (bwrap when it works here; otherwise services that run task content as a program, such as openjscad, are not offered), none (tools see the whole machine; see docs/security.md)' }),
+    'task-memory': Flags.integer({ min: 0, description: 'memory (data segment) of each tool process, MiB (default: RAM / slots; 0: no limit)' }),
+    'task-cpu': Flags.integer({ min: 0, description: 'CPU seconds of each tool process (default: --timeout x cores; 0: no limit)' }),
+    'task-file-size': Flags.integer({ min: 0, default: 4096, description: 'largest file a tool may write, MiB (0: no limit)' }),
+    'task-procs': Flags.integer({ min: 0, default: 256, description: 'processes and threads of the tools\' user, when the node runs as root (0: no limit)' }),
   }
 
   async run (): Promise<void> {
@@ -62,6 +67,13 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         mdns: flags.mdns,
         printers: (flags.printer ?? []).map(parsePrinterSpec),
         interface: flags.interface,
+        sandbox: flags.sandbox as 'auto' | 'bwrap' | 'none',
+        limits: {
+          ...(flags['task-memory'] !== undefined ? { memoryMiB: flags['task-memory'] } : {}),
+          ...(flags['task-cpu'] !== undefined ? { cpuSec: flags['task-cpu'] } : {}),
+          fileMiB: flags['task-file-size'],
+          procs: flags['task-procs'],
+        },
         log,
       })
     } catch (err) {

@@ -1,7 +1,8 @@
-import { accessSync, constants, readFileSync, readdirSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs'
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import type { Limits } from './sandbox.js'
 
 /** Root of the installed package: `$root` in service descriptors. */
 export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -30,6 +31,14 @@ export interface ServiceDescriptor {
   env: Record<string, string>
   provides: string[]
   progress?: RegExp
+  /** extra read-only paths the tool needs in its sandbox (`sandbox.ro`) */
+  sandboxRo: string[]
+  /** the tool runs task content as a program: offered only in a sandbox, unless --sandbox none (`sandbox = required`) */
+  sandboxRequired: boolean
+  /** limits of this tool (`limit.memory` MiB, `limit.cpu` s, `limit.fsize` MiB, `limit.procs`); the node's flags cap them */
+  limits: Limits
+  /** config keys that name programs (`deny`): a config input (one given with a prearg) that sets one is refused */
+  deny: string[]
 }
 
 /** A descriptor checked against this machine: which executable would run, or why none can. */
@@ -58,6 +67,13 @@ const confSchema = z.object({
   timeout: z.coerce.number().int().positive().optional(),
   provides: z.string().default(''),
   progress: z.string().optional(),
+  sandbox: z.enum(['required', 'optional']).default('optional'),
+  'sandbox.ro': z.string().default(''),
+  'limit.memory': z.coerce.number().int().positive().optional(),
+  'limit.cpu': z.coerce.number().int().positive().optional(),
+  'limit.fsize': z.coerce.number().int().positive().optional(),
+  'limit.procs': z.coerce.number().int().positive().optional(),
+  deny: z.string().default(''),
 }).passthrough()
 
 /** Parses the `key = value` lines of a descriptor; `#` starts a comment at line start or after a blank. */
@@ -75,6 +91,12 @@ export function parseConf (text: string, file: string): Record<string, string> {
 
 const list = (s: string, sep: RegExp | string): string[] => s.split(sep).map((x) => x.trim()).filter(Boolean)
 
+/** `$root`: the package's folder; `$node`: the Node.js that runs this node (for tools written in JavaScript). */
+const expand = (s: string) => s.replaceAll('$root', packageRoot).replaceAll('$node', process.execPath)
+
+/** Words of a command; `''` or `""` is an empty argument. */
+const words = (s: string) => s.split(/\s+/).filter(Boolean).map((w) => w === "''" || w === '""' ? '' : w)
+
 export function parseDescriptor (name: string, text: string, file: string): ServiceDescriptor {
   if (!NAME.test(name)) throw new ServiceConfigError(`${file}: service name "${name}" must be lower-case letters, digits, - or _`)
   const parsed = confSchema.safeParse(parseConf(text, file))
@@ -86,7 +108,7 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
   if (c.kind === 'process' && c.cmd === '') throw new ServiceConfigError(`${file}: cmd: Required (the executable to run)`)
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(c)) {
-    if (k.startsWith('env.') && typeof v === 'string') env[k.slice(4)] = v.replaceAll('$root', packageRoot)
+    if (k.startsWith('env.') && typeof v === 'string') env[k.slice(4)] = expand(v)
   }
   const [lo, hi] = c.inputs.endsWith('+')
     ? [Number(c.inputs.slice(0, -1)), Infinity]
@@ -104,10 +126,10 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     file,
     description: c.description,
     alternatives: list(c.cmd, '|').map((alt) => {
-      const [exe, ...args] = alt.replaceAll('$root', packageRoot).split(/\s+/)
+      const [exe, ...args] = words(expand(alt))
       return { exe, args }
     }),
-    path: list(c.path.replaceAll('$root', packageRoot), ':'),
+    path: list(expand(c.path), ':'),
     input: c.input,
     argInput,
     fileIn: c.fileIn,
@@ -119,6 +141,10 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     env,
     provides: list(c.provides, ','),
     progress: c.progress ? new RegExp(c.progress) : undefined,
+    sandboxRo: list(expand(c['sandbox.ro']), ','),
+    sandboxRequired: c.sandbox === 'required',
+    limits: { memoryMiB: c['limit.memory'], cpuSec: c['limit.cpu'], fileMiB: c['limit.fsize'], procs: c['limit.procs'] },
+    deny: list(c.deny, ','),
   }
 }
 
@@ -147,7 +173,8 @@ export function resolveService (d: ServiceDescriptor, envPath = process.env.PATH
   const dirs = [...d.path, ...list(envPath, delimiter)]
   for (const alt of d.alternatives) {
     const exe = findExecutable(alt.exe, dirs)
-    if (exe) return { ...d, available: true, exe, args: alt.args }
+    // a script given by its path (`$node $root/.../cli.js`) must be there too
+    if (exe && alt.args.every((a) => !isAbsolute(a) || existsSync(a))) return { ...d, available: true, exe, args: alt.args }
   }
   const names = d.alternatives.map((a) => a.exe).join(' or ')
   const hint = d.provides.length ? ` (install ${d.provides.join(' or ')})` : ''
@@ -161,6 +188,19 @@ export function resolveAll (dirs: string[]): ResolvedService[] {
 /** The prefixes a client may send as prearg, from `argInput = --load=$fileIn, ...`. */
 export function allowedPreargs (d: ServiceDescriptor): string[] {
   return d.argInput.map((a) => a.slice(0, -'$fileIn'.length))
+}
+
+/**
+ * The first key of `deny` that a config sets to something (`post_process = /usr/bin/gzip`), as
+ * `key = value`, or undefined. Configs are content: a program named in one must not run.
+ */
+export function deniedSetting (d: ServiceDescriptor, config: string): string | undefined {
+  if (d.deny.length === 0) return undefined
+  for (const line of config.split(/\r?\n/)) {
+    const m = /^\s*([\w.-]+)\s*=\s*(.*?)\s*$/.exec(line)
+    if (m && d.deny.includes(m[1]) && m[2] !== '' && m[2] !== '""' && m[2] !== "''") return `${m[1]} = ${m[2]}`
+  }
+  return undefined
 }
 
 export interface Composition { args: string[]; outFile?: string; stdoutTo?: string }

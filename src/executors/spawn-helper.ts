@@ -66,7 +66,7 @@ function run (m: SpawnRequest) {
   const progress = m.progress ? new RegExp(m.progress.source, m.progress.flags) : undefined
   const child = spawn(m.exe, m.args, {
     cwd: m.cwd,
-    env: m.env ? { ...process.env, ...m.env } : process.env,
+    env: m.envOnly ? m.env ?? {} : m.env ? { ...process.env, ...m.env } : process.env,
     detached: true,
     shell: false,
     stdio: ['ignore', progress && outFd === undefined ? 'pipe' : (outFd ?? logFd), progress ? 'pipe' : logFd],

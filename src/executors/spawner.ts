@@ -10,8 +10,10 @@ export interface SpawnJob {
   exe: string
   args: string[]
   cwd: string
-  /** added to the environment */
+  /** added to the environment, or the whole of it with envOnly */
   env?: Record<string, string>
+  /** the tool gets `env` and nothing of the node's environment */
+  envOnly?: boolean
   /** stdout and stderr are appended here */
   logFile: string
   /** when set, stdout goes to this file instead of the log */
@@ -121,6 +123,7 @@ class Spawner {
       cwd: job.cwd,
       logFile: job.logFile,
       ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
+      ...(job.envOnly ? { envOnly: true } : {}),
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
       ...(job.nice ? { nice: job.nice } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),

@@ -1,12 +1,13 @@
 import { createServer, type Server } from 'node:http'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { hostname, loadavg, availableParallelism } from 'node:os'
+import { hostname, loadavg, availableParallelism, totalmem } from 'node:os'
 import { basename, join } from 'node:path'
 import { createPrinter, type Printer, type PrinterConfig } from '../executors/printer/printer.js'
 import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
 import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
+import { probeSandbox, type Limits, type SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
 import type { Store } from './store.js'
 import type { TaskRunner } from './tasks.js'
@@ -40,6 +41,10 @@ export interface NodeConfig {
   printers?: PrinterSpec[]
   /** printer settings for every printer (timeouts; tests shorten them) */
   printerOptions?: Partial<PrinterConfig>
+  /** how tools are confined (default auto: bwrap when it works here) */
+  sandbox?: SandboxMode
+  /** limits of every tool run; unset ones get defaults (memory: RAM / slots, file size: 4 GiB, 256 processes) */
+  limits?: Limits
 }
 
 export interface PrinterSpec { name: string; path: string; baudRate?: number }
@@ -97,8 +102,22 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     if (printers.has(p.name)) throw new Error(`two printers named ${p.name}`)
     printers.set(p.name, createPrinter({ ...config.printerOptions, ...p }))
   }
-  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) =>
-    s.kind === 'printer' && printers.size ? { ...s, available: true, reason: undefined } : s)
+  const sandbox = probeSandbox(config.sandbox ?? 'auto')
+  log(`sandbox: ${sandbox.note}`)
+  const limits: Limits = {
+    memoryMiB: Math.max(256, Math.floor(totalmem() / 2 ** 20 / slots)),
+    cpuSec: timeoutSec * availableParallelism(),
+    fileMiB: 4096,
+    procs: 256,
+    ...config.limits,
+  }
+  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) => {
+    if (s.kind === 'printer' && printers.size) return { ...s, available: true, reason: undefined }
+    if (s.available && s.sandboxRequired && sandbox.mode === 'none' && config.sandbox !== 'none') {
+      return { ...s, available: false, reason: `runs task content as a program, and there is no sandbox here (${sandbox.note.replace(/^none: /, '')})` }
+    }
+    return s
+  })
   for (const p of printers.values()) {
     // connect early so that meta shows the printer's state; a print connects again if this failed
     p.connect().then(() => log(`printer ${p.name} on ${p.path}: connected`), (e: Error) => log(`printer ${p.name} on ${p.path}: ${e.message}`))
@@ -143,7 +162,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     return giveUp(err)
   }
   const runner = createTaskRunner(
-    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice },
+    { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice, sandbox, limits },
     {
       store,
       log,
@@ -183,6 +202,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       running,
       queue,
       tokenRequired: Boolean(config.token),
+      sandbox: sandbox.mode,
+      sandboxNote: sandbox.note,
       printers: printerList(),
     }
   }

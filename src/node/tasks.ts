@@ -1,10 +1,12 @@
-import { accessSync, appendFileSync, constants, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
+import { appendFileSync, createReadStream, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { rename, rm, writeFile } from 'node:fs/promises'
-import { basename, delimiter, join, relative } from 'node:path'
+import { basename, join, relative, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
-import { compose, type Composition, type ResolvedService } from '../executors/services.js'
+import { compose, deniedSetting, type ResolvedService } from '../executors/services.js'
 import { runProcess, type RunHandle } from '../executors/process.js'
+import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from '../executors/sandbox.js'
 import { notGcode, runPrint } from '../executors/print-run.js'
 import type { Printer } from '../executors/printer/printer.js'
 import { HttpError, notFound } from './errors.js'
@@ -26,6 +28,10 @@ export interface RunnerConfig {
   maxQueue?: number
   /** CPU niceness of the tools (0: as the node's) */
   nice?: number
+  /** how tools run (src/executors/sandbox.ts) */
+  sandbox: Sandbox
+  /** limits of every tool; a descriptor may set lower ones */
+  limits?: Limits
 }
 
 export interface RunnerDeps {
@@ -77,43 +83,42 @@ export const taskDirs = (dataDir: string) => ({
   out: join(dataDir, 'tasks', 'out'),
   log: join(dataDir, 'tasks', 'log'),
   tmp: join(dataDir, 'tasks', 'tmp'),
+  /** one folder per running task: the tool's working directory, its outputs until it completes */
+  run: join(dataDir, 'tasks', 'run'),
 })
 
 /**
  * A tool whose node died keeps running; stop it at restart, but only if the pid still
  * belongs to a process working in our data folder (pids are reused).
  */
-function killOrphan (pid: number, dataDir: string) {
+function killOrphan (pid: number, runDir: string) {
   try {
-    if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(dataDir)) return
+    if (!realpathSync(`/proc/${pid}/cwd`).startsWith(realpathSync(runDir) + sep)) return
     process.kill(-pid, 'SIGCONT')
     process.kill(-pid, 'SIGKILL')
   } catch {}
 }
 
-function onPath (name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK)
-      return join(dir, name)
-    } catch {}
+/** the smaller of two limits, where 0 or undefined is none */
+const lower = (a?: number, b?: number) => (a && b ? Math.min(a, b) : a || b || undefined)
+
+/** The first setting of a config input that names a program (descriptor `deny`), read line by line. */
+async function deniedIn (s: ResolvedService, path: string): Promise<string | undefined> {
+  if (s.deny.length === 0) return undefined
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+  for await (const line of lines) {
+    const hit = deniedSetting(s, line)
+    if (hit) { lines.close(); return hit }
   }
   return undefined
 }
 
-/** How a task's tool is run: the service's command, or a cheaper one with the same result. */
-interface Plan extends Composition { exe: string; linked: boolean }
-
 /**
- * `cat` of one file writes that file's bytes: such a task (echo with one input) hard-links its
- * input as its output with `ln` instead of copying it, a gigabyte in no time. If linking fails
- * (a file system without hard links), the task runs `cat` after all.
+ * The tool's command line inside its task folder: inputs by their names there, the output as
+ * `ID.EXT` beside them (moved to tasks/out once the task completes).
  */
-function planOf (s: ResolvedService, c: Composition, inputs: TaskInput[], ln: string | undefined): Plan {
-  const plain: Plan = { ...c, exe: s.exe!, linked: false }
-  if (!ln || basename(s.exe ?? '') !== 'cat' || s.args.length || s.output !== 'stdout' || !c.outFile) return plain
-  if (inputs.length !== 1 || inputs[0].prearg || c.args.length !== 1 || c.args[0] !== inputs[0].path) return plain
-  return { exe: ln, args: ['--', inputs[0].path, c.outFile], outFile: c.outFile, linked: true }
+function inRunDir (s: ResolvedService, id: string, inputs: TaskInput[]) {
+  return compose(s, id, inputs.map((i) => ({ ...i, path: basename(i.path) })), '')
 }
 
 export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
@@ -121,7 +126,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const dirs = taskDirs(config.dataDir)
   Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }))
   const services = new Map(config.services.map((s) => [s.name, s]))
-  const ln = onPath('ln')
   const queue = new PQueue({ concurrency: config.slots })
   const printers = config.printers ?? new Map<string, Printer>()
   // a printer is not a CPU slot: each has a line of its own, one job at a time
@@ -163,31 +167,47 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `service ${t.service} is no longer offered here` }))
       return
     }
-    const c = compose(s, id, t.in, 'tasks/out')
     const timeoutSec = Math.min(config.timeoutSec, s.timeout ?? Infinity)
     const printer = t.printer ? printers.get(t.printer) : undefined
     if (s.kind === 'printer' && !printer) {
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `printer ${t.printer} is no longer attached here` }))
       return
     }
-    const started = Date.now()
-    const run = (p: Plan, timeoutMs: number) => runProcess({
-      exe: p.exe,
-      args: p.args,
-      cwd: config.dataDir,
-      env: s.env,
-      logFile: join(dirs.log, id),
-      stdoutTo: p.stdoutTo && join(config.dataDir, p.stdoutTo),
-      timeoutMs,
-      progress: s.progress,
-      onProgress: (text) => set(id, { progress: text }),
-      graceMs: config.graceMs,
-      nice: config.nice,
-    })
-    const plan = printer ? undefined : planOf(s, c, t.in, ln)
-    let h = printer
-      ? runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
-      : run(plan!, timeoutSec * 1000)
+    const runDir = join(dirs.run, id)
+    const c = inRunDir(s, id, t.in)
+    let h: RunHandle
+    if (printer) {
+      h = runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
+    } else {
+      // a rerun starts from a clean folder: nothing of an earlier attempt is taken for output
+      const inputs = t.in.map((i) => ({ host: join(config.dataDir, i.path), name: basename(i.path) }))
+      try {
+        prepareRunDir(config.sandbox, runDir, inputs)
+      } catch (e) {
+        end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `could not prepare the task's folder: ${(e as Error).message}` }))
+        return
+      }
+      const limits: Limits = {
+        memoryMiB: lower(config.limits?.memoryMiB, s.limits.memoryMiB),
+        cpuSec: lower(config.limits?.cpuSec, s.limits.cpuSec),
+        fileMiB: lower(config.limits?.fileMiB, s.limits.fileMiB),
+        procs: lower(config.limits?.procs, s.limits.procs),
+      }
+      const cmd = wrap(config.sandbox, { exe: s.exe!, args: c.args, runDir, inputs, ro: s.sandboxRo, env: s.env, limits })
+      h = runProcess({
+        ...cmd,
+        cwd: runDir,
+        env: toolEnv(config.sandbox, runDir, s.env),
+        envOnly: true,
+        logFile: join(dirs.log, id),
+        stdoutTo: c.stdoutTo && join(runDir, c.stdoutTo),
+        timeoutMs: timeoutSec * 1000,
+        progress: s.progress,
+        onProgress: (text) => set(id, { progress: text }),
+        graceMs: config.graceMs,
+        nice: config.nice,
+      })
+    }
     running.set(id, h)
     set(id, { status: 'busy', pid: h.pid })
     if (h.started) {
@@ -195,17 +215,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (pid !== undefined && running.has(id)) set(id, { pid })
     }
     log(`task ${id} busy pid ${h.pid}`)
-    let r = await h.done
-    if (plan?.linked && r.exitCode !== 0 && !r.cancelled && !r.timedOut && !r.lost && running.has(id)) {
-      // could not link: copy as the service says, in the time that is left
-      log(`task ${id}: ${basename(plan.exe)} failed, running ${basename(s.exe!)}`)
-      const rest = Math.max(1, timeoutSec * 1000 - (Date.now() - started))
-      h = run({ ...c, exe: s.exe!, linked: false }, rest)
-      running.set(id, h)
-      const pid = h.started ? await h.started : h.pid
-      if (pid !== undefined && running.has(id)) set(id, { pid })
-      r = await h.done
-    }
+    const r = await h.done
     running.delete(id)
     const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
     if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
@@ -213,8 +223,17 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     else if (r.lost) Object.assign(patch, { status: 'failed', error: r.lost })
     else if (r.error) Object.assign(patch, { status: 'failed', error: printer ? r.error : `could not start ${s.exe}: ${r.error}` })
     else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}` })
-    else if (c.outFile && !existsSync(join(config.dataDir, c.outFile))) Object.assign(patch, { status: 'failed', error: 'the tool exited without writing its output' })
-    else patch.status = 'complete'
+    else if (!printer && c.outFile) {
+      // the output becomes visible under tasks/out only now, whole: nothing partial is ever served
+      try {
+        await rename(join(runDir, c.outFile), join(config.dataDir, t.out!))
+        patch.status = 'complete'
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException
+        Object.assign(patch, { status: 'failed', error: err.code === 'ENOENT' ? 'the tool exited without writing its output' : `could not keep the output: ${err.message}` })
+      }
+    } else patch.status = 'complete'
+    if (!printer) await rm(runDir, { recursive: true, force: true }).catch(() => {})
     const ended = set(id, patch)
     if (printer) appendFileSync(join(dirs.log, id), `${ended.status}: ${ended.error ?? ended.progress ?? ''}\n`)
     end(ended)
@@ -227,7 +246,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   // a restart: what was running died with the node; what was waiting still waits
   for (const t of store.withStatus('busy', 'paused')) {
-    if (t.pid) killOrphan(t.pid, config.dataDir)
+    if (t.pid) killOrphan(t.pid, dirs.run)
     end(set(t.id, { status: 'failed', etime: Date.now() / 1000, error: 'the node stopped while the task was running' }))
   }
   for (const t of store.withStatus('queued')) enqueue(t)
@@ -284,16 +303,22 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         throw e
       }
       const inputs: TaskInput[] = sub.inputs.map((i, n) => ({ path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}) }))
+      // content that must not run: a G-code file that is not one, a config that names a program
+      let refused: string | undefined
       if (printer) {
         const why = notGcode(join(config.dataDir, inputs[0].path))
-        if (why) {
-          reserved.delete(id)
-          await removeInputs()
-          throw new HttpError(400, `fileIn0 cannot be printed: ${why}`)
-        }
+        if (why) refused = `fileIn0 cannot be printed: ${why}`
       }
-      const c = compose(s, id, inputs, 'tasks/out')
-      const p = printer ? undefined : planOf(s, c, inputs, ln)
+      for (const [n, i] of inputs.entries()) {
+        const hit = i.prearg && !refused ? await deniedIn(s, join(config.dataDir, i.path)) : undefined
+        if (hit) refused = `fileIn${n} sets ${hit}: a node does not run programs named in configs; remove the line (and run it on the G-code yourself)`
+      }
+      if (refused) {
+        reserved.delete(id)
+        await removeInputs()
+        throw new HttpError(400, refused)
+      }
+      const c = inRunDir(s, id, inputs)
       const task: Task = {
         id,
         service: s.name,
@@ -302,10 +327,10 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         server: config.serverName,
         cmd: printer
           ? `print ${inputs[0].path} on ${printer.name} (${printer.path})`
-          : [basename(p!.exe), ...p!.args].join(' ') + (p!.stdoutTo ? ` > ${p!.stdoutTo}` : ''),
+          : [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
         ctime: Date.now() / 1000,
         in: inputs,
-        out: c.outFile,
+        out: c.outFile && `tasks/out/${c.outFile}`,
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
         ...(printer ? { printer: printer.name } : {}),
       }

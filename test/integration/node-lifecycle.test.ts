@@ -2,24 +2,44 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { getJson, post, testNode, until, waitTask } from '../helpers/node.js'
+import { getJson, post, testNode, until, waitTask, type TestNode } from '../helpers/node.js'
 
 const slow = (seconds: number) => [['fileIn0', String(seconds), 'wait.txt']] as Array<[string, string, string]>
 const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 
-async function childPid (dataDir: string, id: string): Promise<number> {
-  const { readFileSync } = await import('node:fs')
-  const m = await until(() => /child (\d+)/.exec(existsSync(join(dataDir, 'tasks/log', id)) ? readFileSync(join(dataDir, 'tasks/log', id), 'utf8') : ''), 5000, 'the tool to start its child')
-  return Number(m[1])
+/**
+ * The `sleep` that the slow tool started, as this machine sees it: the tool runs in a sandbox with
+ * pids of its own, so the pid it prints is not ours; look for it among the task's descendants.
+ */
+async function childPid (node: TestNode, id: string): Promise<number> {
+  const dataDir = node.dataDir
+  await until(() => existsSync(join(dataDir, 'tasks/log', id)) && /child \d+/.test(readFileSync(join(dataDir, 'tasks/log', id), 'utf8')), 5000, 'the tool to start its child')
+  const t = await until(async () => { const x = await getJson(`${node.url}/api/v1/tasks/${id}`); return x.pid ? x : undefined }, 5000, 'the pid')
+  return until(() => descendants(t.pid).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\0')), 5000, 'the sleep among the task\'s processes')
+}
+
+/** every process below pid, from /proc */
+function descendants (pid: number): number[] {
+  const parent = new Map<number, number>()
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const out: number[] = []
+  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c) } }
+  walk(pid)
+  return out
 }
 
 test('cancel kills the whole process tree and records the task as cancelled', async () => {
   const node = await testNode()
   try {
     const { body: t } = await post(node.url, { service: 'slow' }, slow(60))
-    const child = await childPid(node.dataDir, t.id)
+    const child = await childPid(node, t.id)
     const busy = await getJson(`${node.url}/api/v1/tasks/${t.id}`)
     assert.equal(busy.status, 'busy')
     assert.ok(alive(busy.pid) && alive(child))
@@ -39,7 +59,7 @@ test('a task that runs past --timeout fails with the reason, and its tree is kil
   const node = await testNode({ timeoutSec: 1 })
   try {
     const { body: t } = await post(node.url, { service: 'slow' }, slow(30))
-    const child = await childPid(node.dataDir, t.id)
+    const child = await childPid(node, t.id)
     const started = Date.now()
     const done = await waitTask(node.url, t.id, 10000)
     assert.equal(done.status, 'failed')
@@ -80,7 +100,7 @@ test('pause stops the process and resume continues it', async () => {
   const node = await testNode()
   try {
     const { body: t } = await post(node.url, { service: 'slow' }, slow(1))
-    await childPid(node.dataDir, t.id)
+    await childPid(node, t.id)
     const p = await (await fetch(`${node.url}/api/v1/tasks/${t.id}/pause`, { method: 'POST' })).json() as { status: string; pid: number }
     assert.equal(p.status, 'paused')
     const { readFileSync } = await import('node:fs')

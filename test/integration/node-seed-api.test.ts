@@ -35,7 +35,7 @@ test('curl -F service=openscad -F fileIn0=@cube.scad gives a task, then a valid 
   assert.match(t.id, /^\d+-\d{6}$/)
   assert.equal(t.service, 'openscad')
   assert.ok(['queued', 'busy'].includes(t.status))
-  assert.match(t.cmd, new RegExp(`^openscad tasks/in/${t.id}-0\\.scad -otasks/out/${t.id}\\.stl$`))
+  assert.match(t.cmd, new RegExp(`^openscad ${t.id}-0\\.scad -o${t.id}\\.stl$`))
   const done = await waitTask(base, t.id)
   assert.equal(done.status, 'complete', done.error)
   assert.equal(done.out, `tasks/out/${t.id}.stl`)
@@ -52,7 +52,7 @@ test('slic3r with prearg0=--load= and a config gives G-code with real moves', as
   const stlPath = join(node.dataDir, cube.out)
   const t = JSON.parse((await curl('-F', 'service=slic3r', '-F', 'prearg0=--load=', '-F', 'fileIn0=@slic3r.ini',
     '-F', `fileIn1=@${stlPath}`, '-F', 'format=json', `${base}/`)).toString())
-  assert.match(t.cmd, /^slic3r --no-gui --load=tasks\/in\/\S+-0\.ini tasks\/in\/\S+-1\.stl --output=tasks\/out\/\S+\.gcode$/)
+  assert.match(t.cmd, /^slic3r --no-gui --load=\S+-0\.ini \S+-1\.stl --output=\S+\.gcode$/)
   assert.equal(t.in, `--load=tasks/in/${t.id}-0.ini,tasks/in/${t.id}-1.stl`)
   const done = await waitTask(base, t.id)
   assert.equal(done.status, 'complete', done.error)
