@@ -196,6 +196,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!TASK_ID.test(id)) throw notFound(`no task ${id}`)
     return id
   }
+  const runnerTask = (id: string) => { try { return runner.get(id) } catch { return undefined } }
   const output = (ctx: Context, t: Task) => {
     if (!t.out) throw notFound(`task ${t.id} has no output file`)
     if (t.status !== 'complete') throw new HttpError(409, `task ${t.id} is ${t.status}; its output is there once it is complete`)
@@ -262,7 +263,10 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   router.get('/tasks/out/:file', (ctx) => {
     const file = ctx.params.file
     if (!OUT_FILE.test(file)) throw notFound(`no such file ${file}`)
-    sendFile(ctx, join(dirs.out, file), file)
+    // only the output of a complete task, as /api/v1/tasks/:id/output
+    const t = runnerTask(file.split('.')[0])
+    if (!t || t.out !== `tasks/out/${file}`) throw notFound(`no such file ${file}`)
+    output(ctx, t)
   })
   router.get('/tasks/log/:id', (ctx) => log(ctx, ctx.params.id))
 

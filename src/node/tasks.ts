@@ -1,5 +1,6 @@
 import { appendFileSync, createReadStream, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { constants } from 'node:os'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
@@ -97,6 +98,14 @@ function killOrphan (pid: number, runDir: string) {
     process.kill(-pid, 'SIGCONT')
     process.kill(-pid, 'SIGKILL')
   } catch {}
+}
+
+/** bwrap runs the tool under an init of its own, which reports a signal as the exit code 128 + n */
+function exitReason (sb: Sandbox, code: number | null): string {
+  const sig = sb.mode === 'bwrap' && code !== null && code > 128
+    ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0]
+    : undefined
+  return sig ? `killed by ${sig}` : `exited with code ${code}`
 }
 
 /** the smaller of two limits, where 0 or undefined is none */
@@ -222,7 +231,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     else if (r.timedOut) Object.assign(patch, { status: 'failed', error: `timed out after ${timeoutSec} s` })
     else if (r.lost) Object.assign(patch, { status: 'failed', error: r.lost })
     else if (r.error) Object.assign(patch, { status: 'failed', error: printer ? r.error : `could not start ${s.exe}: ${r.error}` })
-    else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}` })
+    else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : exitReason(config.sandbox, r.exitCode) })
     else if (!printer && c.outFile) {
       // the output becomes visible under tasks/out only now, whole: nothing partial is ever served
       try {

@@ -1,22 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { getJson, post, root, testServices, until, waitTask } from '../helpers/node.js'
-
-/** Starts the built `rrcloud node` as a real process and waits for its listening line. */
-async function startCli (dataDir: string, extra: string[] = []): Promise<{ proc: ChildProcess; url: string; out: string[] }> {
-  const proc = spawn(process.execPath, [join(root, 'bin/run.js'), 'node', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--services', testServices, '--slots', '1', '--no-mdns', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const out: string[] = []
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => out.push(...d.split('\n').filter(Boolean)))
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => out.push(d))
-  const line = await until(() => out.find((l) => l.includes('listening on')), 15000, 'the node to listen')
-  return { proc, url: /listening on (http:\/\/\S+)/.exec(line)![1], out }
-}
+import { getJson, post, root, until, waitTask } from '../helpers/node.js'
+import { startCli } from '../helpers/cli-node.js'
 
 test('after a crash every task is still listed: the running one failed with a reason, queued ones run', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'rrcloud-restart-'))
