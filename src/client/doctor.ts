@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { usage } from './errors.js'
-import { builtinServicesDir, resolveService } from '../executors/services.js'
+import { builtinServicesDir, confine, resolveService } from '../executors/services.js'
+import { probeSandbox, type Sandbox } from '../executors/sandbox.js'
 import { loadChecked } from './shapes.js'
 
 export interface DoctorRow {
@@ -24,14 +25,15 @@ export function installCommand (provides: string): string {
 }
 
 /** Which services this machine could run, and what to install for the others. */
-export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? ''): DoctorRow[] {
+export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? '', sandbox: Sandbox = probeSandbox('auto')): DoctorRow[] {
   for (const d of extraDirs) {
     if (!existsSync(d)) throw usage(`--services ${d}: no such folder`)
   }
   return loadChecked([builtinServicesDir, ...extraDirs]).map((d) => {
-    const r = resolveService(d, envPath)
-    return r.available
-      ? { service: d.name, available: true, exe: r.exe, install: [] }
-      : { service: d.name, available: false, reason: r.reason?.replace(/ \(install [^)]*\)$/, ''), install: d.provides.map(installCommand) }
+    const found = resolveService(d, envPath)
+    const r = confine(found, sandbox, 'auto')
+    if (r.available) return { service: d.name, available: true, exe: r.exe, install: [] }
+    if (found.available) return { service: d.name, available: false, exe: found.exe, reason: r.reason, install: ['apt-get install bubblewrap'] }
+    return { service: d.name, available: false, reason: r.reason?.replace(/ \(install [^)]*\)$/, ''), install: d.provides.map(installCommand) }
   })
 }

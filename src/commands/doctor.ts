@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../client/command.js'
 import { doctor, type DoctorRow } from '../client/doctor.js'
 import { table } from '../client/format.js'
+import { probeSandbox } from '../executors/sandbox.js'
 
 export default class Doctor extends BaseCommand {
   static summary = 'Check which tools this machine has for which service, and what to install for the others.'
@@ -13,7 +14,9 @@ export default class Doctor extends BaseCommand {
 
   async run (): Promise<DoctorRow[]> {
     const { flags } = await this.parse(Doctor)
-    const rows = doctor(flags.services)
+    const sandbox = probeSandbox('auto')
+    const rows = doctor(flags.services, undefined, sandbox)
+    this.log(`sandbox: ${sandbox.note}\n`)
     this.log(table(['SERVICE', 'TOOL', 'TO INSTALL'], rows.map((r) => [
       r.service, r.available ? r.exe! : `missing: ${r.reason}`, r.install.join(' or '),
     ])).trimEnd())

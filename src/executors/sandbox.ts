@@ -20,8 +20,10 @@ export interface Limits {
 /** How this node runs tools, as decided at start. */
 export interface Sandbox {
   mode: 'bwrap' | 'none'
-  /** why there is no sandbox (mode none), or what it is */
+  /** what it is, or why there is none (as meta and the node's log show it) */
   note: string
+  /** mode none under auto: why bwrap could not be used */
+  why?: string
   bwrap?: string
   prlimit?: string
   setpriv?: string
@@ -72,8 +74,8 @@ export function onPath (name: string, extra: string[] = []): string | undefined 
 const SYSTEM_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
 
 /** A sandbox of mode none: tools run as the node's user, in their task folder, with limits. */
-function unconfined (note: string): Sandbox {
-  return { mode: 'none', note, prlimit: onPath('prlimit', SYSTEM_DIRS) }
+function unconfined (note: string, why?: string): Sandbox {
+  return { mode: 'none', note, ...(why ? { why } : {}), prlimit: onPath('prlimit', SYSTEM_DIRS) }
 }
 
 /**
@@ -85,9 +87,10 @@ export function probeSandbox (mode: SandboxMode): Sandbox {
   const bwrap = process.env.RRCLOUD_BWRAP || onPath('bwrap', SYSTEM_DIRS)
   const fail = (why: string): Sandbox => {
     if (mode === 'bwrap') throw new Error(`--sandbox bwrap: ${why}`)
-    return unconfined(`none: ${why}; services that run task content as a program are not offered`)
+    return unconfined(`none: ${why}; services that run task content as a program are not offered`, why)
   }
-  if (!bwrap) return fail('bubblewrap (bwrap) is not installed (apt install bubblewrap)')
+  const installed = (p?: string) => { try { accessSync(p!, constants.X_OK); return true } catch { return false } }
+  if (!installed(bwrap)) return fail(`bubblewrap (${bwrap ?? 'bwrap'}) is not installed (apt install bubblewrap)`)
   const root = process.getuid?.() === 0
   const setpriv = root ? onPath('setpriv', SYSTEM_DIRS) : undefined
   if (root && !setpriv) return fail('setpriv (util-linux) is missing: tools could not run as an unprivileged user')

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'no
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import type { Limits } from './sandbox.js'
+import type { Limits, Sandbox, SandboxMode } from './sandbox.js'
 
 /** Root of the installed package: `$root` in service descriptors. */
 export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -179,6 +179,12 @@ export function resolveService (d: ServiceDescriptor, envPath = process.env.PATH
   const names = d.alternatives.map((a) => a.exe).join(' or ')
   const hint = d.provides.length ? ` (install ${d.provides.join(' or ')})` : ''
   return { ...d, available: false, args: [], reason: `${names} not found${hint}` }
+}
+
+/** A service that runs task content as a program is not offered without a sandbox, unless `--sandbox none` asked for that. */
+export function confine (s: ResolvedService, sb: Sandbox, asked: SandboxMode): ResolvedService {
+  if (!s.available || !s.sandboxRequired || sb.mode !== 'none' || asked === 'none') return s
+  return { ...s, available: false, reason: `runs task content as a program, and there is no sandbox here: ${sb.why ?? sb.note}` }
 }
 
 export function resolveAll (dirs: string[]): ResolvedService[] {

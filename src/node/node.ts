@@ -6,7 +6,7 @@ import { basename, join } from 'node:path'
 import { createPrinter, type Printer, type PrinterConfig } from '../executors/printer/printer.js'
 import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
-import { builtinServicesDir, resolveAll, type ResolvedService } from '../executors/services.js'
+import { builtinServicesDir, confine, resolveAll, type ResolvedService } from '../executors/services.js'
 import { probeSandbox, type Limits, type SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
 import type { Store } from './store.js'
@@ -113,10 +113,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   }
   const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) => {
     if (s.kind === 'printer' && printers.size) return { ...s, available: true, reason: undefined }
-    if (s.available && s.sandboxRequired && sandbox.mode === 'none' && config.sandbox !== 'none') {
-      return { ...s, available: false, reason: `runs task content as a program, and there is no sandbox here (${sandbox.note.replace(/^none: /, '')})` }
-    }
-    return s
+    return confine(s, sandbox, config.sandbox ?? 'auto')
   })
   for (const p of printers.values()) {
     // connect early so that meta shows the printer's state; a print connects again if this failed

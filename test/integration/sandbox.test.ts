@@ -187,7 +187,7 @@ test('meta says how tools run; auto without a working bwrap offers no service th
       assert.ok(!m.services.split(',').includes('openjscad'))
       assert.ok(m.services.split(',').includes('openscad'))
     } finally { await auto.stop() }
-    await assert.rejects(testNode({ sandbox: 'bwrap' }), /--sandbox bwrap: bwrap does not work here/)
+    await assert.rejects(testNode({ sandbox: 'bwrap' }), /--sandbox bwrap: bubblewrap \(\/nonexistent\/bwrap\) is not installed/)
     const none = await testNode({ sandbox: 'none' })
     try {
       const m = await getJson(`${none.url}/api/v1/meta`)
