@@ -102,7 +102,8 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
         if (v !== null && typeof v === 'object') throw new HttpError(400, `JSON field ${k} is ${Array.isArray(v) ? 'an array' : 'an object'}: give a string, a number or true/false`)
         return [k, String(v)]
       }
-      return { fields: Object.fromEntries(Object.entries(data).map(field)), files: [] }
+      // null: the field is not given
+      return { fields: Object.fromEntries(Object.entries(data).filter(([, v]) => v !== null).map(field)), files: [] }
     }
     if (ctx.request.length === 0 || (!ctx.request.length && !ctx.get('transfer-encoding'))) return { fields: {}, files: [] }
     throw new HttpError(415, `unsupported body type ${type || '(none)'}: send multipart/form-data, urlencoded or JSON`)
