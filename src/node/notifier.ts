@@ -36,13 +36,18 @@ export interface Notifier {
   close (): Promise<void>
 }
 
+const refusedKind = (ip: string, allow?: BlockList): string | undefined => {
+  const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4'
+  if (NEVER.check(ip, family)) return 'a link-local or cloud metadata address'
+  if (allow && !allow.check(ip, family)) return "outside the node's --allow"
+  return undefined
+}
+
 /** Why an address may not be notified, or undefined. */
 export function refusedAddress (ip: string, allow?: BlockList): string | undefined {
   const a = plainIp(ip)
-  const family = isIP(a) === 6 ? 'ipv6' : 'ipv4'
-  if (NEVER.check(a, family)) return `${a} is a link-local or cloud metadata address`
-  if (allow && !allow.check(a, family)) return `${a} is outside the node's --allow`
-  return undefined
+  const kind = refusedKind(a, allow)
+  return kind && `${a} is ${kind}`
 }
 
 const hostOf = (url: string) => {
@@ -73,8 +78,10 @@ export function createNotifier (config: NotifierConfig, deps: NotifierDeps): Not
     if (host === undefined) return log(`notifier ${url} refused: not a URL`)
     const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host)
     if (addrs.length === 0) throw new Error(`${host} has no address`)
-    const why = addrs.map((a) => refusedAddress(a.address, config.allow)).find(Boolean)
-    if (why) return log(`notifier ${url} refused: ${isIP(host) ? '' : `${host} resolves to `}${why}; nothing sent`)
+    for (const { address } of addrs) {
+      const kind = refusedKind(plainIp(address), config.allow)
+      if (kind) return log(`notifier ${url} refused: ${isIP(host) ? `${host} is` : `${host} resolves to ${plainIp(address)},`} ${kind}; nothing sent`)
+    }
     // got loads on the first notification: most nodes never send one, and it costs ~0.1 s at start
     const { default: got } = await import('got')
     const r = await got(url, {
