@@ -18,6 +18,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     '<%= config.bin %> node --port 4468 --slots 2 --data-dir /var/lib/rrcloud',
     '<%= config.bin %> node --allow 192.168.1.0/24 --token s3cret',
     '<%= config.bin %> node --printer mk3=/dev/ttyUSB0@115200',
+    '<%= config.bin %> node --cors https://dashboard.example.org,octopi',
   ]
 
   static flags = {
@@ -29,6 +30,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     timeout: Flags.integer({ min: 1, default: 1800, description: 'seconds a task may run before it is killed' }),
     retention: Flags.integer({ min: 1, default: 24, description: 'hours finished tasks and their files are kept' }),
     allow: Flags.string({ description: 'comma-separated CIDR ranges allowed to connect', default: DEFAULT_ALLOW.join(',') }),
+    cors: Flags.string({ description: 'comma-separated origins (http://host:port) or host names whose web pages may use this node, beyond those served from the LAN (addresses in --allow, localhost, *.local); * for any page, null for file:// and sandboxed pages' }),
     token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
     'max-upload': Flags.integer({ min: 1, default: 1024, description: 'largest upload, MiB' }),
     nice: Flags.integer({ min: 0, max: 19, default: 10, description: 'CPU niceness of the tools (0 to 19; 0: same as the node), so that the HTTP API and printer streaming stay responsive while slicers run' }),
@@ -59,6 +61,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         timeoutSec: flags.timeout,
         retentionHours: flags.retention,
         allow: flags.allow.split(',').filter(Boolean),
+        cors: flags.cors?.split(',').map((s) => s.trim()).filter(Boolean),
         token: flags.token,
         maxUpload: flags['max-upload'] * 2 ** 20,
         maxQueue: flags['max-queue'],

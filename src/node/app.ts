@@ -7,6 +7,7 @@ import type { BlockList } from 'node:net'
 import { allowedPreargs, type ResolvedService } from '../executors/services.js'
 import { badRequest, HttpError, notFound } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
+import { corsGuard, createOriginPolicy, type OriginPolicy } from './cors.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
 import { createBodyReader, type ParsedBody } from './uploads.js'
 import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
@@ -15,6 +16,8 @@ import { FINAL, TASK_ID, type Task } from './task.js'
 export interface AppConfig {
   dataDir: string
   allow: BlockList
+  /** which web pages may use the node (default: pages served from the LAN, see cors.ts) */
+  origins?: OriginPolicy
   token?: string
   maxUpload: number
   maxField?: number
@@ -27,6 +30,8 @@ export interface AppDeps {
   meta: () => Record<string, unknown>
   /** peers this node sees on the LAN (undefined when mDNS is off) */
   peers?: () => unknown[] | undefined
+  /** why a notifier URL is refused at submit time, if it is */
+  notifierRefusal?: (url: string) => string | undefined
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -76,7 +81,6 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
 
   const allowedSockets = new WeakMap<object, boolean>()
   app.use(async (ctx, next) => {
-    ctx.set('Access-Control-Allow-Origin', '*')
     ctx.state.format = formatOf(ctx)
     try {
       await next()
@@ -85,7 +89,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       if (!(err instanceof HttpError)) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
-      if (e.status === 413) ctx.set('Connection', 'close')
+      // a refused request's body is not read: close rather than drain it
+      if (e.status === 413 || !ctx.req.complete) ctx.set('Connection', 'close')
     }
   })
 
@@ -100,14 +105,9 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!allowed) {
       throw new HttpError(403, `${plainIp(ctx.req.socket.remoteAddress ?? '?')} is not allowed here (see the node's --allow)`)
     }
-    if (ctx.method === 'OPTIONS') {
-      ctx.set('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS')
-      ctx.set('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Rrcloud-Token')
-      ctx.status = 204
-      return
-    }
     await next()
   })
+  app.use(corsGuard(config.origins ?? createOriginPolicy({ allow: config.allow })))
 
   const clientToken = (ctx: Context, body?: ParsedBody) => {
     const auth = ctx.get('authorization')
@@ -119,6 +119,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       throw new HttpError(401, 'this node needs a token: send Authorization: Bearer TOKEN (rrcloud --token)')
     }
   }
+  /** notifier URLs may carry secrets: shown only to requests with the token, when the node has one */
+  const view = (ctx: Context) => (t: Task) => taskView(t, { notifier: !config.token || tokenMatches(config.token, clientToken(ctx)) })
 
   async function submit (ctx: Context): Promise<Task> {
     const body = await readBody(ctx)
@@ -181,6 +183,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     }
     const notifier = fields.notifier || undefined
     if (notifier && !/^https?:\/\/\S+$/i.test(notifier)) throw badRequest('notifier must be an http:// or https:// URL')
+    const refused = notifier && deps.notifierRefusal?.(notifier)
+    if (refused) throw badRequest(`notifier refused: ${refused}`)
     return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier, printer: fields.printer || undefined }
   }
 
@@ -213,7 +217,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const events = (ctx: Context, t: Task) => {
     const stream = new PassThrough()
     const send = (x: Task) => {
-      stream.write(`event: task\ndata: ${JSON.stringify(taskView(x))}\n\n`)
+      stream.write(`event: task\ndata: ${JSON.stringify(view(ctx)(x))}\n\n`)
       if (FINAL.has(x.status)) stream.end()
     }
     const onTask = (x: Task) => { if (x.id === t.id) send(x) }
@@ -253,12 +257,21 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (service === 'meta') return reply(ctx, deps.meta(), 'meta')
     if (service !== 'info') throw badRequest(`GET takes service=info or service=meta; POST a form to run ${service}`)
     const id = ctx.query.id as string | undefined
-    if (id) return reply(ctx, taskView(runner.get(taskId(id))), `task ${id}`)
-    reply(ctx, runner.list().map(taskView), 'tasks', offered())
+    if (id) return reply(ctx, view(ctx)(runner.get(taskId(id))), `task ${id}`)
+    reply(ctx, runner.list().map(view(ctx)), 'tasks', offered())
   })
   router.post('/', seed, async (ctx) => {
     const t = await submit(ctx)
-    reply(ctx, taskView(t), `task ${t.id}`)
+    if (ctx.state.format === 'html') {
+      // Post/Redirect/Get: reloading the task's page does not submit the form again
+      ctx.status = 303
+      ctx.set('Location', `/?service=info&id=${t.id}`)
+      ctx.type = 'text/html'
+      ctx.body = `<!doctype html><p>task <a href="/?service=info&amp;id=${t.id}">${t.id}</a></p>\n`
+      return
+    }
+    // the token, if the node has one, came with the submission
+    reply(ctx, taskView(t, { notifier: true }), `task ${t.id}`)
   })
   router.get('/tasks/out/:file', (ctx) => {
     const file = ctx.params.file
@@ -284,12 +297,12 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!peers) throw new HttpError(404, 'this node does not browse the LAN (started with --no-mdns)')
     reply(ctx, peers, 'peers')
   })
-  v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(taskView), 'tasks'))
+  v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(view(ctx)), 'tasks'))
   v1.post('/tasks', async (ctx) => {
     const t = await submit(ctx)
     ctx.status = 201
     ctx.set('Location', `/api/v1/tasks/${t.id}`)
-    reply(ctx, taskView(t), 'task')
+    reply(ctx, taskView(t, { notifier: true }), 'task')
   })
   v1.get('/tasks/:id', async (ctx) => {
     const t = runner.get(taskId(ctx.params.id))
@@ -297,11 +310,11 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     ctx.set('X-Rrcloud-Max-Wait', String(MAX_WAIT))
     const wait = ctx.query.wait === undefined ? 0 : Number(ctx.query.wait)
     if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the task to end (at most ${MAX_WAIT})`)
-    reply(ctx, taskView(wait > 0 && !FINAL.has(t.status) ? await untilFinal(t, Math.min(wait, MAX_WAIT), ctx) : t), 'task')
+    reply(ctx, view(ctx)(wait > 0 && !FINAL.has(t.status) ? await untilFinal(t, Math.min(wait, MAX_WAIT), ctx) : t), 'task')
   })
   const change = (op: 'cancel' | 'pause' | 'resume') => (ctx: Context) => {
     checkToken(ctx)
-    reply(ctx, taskView(runner[op](taskId(ctx.params.id))), 'task')
+    reply(ctx, view(ctx)(runner[op](taskId(ctx.params.id))), 'task')
   }
   v1.delete('/tasks/:id', change('cancel'))
   v1.post('/tasks/:id/cancel', change('cancel'))
@@ -311,8 +324,15 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   v1.get('/tasks/:id/log', (ctx) => log(ctx, ctx.params.id))
   v1.get('/tasks/:id/events', (ctx) => events(ctx, runner.get(taskId(ctx.params.id))))
 
-  app.use(router.routes()).use(router.allowedMethods())
-  app.use(v1.routes()).use(v1.allowedMethods())
-  app.use((ctx) => { throw notFound(`nothing at ${ctx.path}`) })
+  app.use(router.routes())
+  app.use(v1.routes())
+  app.use((ctx) => {
+    // a known path asked with another method: 405 with what it takes
+    const allow = [...new Set([router, v1].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
+    if (allow.length === 0) throw notFound(`nothing at ${ctx.path}`)
+    ctx.set('Allow', [...allow, 'OPTIONS'].join(', '))
+    if (ctx.method === 'OPTIONS') { ctx.status = 204; return }
+    throw new HttpError(405, `${ctx.method} ${ctx.path} is not supported; it takes ${allow.join(', ')}`)
+  })
   return app
 }

@@ -9,6 +9,8 @@ import { once } from 'node:events'
 import { builtinServicesDir, confine, resolveAll, type ResolvedService } from '../executors/services.js'
 import { probeSandbox, type Limits, type SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
+import { createOriginPolicy } from './cors.js'
+import { createNotifier } from './notifier.js'
 import type { Store } from './store.js'
 import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
@@ -23,6 +25,8 @@ export interface NodeConfig {
   timeoutSec?: number
   retentionHours?: number
   allow?: string[]
+  /** more origins or host names whose web pages may use the node (`*` any, `null` the opaque origin) */
+  cors?: string[]
   token?: string
   maxUpload?: number
   /** tasks that may wait for a slot before new ones get 503 (default 1000) */
@@ -95,6 +99,9 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const timeoutSec = config.timeoutSec ?? 1800
   const retentionHours = config.retentionHours ?? 24
   const serverName = config.name ?? hostname()
+  const allow = parseCidrs(config.allow ?? DEFAULT_ALLOW)
+  const origins = createOriginPolicy({ allow, cors: config.cors, names: [serverName, hostname()] })
+  const defaultAllow = !config.allow || [...config.allow].map((c) => c.trim()).sort().join() === [...DEFAULT_ALLOW].sort().join()
   mkdirSync(config.dataDir, { recursive: true })
   const nodeId = nodeIdOf(config.dataDir)
   const printers = new Map<string, Printer>()
@@ -158,17 +165,10 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   } catch (err) {
     return giveUp(err)
   }
+  const notifier = createNotifier({ allow: defaultAllow ? undefined : allow }, { log })
   const runner = createTaskRunner(
     { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice, sandbox, limits },
-    {
-      store,
-      log,
-      notify: (url) => {
-        // got loads on the first notification: most nodes never send one, and it costs ~0.1 s at start
-        import('got').then(({ default: got }) => got(url, { timeout: { request: 5000 }, retry: { limit: 0 } }))
-          .then((r) => log(`notifier ${url}: ${r.statusCode}`), (e: Error) => log(`notifier ${url} failed: ${e.message}`))
-      },
-    },
+    { store, log, notify: (url) => notifier.notify(url) },
   )
   /** free slots and waiting tasks, as meta and the mDNS record show them */
   const counts = () => {
@@ -205,8 +205,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     }
   }
   const app = createApp(
-    { dataDir: config.dataDir, allow: parseCidrs(config.allow ?? DEFAULT_ALLOW), token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
-    { runner, services, meta, peers: () => browser?.peers() },
+    { dataDir: config.dataDir, allow, origins, token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
+    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url) },
   )
   const server = createServer(app.callback())
   server.requestTimeout = 0
@@ -215,6 +215,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await once(server, 'listening')
   } catch (err) {
     await runner.close().catch(() => {})
+    await notifier.close()
     store.close()
     return giveUp(err)
   }
@@ -252,7 +253,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         server.close()
         server.closeAllConnections()
         await runner.close()
-        await Promise.all([...printers.values()].map((p) => p.close()))
+        await Promise.all([notifier.close(), ...[...printers.values()].map((p) => p.close())])
         store.close()
       })()
       return closed

@@ -2,10 +2,14 @@ import type { Task } from './task.js'
 
 export type Format = 'text' | 'json' | 'html'
 
-/** A task as the seed showed it: flat fields, `in` as a comma-separated list. */
-export function taskView (t: Task): Record<string, unknown> {
-  const { in: inputs, ...rest } = t
+/**
+ * A task as the seed showed it: flat fields, `in` as a comma-separated list. The notifier URL,
+ * which may carry a secret, only with `notifier: true`.
+ */
+export function taskView (t: Task, show: { notifier?: boolean } = {}): Record<string, unknown> {
+  const { in: inputs, notifier, ...rest } = t
   const v: Record<string, unknown> = { ...rest, in: inputs.map((i) => (i.prearg ?? '') + i.path).join(',') }
+  if (show.notifier) v.notifier = notifier
   for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k]
   return v
 }

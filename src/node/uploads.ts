@@ -98,7 +98,12 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
         throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`)
       }
       if (!data || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'JSON body must be an object of form fields')
-      return { fields: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, String(v)])), files: [] }
+      const field = ([k, v]: [string, unknown]) => {
+        if (v !== null && typeof v === 'object') throw new HttpError(400, `JSON field ${k} is ${Array.isArray(v) ? 'an array' : 'an object'}: give a string, a number or true/false`)
+        return [k, String(v)]
+      }
+      // null: the field is not given
+      return { fields: Object.fromEntries(Object.entries(data).filter(([, v]) => v !== null).map(field)), files: [] }
     }
     if (ctx.request.length === 0 || (!ctx.request.length && !ctx.get('transfer-encoding'))) return { fields: {}, files: [] }
     throw new HttpError(415, `unsupported body type ${type || '(none)'}: send multipart/form-data, urlencoded or JSON`)

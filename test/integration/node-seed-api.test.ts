@@ -83,11 +83,11 @@ test('povray renders a scene to PNG', async () => {
 test('fileIn0 as a content string (jQuery $.post, urlencoded) and the JSON reply as text', async () => {
   const r = await fetch(`${base}/`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8', origin: 'http://192.168.1.20:8080' },
     body: new URLSearchParams({ service: 'openscad', fileIn0: 'sphere(r=5);', format: 'json' }),
   })
   assert.equal(r.status, 200)
-  assert.equal(r.headers.get('access-control-allow-origin'), '*')
+  assert.equal(r.headers.get('access-control-allow-origin'), 'http://192.168.1.20:8080', 'a page from the LAN may read the reply')
   assert.match(r.headers.get('content-type') ?? '', /^text\/plain/, '$.parseJSON(data) needs a string')
   const task = JSON.parse(await r.text())
   assert.equal(task.service, 'openscad')
@@ -130,8 +130,8 @@ test('a browser gets an HTML page; CORS preflight is answered', async () => {
   const html = await r.text()
   assert.match(html, /<table>/)
   assert.match(html, /<option>openscad<\/option>/)
-  const pre = await fetch(`${base}/api/v1/tasks`, { method: 'OPTIONS', headers: { origin: 'http://x', 'access-control-request-method': 'POST' } })
+  const pre = await fetch(`${base}/api/v1/tasks`, { method: 'OPTIONS', headers: { origin: 'http://printer.local', 'access-control-request-method': 'POST' } })
   assert.equal(pre.status, 204)
-  assert.equal(pre.headers.get('access-control-allow-origin'), '*')
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'http://printer.local')
   assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/)
 })
