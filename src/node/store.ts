@@ -135,7 +135,6 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
     if (!first) return
     log(`store: cannot write task records: ${e.message}; trying again every ${RETRY_MS / 1000} s, new tasks are refused meanwhile`)
     retry = setInterval(() => { if (!closed) flush() }, RETRY_MS)
-    retry.unref()
     events.emit('unwritable', e)
   }
   function schedule () {
