@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { taskView } from '../../src/node/render.js'
-import { getJson, post, sleep, testNode, until, waitTask } from '../helpers/node.js'
+import { fixtures, getJson, post, sleep, testNode, testServices, until, waitTask } from '../helpers/node.js'
 
 /** Writes `path` until the file system has no byte left. */
 function fill (path: string) {
@@ -27,43 +27,49 @@ test('a full disk: the API shows only what the database holds, and a task that e
     try { execFileSync('umount', [dataDir]) } catch {}
     rmSync(dataDir, { recursive: true, force: true })
   })
-  const node = await testNode({ dataDir })
+  const node = await testNode({ dataDir, serviceDirs: [testServices, join(fixtures, 'store-services')] })
   const db = new Database(join(dataDir, 'tasks.db'), { readonly: true })
-  const stored = (id: string) => JSON.parse((db.prepare('SELECT data FROM tasks WHERE id = ?').get(id) as { data: string }).data)
+  const stored = (id: string) => taskView(JSON.parse((db.prepare('SELECT data FROM tasks WHERE id = ?').get(id) as { data: string }).data))
+  const task = async (id: string) => await getJson(`${node.url}/api/v1/tasks/${id}`)
   const filler = join(dataDir, 'filler')
   try {
-    const { body: task } = await post(node.url, { service: 'slow' }, [['fileIn0', '2', 'wait.txt']])
-    await until(async () => (await getJson(`${node.url}/api/v1/tasks/${task.id}`)).pid, 5000, 'busy with its pid')
+    // one tool has written its whole output and exits 0 once the disk is full; the other ends later
+    const { body: a } = await post(node.url, { service: 'settle' }, [['fileIn0', '2', 'a.txt']])
+    const { body: b } = await post(node.url, { service: 'slow' }, [['fileIn0', '3', 'b.txt']])
+    await until(async () => (await task(a.id)).pid && (await task(b.id)).pid, 5000, 'both busy with their pids')
+    await until(() => existsSync(join(dataDir, 'tasks/out', `${a.id}.txt`)), 5000, 'the output of the first')
+    const sse = fetch(`${node.url}/api/v1/tasks/${a.id}/events`).then((r) => r.text())
     fill(filler)
-    // the task ends while its record cannot be written
-    await until(() => node.lines.some((l) => l.startsWith('store: cannot write task records: ')), 10000, 'a failed write to be logged')
-    await until(() => node.runner.stats().running === 0, 10000, 'the tool to end')
+    await until(() => node.lines.some((l) => l.startsWith('store: cannot write task records: database or disk is full')), 10000, 'a failed write to be logged')
+    await until(() => node.runner.stats().running === 0, 10000, 'both tools to end')
     assert.equal(node.lines.filter((l) => l.startsWith('store: cannot write')).length, 1, node.lines.join('\n'))
-    assert.equal(stored(task.id).status, 'busy')
-    const shown = await getJson(`${node.url}/api/v1/tasks/${task.id}`)
-    assert.deepEqual(shown, taskView(stored(task.id)), 'GET shows the record as the database holds it')
-    const listed = (await getJson(`${node.url}/api/v1/tasks`)).find((x: { id: string }) => x.id === task.id)
-    assert.deepEqual(listed, taskView(stored(task.id)), 'the list too')
-    const polled = await getJson(`${node.url}/api/v1/tasks/${task.id}?wait=1`)
-    assert.equal(polled.status, 'busy', 'a long poll does not end on a state the database lacks')
+
+    // the node shows what the database holds: both still busy, as far as anyone can tell
+    for (const id of [a.id, b.id]) {
+      assert.equal(stored(id).status, 'busy')
+      assert.deepEqual(await task(id), stored(id), 'GET shows the record as the database holds it')
+      assert.deepEqual((await getJson(`${node.url}/api/v1/tasks`)).find((x: { id: string }) => x.id === id), stored(id), 'so does the list')
+    }
+    assert.equal((await getJson(`${node.url}/api/v1/tasks/${a.id}?wait=1`)).status, 'busy', 'a long poll does not end on a state the database lacks')
     const refused = await fetch(`${node.url}/api/v1/tasks`, { method: 'POST', body: new URLSearchParams({ service: 'echo', fileIn0: 'x' }), headers: { accept: 'application/json' } })
     assert.equal(refused.status, 507)
     assert.match((await refused.json() as { error: string }).error, /cannot write its task records/)
     await sleep(1500)
-    assert.equal((await getJson(`${node.url}/api/v1/tasks/${task.id}`)).status, 'busy', 'still not written')
+    assert.equal((await task(a.id)).status, 'busy', 'still not written')
 
     rmSync(filler)
-    const ended = await until(async () => {
-      const x = await getJson(`${node.url}/api/v1/tasks/${task.id}`)
-      return x.status !== 'busy' && x
-    }, 5000, 'the task to end once space is back')
-    assert.equal(ended.status, 'failed')
-    assert.match(ended.error, /^disk full: database or disk is full$/)
-    assert.deepEqual(taskView(stored(task.id)), ended)
-    assert.ok(node.lines.includes('store: task records are written again'), node.lines.join('\n'))
-    assert.ok(node.lines.includes(`task ${task.id} failed: ${ended.error}`))
-    assert.equal((await fetch(`${node.url}/api/v1/tasks/${task.id}/output`)).status, 409)
-    assert.equal((await fetch(`${node.url}/tasks/out/${task.id}.txt`)).status, 404, 'its output is not served')
+    for (const id of [a.id, b.id]) {
+      const ended = await until(async () => { const x = await task(id); return x.status !== 'busy' && x }, 5000, 'the task to end once space is back')
+      assert.equal(ended.status, 'failed')
+      assert.equal(ended.error, 'disk full: database or disk is full')
+      assert.deepEqual(stored(id), ended)
+      assert.ok(node.lines.includes(`task ${id} failed: ${ended.error}`), node.lines.join('\n'))
+      assert.equal((await fetch(`${node.url}/api/v1/tasks/${id}/output`)).status, 409)
+      assert.equal((await fetch(`${node.url}/tasks/out/${id}.txt`)).status, 404, 'its output is not served')
+    }
+    assert.equal(node.lines.filter((l) => l === 'store: task records are written again').length, 1, node.lines.join('\n'))
+    const states = (await sse).split('\n\n').filter(Boolean).map((e) => JSON.parse(e.split('data: ')[1]).status)
+    assert.deepEqual(states, ['busy', 'failed'], 'the events stream never showed the completion that was not written')
 
     const { status, body: next } = await post(node.url, { service: 'echo' }, [['fileIn0', 'again', 'a.txt']])
     assert.equal(status, 201)
