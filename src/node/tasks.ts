@@ -148,13 +148,14 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const set = (id: string, patch: Partial<Task>) => {
     let t = store.update(id, patch)!
     const e = store.failure()
-    if (e && patch.status && FINAL.has(patch.status)) t = spoil(t, e)
+    if (e && (patch.status === 'complete' || patch.status === 'failed')) t = spoil(t, e)
     if (patch.status) statsChanged()
     return t
   }
   /**
-   * A task that ends while its record cannot be written ends failed: its end is recorded once
-   * writes work again, and what it wrote may be cut short, so its output is not kept.
+   * A task that completes or fails while its record cannot be written ends failed: its end is
+   * recorded once writes work again, and what it wrote may be cut short, so its output is not
+   * kept. A cancelled task stays cancelled.
    */
   const spoil = (t: Task, e: Error): Task => {
     if (FINAL.has(store.committed(t.id)?.status ?? 'queued')) return t
@@ -162,7 +163,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     return store.update(t.id, { status: 'failed', error: `disk full: ${e.message}` })!
   }
   store.events.on('unwritable', (e: Error) => {
-    for (const t of store.pending()) if (FINAL.has(t.status)) spoil(t, e)
+    for (const t of store.pending()) if (t.status === 'complete' || t.status === 'failed') spoil(t, e)
   })
   /** tasks that ended: their end is told (log line, notifier) once it is committed */
   const ending = new Set<string>()
