@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import type { BlockList } from 'node:net'
 import { allowedPreargs, type ResolvedService } from '../executors/services.js'
-import { badRequest, HttpError, notFound } from './errors.js'
+import { badRequest, HttpError, notFound, StoreUnwritable } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { corsGuard, createOriginPolicy, type OriginPolicy } from './cors.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
@@ -85,8 +85,10 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     try {
       await next()
     } catch (err) {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal error')
-      if (!(err instanceof HttpError)) console.error(err)
+      const e = err instanceof HttpError ? err
+        : err instanceof StoreUnwritable ? new HttpError(507, err.message)
+          : new HttpError(500, 'internal error')
+      if (!(err instanceof HttpError) && !(err instanceof StoreUnwritable)) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
       // a refused request's body is not read: close rather than drain it
@@ -312,9 +314,13 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the task to end (at most ${MAX_WAIT})`)
     reply(ctx, view(ctx)(wait > 0 && !FINAL.has(t.status) ? await untilFinal(t, Math.min(wait, MAX_WAIT), ctx) : t), 'task')
   })
-  const change = (op: 'cancel' | 'pause' | 'resume') => (ctx: Context) => {
+  const change = (op: 'cancel' | 'pause' | 'resume') => async (ctx: Context) => {
     checkToken(ctx)
-    reply(ctx, view(ctx)(runner[op](taskId(ctx.params.id))), 'task')
+    const id = taskId(ctx.params.id)
+    runner[op](id)
+    // the reply shows the change once it is recorded (507 while the node cannot write)
+    await runner.flushed()
+    reply(ctx, view(ctx)(runner.get(id)), 'task')
   }
   v1.delete('/tasks/:id', change('cancel'))
   v1.post('/tasks/:id/cancel', change('cancel'))

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname, loadavg, availableParallelism, totalmem } from 'node:os'
 import { basename, join } from 'node:path'
@@ -154,14 +154,11 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await advertiser?.ready.catch(() => {})
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }] =
+  const [{ createApp }, { createStore }, { createTaskRunner }] =
     await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js')]).catch(giveUp)
-  const tmp = taskDirs(config.dataDir).tmp
-  // partial uploads of a previous run
-  try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
   let store: Store
   try {
-    store = createStore({ dataDir: config.dataDir })
+    store = createStore({ dataDir: config.dataDir }, { log })
   } catch (err) {
     return giveUp(err)
   }

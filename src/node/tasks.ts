@@ -1,4 +1,4 @@
-import { appendFileSync, createReadStream, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs'
+import { appendFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { constants } from 'node:os'
 import { rename, rm, writeFile } from 'node:fs/promises'
@@ -10,7 +10,7 @@ import { runProcess, type RunHandle } from '../executors/process.js'
 import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from '../executors/sandbox.js'
 import { notGcode, runPrint } from '../executors/print-run.js'
 import type { Printer } from '../executors/printer/printer.js'
-import { HttpError, notFound } from './errors.js'
+import { HttpError, notFound, StoreUnwritable } from './errors.js'
 import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
 
@@ -71,10 +71,13 @@ export interface TaskRunner {
   stats (): { slots: number; running: number; queued: number }
   /** why there is no room for one more waiting task (--max-queue), or undefined: such tasks get 503 */
   full (): string | undefined
-  /** resolves when no task is queued or running */
+  /** resolves when no task is queued or running (and their records are written) */
   idle (): Promise<void>
+  /** resolves once every change so far is committed; rejects with StoreUnwritable if it cannot be now */
+  flushed (): Promise<void>
+  /** removes ended tasks older than the retention period, and files of no task as old; returns how many tasks */
   sweep (now?: number): number
-  /** 'task' (Task) on every change of a task; 'stats' when running or queued counts change */
+  /** 'task' (Task) on every change of a task, once committed; 'stats' when running or queued counts change */
   events: EventEmitter
   close (): Promise<void>
 }
@@ -156,17 +159,37 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     setImmediate(() => { statsDue = false; events.emit('stats') })
   }
   const set = (id: string, patch: Partial<Task>) => {
-    const t = store.update(id, patch)!
-    events.emit('task', t)
+    let t = store.update(id, patch)!
+    const e = store.failure()
+    if (e && (patch.status === 'complete' || patch.status === 'failed')) t = spoil(t, e)
     if (patch.status) statsChanged()
     return t
   }
-  const end = (t: Task) => {
+  /**
+   * A task that completes or fails while its record cannot be written ends failed: its end is
+   * recorded once writes work again, and what it wrote may be cut short, so its output is not
+   * kept. A cancelled task stays cancelled.
+   */
+  const spoil = (t: Task, e: Error): Task => {
+    if (FINAL.has(store.committed(t.id)?.status ?? 'queued')) return t
+    if (t.out) rmSync(join(config.dataDir, t.out), { force: true, recursive: true })
+    return store.update(t.id, { status: 'failed', error: `disk full: ${e.message}` })!
+  }
+  store.events.on('unwritable', (e: Error) => {
+    for (const t of store.pending()) if (t.status === 'complete' || t.status === 'failed') spoil(t, e)
+  })
+  /** tasks that ended: their end is told (log line, notifier) once it is committed */
+  const ending = new Set<string>()
+  const end = (t: Task) => { ending.add(t.id) }
+  // what the node shows is what the database holds: changes go out once committed
+  store.events.on('task', (t: Task) => {
+    events.emit('task', t)
+    if (!FINAL.has(t.status) || !ending.delete(t.id)) return
     log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}`)
     if (t.notifier) {
       deps.notify(t.notifier.replaceAll('$id', t.id).replaceAll('$myip', t.client))
     }
-  }
+  })
 
   async function execute (id: string): Promise<void> {
     const t = store.get(id)
@@ -259,6 +282,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     end(set(t.id, { status: 'failed', etime: Date.now() / 1000, error: 'the node stopped while the task was running' }))
   }
   for (const t of store.withStatus('queued')) enqueue(t)
+  // files of no task: a crash came between writing them and the record, or between removing both
+  const orphans = removeOrphans(Infinity, store.ids())
+  if (orphans) log(`start: removed ${orphans} file(s) of no task`)
 
   /** A printer by name or port path; with one printer attached, the name may be left out. */
   function choosePrinter (want?: string): Printer {
@@ -273,7 +299,14 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     return p
   }
 
+  /** a task as committed: what the node shows */
   function get (id: string): Task {
+    const t = store.committed(id)
+    if (!t) throw notFound(`no task ${id}`)
+    return t
+  }
+  /** a task with the changes not yet committed: what the runner acts on */
+  function current (id: string): Task {
     const t = store.get(id)
     if (!t) throw notFound(`no task ${id}`)
     return t
@@ -282,6 +315,30 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   function removeFiles (t: Task) {
     const files = [...t.in.map((i) => i.path), t.out, `tasks/log/${t.id}`].filter(Boolean) as string[]
     for (const f of files) rmSync(join(config.dataDir, f), { force: true })
+  }
+
+  /**
+   * Removes what is in the task folders, changed before `before` (ms), and belongs to none of
+   * `ids`: files are named after their task (`ID-N.ext` in, `ID.ext` out, `ID` log, run folder
+   * `ID`); anything in tmp is an upload.
+   */
+  function removeOrphans (before: number, ids: Set<string>): number {
+    let n = 0
+    for (const dir of [dirs.in, dirs.out, dirs.log, dirs.run, dirs.tmp]) {
+      let names: string[]
+      try { names = readdirSync(dir) } catch { continue }
+      for (const name of names) {
+        const owner = dir === dirs.tmp ? undefined : /^(\d{1,12}-\d{6})(?=$|[.-])/.exec(name)?.[1]
+        if (owner && ids.has(owner)) continue
+        try {
+          const p = join(dir, name)
+          if (lstatSync(p).mtimeMs >= before) continue
+          rmSync(p, { recursive: true, force: true })
+          n++
+        } catch {}
+      }
+    }
+    return n
   }
 
   const sweepEvery = Math.min(config.retentionHours * 3600e3 / 4, 600e3)
@@ -299,6 +356,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
       const full = printer ? undefined : runner.full()
       if (full) throw new HttpError(503, full)
+      const unwritable = store.failure()
+      if (unwritable) throw new StoreUnwritable(unwritable)
       let id = newTaskId()
       while (reserved.has(id) || store.get(id)) id = newTaskId()
       reserved.add(id)
@@ -353,7 +412,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       } finally {
         reserved.delete(id)
       }
-      events.emit('task', task)
       statsChanged()
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(task)
@@ -362,19 +420,19 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     get,
     list: () => store.list(),
     cancel (id) {
-      const t = get(id)
+      const t = current(id)
       if (FINAL.has(t.status)) throw new HttpError(409, `task ${id} is already ${t.status}`)
       const h = running.get(id)
       if (h) {
         h.cancel()
-        return get(id)
+        return current(id)
       }
       const next = set(id, { status: 'cancelled', etime: Date.now() / 1000, error: 'cancelled on request' })
       end(next)
       return next
     },
     pause (id) {
-      const t = get(id)
+      const t = current(id)
       const h = running.get(id)
       if (t.status !== 'busy' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a busy task can be paused`)
       h.pause()
@@ -382,7 +440,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       return set(id, { status: 'paused' })
     },
     resume (id) {
-      const t = get(id)
+      const t = current(id)
       const h = running.get(id)
       if (t.status !== 'paused' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a paused task can be resumed`)
       h.resume()
@@ -393,15 +451,23 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     full: () => queue.size + reserved.size >= maxQueue
       ? `full: ${queue.size} tasks wait for ${config.slots} slot(s) here (--max-queue ${maxQueue}); try another node`
       : undefined,
-    idle: async () => { await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle())) },
+    idle: async () => {
+      await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle()))
+      await store.flushed().catch(() => {})
+    },
+    flushed: () => store.flushed(),
     events,
     sweep (now = Date.now()) {
-      const old = store.endedBefore(now / 1000 - config.retentionHours * 3600)
+      const before = now - config.retentionHours * 3600e3
+      const old = store.endedBefore(before / 1000)
       for (const t of old) {
         removeFiles(t)
         store.remove(t.id)
       }
       if (old.length) log(`retention: removed ${old.length} task(s) older than ${config.retentionHours} h`)
+      // a submission in progress has its uploads in tmp and its inputs under a reserved id
+      const orphans = removeOrphans(before, new Set([...store.ids(), ...reserved]))
+      if (orphans) log(`retention: removed ${orphans} file(s) of no task older than ${config.retentionHours} h`)
       return old.length
     },
     async close () {
