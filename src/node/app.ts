@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import type { BlockList } from 'node:net'
 import { allowedPreargs, type ResolvedService } from '../executors/services.js'
-import { badRequest, HttpError, notFound, StoreUnwritable } from './errors.js'
+import { badRequest, HttpError, notFound, toHttpError } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { corsGuard, createOriginPolicy, type OriginPolicy } from './cors.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
@@ -85,10 +85,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     try {
       await next()
     } catch (err) {
-      const e = err instanceof HttpError ? err
-        : err instanceof StoreUnwritable ? new HttpError(507, err.message)
-          : new HttpError(500, 'internal error')
-      if (!(err instanceof HttpError) && !(err instanceof StoreUnwritable)) console.error(err)
+      const e = toHttpError(err)
+      if (e.status === 500) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
       // a refused request's body is not read: close rather than drain it

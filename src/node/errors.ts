@@ -14,13 +14,48 @@ export const badRequest = (msg: string, extra?: Record<string, unknown>) => new 
 export const notFound = (msg = 'not found') => new HttpError(404, msg)
 
 /**
- * The task records cannot be written (the disk is full, or failing): raised below the HTTP edge,
- * which answers 507. Changes to existing tasks are kept and written once space allows.
+ * Why a component of the node (the task runner, the store) refuses a request, by kind. The HTTP
+ * app gives each kind its status once (`statusOf`); the components know nothing of HTTP.
  */
-export class StoreUnwritable extends Error {
-  readonly code = 'store-unwritable'
+export type Refusal =
+  /** the request itself is wrong: unknown service or printer, content that must not run */
+  | 'invalid'
+  /** no such task */
+  | 'unknown'
+  /** the task is not in a state that allows this */
+  | 'conflict'
+  /** no room for one more waiting task (--max-queue) */
+  | 'full'
+  /** the task records cannot be written now (disk full) */
+  | 'unwritable'
 
-  constructor (cause: Error) {
-    super(`this node cannot write its task records now (${cause.message}); try again later or another node`, { cause })
+const STATUS: Record<Refusal, number> = { invalid: 400, unknown: 404, conflict: 409, full: 503, unwritable: 507 }
+
+/** A refusal of the node's components, with a message a user can act on. */
+export class TaskError extends Error {
+  readonly kind: Refusal
+  readonly extra: Record<string, unknown>
+
+  constructor (kind: Refusal, message: string, extra: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options)
+    this.kind = kind
+    this.extra = extra
   }
+}
+
+/**
+ * The task records cannot be written (the disk is full, or failing). Changes to existing tasks
+ * are kept and written once space allows.
+ */
+export class StoreUnwritable extends TaskError {
+  constructor (cause: Error) {
+    super('unwritable', `this node cannot write its task records now (${cause.message}); try again later or another node`, {}, { cause })
+  }
+}
+
+/** The HTTP form of an error thrown below the edge: a refusal keeps its message, anything else is 500 and says nothing of itself. */
+export function toHttpError (err: unknown): HttpError {
+  if (err instanceof HttpError) return err
+  if (err instanceof TaskError) return new HttpError(STATUS[err.kind], err.message, err.extra)
+  return new HttpError(500, 'internal error')
 }

@@ -10,7 +10,7 @@ import { runProcess, type RunHandle } from '../executors/process.js'
 import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from '../executors/sandbox.js'
 import { notGcode, runPrint } from '../executors/print-run.js'
 import type { Printer } from '../executors/printer/printer.js'
-import { HttpError, notFound, StoreUnwritable } from './errors.js'
+import { StoreUnwritable, TaskError } from './errors.js'
 import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
 
@@ -292,23 +292,23 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const list = all.map((p) => `${p.name} (${p.path})`).join(', ')
     if (!want) {
       if (all.length === 1) return all[0]
-      throw new HttpError(400, `several printers here, say which: ${list}`, { printers: all.map((p) => p.name) })
+      throw new TaskError('invalid', `several printers here, say which: ${list}`, { printers: all.map((p) => p.name) })
     }
     const p = all.find((x) => x.name === want || x.path === want)
-    if (!p) throw new HttpError(400, `no printer ${want} on this node; it has ${list || 'none'}`, { printers: all.map((x) => x.name) })
+    if (!p) throw new TaskError('invalid', `no printer ${want} on this node; it has ${list || 'none'}`, { printers: all.map((x) => x.name) })
     return p
   }
 
   /** a task as committed: what the node shows */
   function get (id: string): Task {
     const t = store.committed(id)
-    if (!t) throw notFound(`no task ${id}`)
+    if (!t) throw new TaskError('unknown', `no task ${id}`)
     return t
   }
   /** a task with the changes not yet committed: what the runner acts on */
   function current (id: string): Task {
     const t = store.get(id)
-    if (!t) throw notFound(`no task ${id}`)
+    if (!t) throw new TaskError('unknown', `no task ${id}`)
     return t
   }
 
@@ -352,10 +352,10 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const runner: TaskRunner = {
     async submit (sub) {
       const s = services.get(sub.service)
-      if (!s) throw new HttpError(400, `unknown service ${sub.service}`, { services: [...services.keys()] })
+      if (!s) throw new TaskError('invalid', `unknown service ${sub.service}`, { services: [...services.keys()] })
       const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
       const full = printer ? undefined : runner.full()
-      if (full) throw new HttpError(503, full)
+      if (full) throw new TaskError('full', full)
       const unwritable = store.failure()
       if (unwritable) throw new StoreUnwritable(unwritable)
       let id = newTaskId()
@@ -384,7 +384,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (refused) {
         reserved.delete(id)
         await removeInputs()
-        throw new HttpError(400, refused)
+        throw new TaskError('invalid', refused)
       }
       const c = inRunDir(s, id, inputs)
       const task: Task = {
@@ -421,7 +421,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     list: () => store.list(),
     cancel (id) {
       const t = current(id)
-      if (FINAL.has(t.status)) throw new HttpError(409, `task ${id} is already ${t.status}`)
+      if (FINAL.has(t.status)) throw new TaskError('conflict', `task ${id} is already ${t.status}`)
       const h = running.get(id)
       if (h) {
         h.cancel()
@@ -434,7 +434,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     pause (id) {
       const t = current(id)
       const h = running.get(id)
-      if (t.status !== 'busy' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a busy task can be paused`)
+      if (t.status !== 'busy' || !h) throw new TaskError('conflict', `task ${id} is ${t.status}; only a busy task can be paused`)
       h.pause()
       log(`task ${id} paused`)
       return set(id, { status: 'paused' })
@@ -442,7 +442,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     resume (id) {
       const t = current(id)
       const h = running.get(id)
-      if (t.status !== 'paused' || !h) throw new HttpError(409, `task ${id} is ${t.status}; only a paused task can be resumed`)
+      if (t.status !== 'paused' || !h) throw new TaskError('conflict', `task ${id} is ${t.status}; only a paused task can be resumed`)
       h.resume()
       log(`task ${id} resumed`)
       return set(id, { status: 'busy' })
