@@ -53,8 +53,8 @@ const NOBODY = 65534
 
 /** Read-only system paths every tool gets (those that exist here). */
 const SYSTEM_RO = [
-  '/usr', '/etc/fonts', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives',
-  '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/ssl/openssl.cnf', '/var/cache/fontconfig',
+  '/usr', '/etc/fonts', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/passwd', '/etc/group',
+  '/var/cache/fontconfig',
 ]
 /** Top-level folders that are links into /usr on merged-/usr systems, or real folders on others. */
 const TOP = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
