@@ -1,14 +1,13 @@
-import { appendFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
-import { createInterface } from 'node:readline'
-import { constants } from 'node:os'
+import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
-import { compose, deniedSetting, type ResolvedService } from '../executors/services.js'
-import { runProcess, type RunHandle } from '../executors/process.js'
-import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from '../executors/sandbox.js'
-import { notGcode, runPrint } from '../executors/print-run.js'
+import type { ResolvedService } from '../executors/services.js'
+import type { Executor, Execution } from '../executors/executor.js'
+import { createProcessExecutor } from '../executors/process-executor.js'
+import { createPrintExecutor } from '../executors/print-executor.js'
+import type { Limits, Sandbox } from '../executors/sandbox.js'
 import type { Printer } from '../executors/printer/printer.js'
 import { StoreUnwritable, TaskError } from './errors.js'
 import type { Store } from './store.js'
@@ -103,36 +102,6 @@ function killOrphan (pid: number, runDir: string) {
   } catch {}
 }
 
-/** bwrap runs the tool under an init of its own, which reports a signal as the exit code 128 + n */
-function exitReason (sb: Sandbox, code: number | null): string {
-  const sig = sb.mode === 'bwrap' && code !== null && code > 128
-    ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0]
-    : undefined
-  return sig ? `killed by ${sig}` : `exited with code ${code}`
-}
-
-/** the smaller of two limits, where 0 or undefined is none */
-const lower = (a?: number, b?: number) => (a && b ? Math.min(a, b) : a || b || undefined)
-
-/** The first setting of a config input that names a program (descriptor `deny`), read line by line. */
-async function deniedIn (s: ResolvedService, path: string): Promise<string | undefined> {
-  if (s.deny.length === 0) return undefined
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
-  for await (const line of lines) {
-    const hit = deniedSetting(s, line)
-    if (hit) { lines.close(); return hit }
-  }
-  return undefined
-}
-
-/**
- * The tool's command line inside its task folder: inputs by their names there, the output as
- * `ID.EXT` beside them (moved to tasks/out once the task completes).
- */
-function inRunDir (s: ResolvedService, id: string, inputs: TaskInput[]) {
-  return compose(s, id, inputs.map((i) => ({ ...i, path: basename(i.path) })), '')
-}
-
 export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
   const { store, log } = deps
   const dirs = taskDirs(config.dataDir)
@@ -142,7 +111,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const printers = config.printers ?? new Map<string, Printer>()
   // a printer is not a CPU slot: each has a line of its own, one job at a time
   const printQueues = new Map([...printers.keys()].map((n) => [n, new PQueue({ concurrency: 1 })]))
-  const running = new Map<string, RunHandle>()
+  const running = new Map<string, Execution>()
   let closing = false
   const rel = (p: string) => relative(config.dataDir, p)
   const printing = () => [...running.keys()].filter((id) => store.get(id)?.printer).length
@@ -191,6 +160,16 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     }
   })
 
+  // one executor per service that runs a tool, one per printer
+  const processExecutors = new Map(config.services.filter((s) => s.kind === 'process' && s.exe).map((s) => [s.name, createProcessExecutor(s, {
+    sandbox: config.sandbox, limits: config.limits, runRoot: dirs.run, nice: config.nice, graceMs: config.graceMs,
+  })]))
+  const printExecutors = new Map([...printers].map(([name, p]) => [name, createPrintExecutor(p)]))
+  /** the executor of a task: its service's, or its printer's (undefined: the printer is gone) */
+  const executorOf = (s: ResolvedService, t: { printer?: string }): Executor | undefined =>
+    s.kind === 'printer' ? (t.printer ? printExecutors.get(t.printer) : undefined) : processExecutors.get(s.name)
+  const inputsOf = (t: { in: TaskInput[] }) => t.in.map((i) => ({ host: join(config.dataDir, i.path), name: basename(i.path), ...(i.prearg ? { prearg: i.prearg } : {}) }))
+
   async function execute (id: string): Promise<void> {
     const t = store.get(id)
     if (!t || t.status !== 'queued' || closing) return
@@ -200,74 +179,31 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       return
     }
     const timeoutSec = Math.min(config.timeoutSec, s.timeout ?? Infinity)
-    const printer = t.printer ? printers.get(t.printer) : undefined
-    if (s.kind === 'printer' && !printer) {
+    const ex = executorOf(s, t)
+    if (!ex) {
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `printer ${t.printer} is no longer attached here` }))
       return
     }
-    const runDir = join(dirs.run, id)
-    const c = inRunDir(s, id, t.in)
-    let h: RunHandle
-    if (printer) {
-      h = runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
-    } else {
-      // a rerun starts from a clean folder: nothing of an earlier attempt is taken for output
-      const inputs = t.in.map((i) => ({ host: join(config.dataDir, i.path), name: basename(i.path) }))
-      try {
-        prepareRunDir(config.sandbox, runDir, inputs)
-      } catch (e) {
-        end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `could not prepare the task's folder: ${(e as Error).message}` }))
-        return
-      }
-      const limits: Limits = {
-        memoryMiB: lower(config.limits?.memoryMiB, s.limits.memoryMiB),
-        cpuSec: lower(config.limits?.cpuSec, s.limits.cpuSec),
-        fileMiB: lower(config.limits?.fileMiB, s.limits.fileMiB),
-        procs: lower(config.limits?.procs, s.limits.procs),
-      }
-      const cmd = wrap(config.sandbox, { exe: s.exe!, args: c.args, runDir, inputs, ro: s.sandboxRo, env: s.env, limits })
-      h = runProcess({
-        ...cmd,
-        cwd: runDir,
-        env: toolEnv(config.sandbox, runDir, s.env),
-        envOnly: true,
-        logFile: join(dirs.log, id),
-        stdoutTo: c.stdoutTo && join(runDir, c.stdoutTo),
-        timeoutMs: timeoutSec * 1000,
-        progress: s.progress,
-        onProgress: (text) => set(id, { progress: text }),
-        graceMs: config.graceMs,
-        nice: config.nice,
-      })
-    }
+    const h = ex.start({
+      id,
+      inputs: inputsOf(t),
+      logFile: join(dirs.log, id),
+      outFile: t.out && join(config.dataDir, t.out),
+      timeoutMs: timeoutSec * 1000,
+      onUpdate: (patch) => set(id, patch as Partial<Task>),
+    })
     running.set(id, h)
     set(id, { status: 'busy', pid: h.pid })
     if (h.started) {
       const pid = await h.started
       if (pid !== undefined && running.has(id)) set(id, { pid })
     }
-    log(`task ${id} busy pid ${h.pid}`)
+    log(`task ${id} busy${h.pid ? ` pid ${h.pid}` : ''}`)
     const r = await h.done
     running.delete(id)
-    const patch: Partial<Task> = { etime: Date.now() / 1000, exitCode: r.exitCode }
-    if (r.cancelled) Object.assign(patch, { status: 'cancelled', error: closing ? 'node stopped while the task was running' : 'cancelled on request' })
-    else if (r.timedOut) Object.assign(patch, { status: 'failed', error: `timed out after ${timeoutSec} s` })
-    else if (r.lost) Object.assign(patch, { status: 'failed', error: r.lost })
-    else if (r.error) Object.assign(patch, { status: 'failed', error: printer ? r.error : `could not start ${s.exe}: ${r.error}` })
-    else if (r.exitCode !== 0) Object.assign(patch, { status: 'failed', error: r.signal ? `killed by ${r.signal}` : exitReason(config.sandbox, r.exitCode) })
-    else if (!printer && c.outFile) {
-      // the output becomes visible under tasks/out only now, whole: nothing partial is ever served
-      try {
-        await rename(join(runDir, c.outFile), join(config.dataDir, t.out!))
-        patch.status = 'complete'
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException
-        Object.assign(patch, { status: 'failed', error: err.code === 'ENOENT' ? 'the tool exited without writing its output' : `could not keep the output: ${err.message}` })
-      }
-    } else patch.status = 'complete'
-    if (!printer) await rm(runDir, { recursive: true, force: true }).catch(() => {})
+    const patch: Partial<Task> = { etime: Date.now() / 1000, status: r.status, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) }
+    patch.error = r.error ?? (r.status === 'cancelled' ? (closing ? 'node stopped while the task was running' : 'cancelled on request') : undefined)
     const ended = set(id, patch)
-    if (printer) appendFileSync(join(dirs.log, id), `${ended.status}: ${ended.error ?? ended.progress ?? ''}\n`)
     end(ended)
   }
 
@@ -371,34 +307,25 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         throw e
       }
       const inputs: TaskInput[] = sub.inputs.map((i, n) => ({ path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}) }))
+      const ex = executorOf(s, { printer: printer?.name })!
       // content that must not run: a G-code file that is not one, a config that names a program
-      let refused: string | undefined
-      if (printer) {
-        const why = notGcode(join(config.dataDir, inputs[0].path))
-        if (why) refused = `fileIn0 cannot be printed: ${why}`
-      }
-      for (const [n, i] of inputs.entries()) {
-        const hit = i.prearg && !refused ? await deniedIn(s, join(config.dataDir, i.path)) : undefined
-        if (hit) refused = `fileIn${n} sets ${hit}: a node does not run programs named in configs; remove the line (and run it on the G-code yourself)`
-      }
+      const refused = await ex.refuse(inputsOf({ in: inputs }))
       if (refused) {
         reserved.delete(id)
         await removeInputs()
         throw new TaskError('invalid', refused)
       }
-      const c = inRunDir(s, id, inputs)
+      const plan = ex.plan(id, inputsOf({ in: inputs }))
       const task: Task = {
         id,
         service: s.name,
         status: 'queued',
         client: sub.client,
         server: config.serverName,
-        cmd: printer
-          ? `print ${inputs[0].path} on ${printer.name} (${printer.path})`
-          : [basename(s.exe!), ...c.args].join(' ') + (c.stdoutTo ? ` > ${c.stdoutTo}` : ''),
+        cmd: plan.cmd,
         ctime: Date.now() / 1000,
         in: inputs,
-        out: c.outFile && `tasks/out/${c.outFile}`,
+        out: plan.out && `tasks/out/${plan.out}`,
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
         ...(printer ? { printer: printer.name } : {}),
       }
