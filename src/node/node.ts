@@ -23,7 +23,12 @@ export interface NodeConfig {
   retentionHours?: number
   allow?: string[]
   token?: string
+  /** all the files of one task, bytes (default 1 GiB) */
   maxUpload?: number
+  /** one text field, bytes (default 1 MiB; a request's text fields together: 4 times that) */
+  maxField?: number
+  /** HTTP timeouts, ms: a connection with no data either way for `idle` is closed (default 120 s) */
+  timeouts?: Partial<HttpTimeouts>
   /** tasks that may wait for a slot before new ones get 503 (default 1000) */
   maxQueue?: number
   /** CPU niceness of the tools, 0 to 19 (default 0 here; `rrcloud node` gives 10) */
@@ -41,6 +46,17 @@ export interface NodeConfig {
   /** printer settings for every printer (timeouts; tests shorten them) */
   printerOptions?: Partial<PrinterConfig>
 }
+
+/** How long the HTTP server waits for a client, ms. */
+export interface HttpTimeouts {
+  /** request line and headers */
+  headers: number
+  /** the whole request with its body: a backstop for uploads that trickle (a response may take longer) */
+  request: number
+  /** no data either way; long polls and events streams stay open (keepalive comments) */
+  idle: number
+}
+export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
 export interface PrinterSpec { name: string; path: string; baudRate?: number }
 
@@ -131,8 +147,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await advertiser?.ready.catch(() => {})
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }, { awaitingContinue }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js')]).catch(giveUp)
   const tmp = taskDirs(config.dataDir).tmp
   // partial uploads of a previous run
   try { for (const f of readdirSync(tmp)) rmSync(join(tmp, f), { force: true }) } catch {}
@@ -186,12 +202,23 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       printers: printerList(),
     }
   }
+  const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
-    { dataDir: config.dataDir, allow: parseCidrs(config.allow ?? DEFAULT_ALLOW), token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
-    { runner, services, meta, peers: () => browser?.peers() },
+    {
+      dataDir: config.dataDir, allow: parseCidrs(config.allow ?? DEFAULT_ALLOW), token: config.token,
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
+    },
+    { runner, services, meta, peers: () => browser?.peers(), log },
   )
-  const server = createServer(app.callback())
-  server.requestTimeout = 0
+  const handle = app.callback()
+  const server = createServer({
+    headersTimeout: timeouts.headers,
+    requestTimeout: timeouts.request,
+    connectionsCheckingInterval: Math.min(30_000, timeouts.headers / 2),
+  }, handle)
+  server.timeout = timeouts.idle
+  // the app decides before a body is sent: `100 Continue` goes out only when the body is read
+  server.on('checkContinue', (req, res) => { awaitingContinue.add(res); handle(req, res) })
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')
