@@ -8,7 +8,7 @@ import { allowedPreargs, type ResolvedService } from '../executors/services.js'
 import { badRequest, HttpError, notFound } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
-import { createBodyReader, diskFull, isDiskFull, type ParsedBody } from './uploads.js'
+import { closeAfterReply, createBodyReader, diskFull, isDiskFull, type ParsedBody } from './uploads.js'
 import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
 import { FINAL, TASK_ID, type Task } from './task.js'
 
@@ -80,9 +80,9 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
   const app = new Koa({ proxy: false })
   const router = new Router()
-  // a client that hangs up during a download is not the node's error
+  // a client that hangs up during a download or an upload is not the node's error
   app.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE' && err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.error(err)
+    if (!['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE'].includes(err.code ?? '')) console.error(err)
   })
 
   const allowedSockets = new WeakMap<object, boolean>()
@@ -96,8 +96,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       if (!(err instanceof HttpError)) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
-      // a body not read (refused before it came: 401, 403, 413, 503) is not read after either
-      if (!ctx.req.complete) ctx.set('Connection', 'close')
+      // a body not read (refused before it came: 401, 403, 413, 503) is not kept reading: the connection closes
+      if (!ctx.req.complete) closeAfterReply(ctx)
     }
   })
 

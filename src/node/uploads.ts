@@ -117,6 +117,32 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
   }
 }
 
+const LINGER_MS = 2000
+const LINGER_BYTES = 8 << 20
+
+/**
+ * A reply to a request whose body was not read (refused before it came, or cut short) closes the
+ * connection. Node closes it the moment the reply is out, and a client still sending then gets a
+ * reset, which may come before it has read the reply. Instead, as nginx's lingering close does,
+ * the rest is discarded until the client hangs up, for at most 2 s and 8 MiB.
+ */
+export function closeAfterReply (ctx: Context) {
+  ctx.set('Connection', 'close')
+  const socket = ctx.req.socket
+  ctx.res.once('finish', () => {
+    // the server's destroySoon() would destroy the socket once the reply is written
+    socket.off('finish', socket.destroy)
+    if (socket.destroyed) return
+    let bytes = 0
+    const close = () => { clearTimeout(timer); socket.destroy() }
+    const timer = setTimeout(close, LINGER_MS)
+    socket.on('data', (chunk: Buffer) => { bytes += chunk.length; if (bytes > LINGER_BYTES) close() })
+    socket.once('end', close)
+    socket.once('close', () => clearTimeout(timer))
+    ctx.req.resume()
+  })
+}
+
 /** Sends `100 Continue` to a client that waits for it, as the body is about to be read. */
 function letBodyCome (ctx: Context) {
   if (awaitingContinue.delete(ctx.res) && !ctx.res.headersSent) ctx.res.writeContinue()
@@ -247,8 +273,13 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
       watch.stop()
     }
     const files = ((ctx.request as { files?: Express.Multer.File[] }).files ?? [])
+    const fields = lastValues((ctx.request as { body?: Record<string, unknown> }).body)
+    if (Object.values(fields).reduce((n, v) => n + Buffer.byteLength(v), 0) > limits.maxText) {
+      files.forEach((f) => rmSync(f.path, { force: true }))
+      throw tooMuchText(limits.maxText)
+    }
     return {
-      fields: lastValues((ctx.request as { body?: Record<string, unknown> }).body),
+      fields,
       files: files.map((f) => ({ field: f.fieldname, path: f.path, originalName: f.originalname, size: f.size })),
     }
   }
