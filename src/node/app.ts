@@ -9,7 +9,7 @@ import { badRequest, HttpError, notFound, toHttpError } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { corsGuard, createOriginPolicy, type OriginPolicy } from './cors.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
-import { createBodyReader, type ParsedBody } from './uploads.js'
+import { closeAfterReply, createBodyReader, diskFull, isDiskFull, type ParsedBody } from './uploads.js'
 import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
 import { FINAL, TASK_ID, type Task } from './task.js'
 
@@ -19,8 +19,16 @@ export interface AppConfig {
   /** which web pages may use the node (default: pages served from the LAN, see cors.ts) */
   origins?: OriginPolicy
   token?: string
+  /** all the files of one task, bytes */
   maxUpload: number
+  /** one text field, bytes (default 1 MiB) */
   maxField?: number
+  /** all the text fields of one request, bytes (default 4 × maxField) */
+  maxText?: number
+  /** text fields in one request (default 256) */
+  maxFields?: number
+  /** `: keepalive` comments on a quiet events stream, ms (default 15 s), so that idle timeouts do not cut it */
+  keepaliveMs?: number
 }
 
 export interface AppDeps {
@@ -32,6 +40,8 @@ export interface AppDeps {
   peers?: () => unknown[] | undefined
   /** why a notifier URL is refused at submit time, if it is */
   notifierRefusal?: (url: string) => string | undefined
+  /** one line per notable event (an upload cut off) */
+  log?: (line: string) => void
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -70,13 +80,14 @@ function reply (ctx: Context, data: unknown, title: string, services: string[] =
 export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const { runner } = deps
   const dirs = taskDirs(config.dataDir)
-  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField: config.maxField ?? 32 << 20 })
+  const maxField = config.maxField ?? 1 << 20
+  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField, maxText: config.maxText ?? 4 * maxField, maxFields: config.maxFields ?? 256 })
   const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
   const app = new Koa({ proxy: false })
   const router = new Router()
-  // a client that hangs up during a download is not the node's error
+  // a client that hangs up during a download or an upload is not the node's error
   app.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE' && err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.error(err)
+    if (!['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE'].includes(err.code ?? '')) console.error(err)
   })
 
   const allowedSockets = new WeakMap<object, boolean>()
@@ -89,8 +100,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       if (e.status === 500) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
-      // a refused request's body is not read: close rather than drain it
-      if (e.status === 413 || !ctx.req.complete) ctx.set('Connection', 'close')
+      // a body not read (refused before it came: 401, 403, 413, 503) is not kept reading: the connection closes
+      if (!ctx.req.complete) closeAfterReply(ctx)
     }
   })
 
@@ -109,24 +120,41 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   })
   app.use(corsGuard(config.origins ?? createOriginPolicy({ allow: config.allow })))
 
-  const clientToken = (ctx: Context, body?: ParsedBody) => {
+  // the token comes before the body (headers or query), so that a stranger's upload is never read
+  const clientToken = (ctx: Context) => {
     const auth = ctx.get('authorization')
     if (auth.startsWith('Bearer ')) return auth.slice(7)
-    return ctx.get('x-rrcloud-token') || (ctx.query.token as string | undefined) || body?.fields.token
+    return ctx.get('x-rrcloud-token') || (ctx.query.token as string | undefined)
   }
-  const checkToken = (ctx: Context, body?: ParsedBody) => {
-    if (config.token && !tokenMatches(config.token, clientToken(ctx, body))) {
-      throw new HttpError(401, 'this node needs a token: send Authorization: Bearer TOKEN (rrcloud --token)')
+  const checkToken = (ctx: Context) => {
+    if (config.token && !tokenMatches(config.token, clientToken(ctx))) {
+      throw new HttpError(401, 'this node needs a token: send Authorization: Bearer TOKEN (rrcloud --token), ' +
+        'X-Rrcloud-Token: TOKEN or ?token=TOKEN; a token form field in the body does not count')
     }
   }
   /** notifier URLs may carry secrets: shown only to requests with the token, when the node has one */
   const view = (ctx: Context) => (t: Task) => taskView(t, { notifier: !config.token || tokenMatches(config.token, clientToken(ctx)) })
 
+  /** A CPU task is refused (503) when the queue is full; prints have their own queue per printer. */
+  const checkRoom = (s: ResolvedService) => {
+    const full = s.kind === 'printer' ? undefined : runner.full()
+    if (full) throw new HttpError(503, full)
+  }
+
   async function submit (ctx: Context): Promise<Task> {
-    const body = await readBody(ctx)
+    checkToken(ctx)
+    // refused before the upload when every offered service runs on the CPU queue
+    if (!deps.services.some((s) => s.available && s.kind === 'printer')) {
+      const full = runner.full()
+      if (full) throw new HttpError(503, full)
+    }
+    const body = await readBody(ctx, {
+      log: deps.log,
+      // the service, when it came before the files, says whether a full queue refuses them
+      beforeFiles: (fields) => { if (fields.service) checkRoom(serviceNamed(fields.service)) },
+    })
     try {
       if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
-      checkToken(ctx, body)
       const sub = toSubmission(ctx, body)
       const t = await runner.submit(sub)
       // an upload given twice under one name: the last one counts, the others go
@@ -138,19 +166,24 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     } catch (e) {
       // a stored task's uploads were moved into tasks/in; a refused one's are removed here
       for (const f of body.files) rmSync(f.path, { force: true })
-      throw e
+      throw isDiskFull(e) ? diskFull() : e
     }
+  }
+
+  function serviceNamed (name: string): ResolvedService {
+    const s = deps.services.find((x) => x.name === name && x.available)
+    if (!s) {
+      const why = deps.services.find((x) => x.name === name)?.reason
+      throw badRequest(`unknown service ${name}${why ? ` (not offered here: ${why})` : ''}; this node offers ${offered().join(', ')}`, { services: offered() })
+    }
+    return s
   }
 
   function toSubmission (ctx: Context, body: ParsedBody) {
     const { fields, files } = body
     const name = fields.service
     if (!name) throw badRequest('no service given: send service=NAME', { services: offered() })
-    const s = deps.services.find((x) => x.name === name && x.available)
-    if (!s) {
-      const why = deps.services.find((x) => x.name === name)?.reason
-      throw badRequest(`unknown service ${name}${why ? ` (not offered here: ${why})` : ''}; this node offers ${offered().join(', ')}`, { services: offered() })
-    }
+    const s = serviceNamed(name)
     for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
       if (!/^(service|format|notifier|token|printer|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
     }
@@ -222,7 +255,9 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     }
     const onTask = (x: Task) => { if (x.id === t.id) send(x) }
     runner.events.on('task', onTask)
-    const stop = () => runner.events.off('task', onTask)
+    // a comment now and then: proxies and the node's own idle timeout leave a quiet stream open
+    const keepalive = setInterval(() => stream.write(': keepalive\n\n'), config.keepaliveMs ?? 15_000)
+    const stop = () => { clearInterval(keepalive); runner.events.off('task', onTask) }
     stream.on('close', stop)
     ctx.req.on('close', () => { stop(); stream.end() })
     ctx.type = 'text/event-stream'
@@ -310,6 +345,9 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     ctx.set('X-Rrcloud-Max-Wait', String(MAX_WAIT))
     const wait = ctx.query.wait === undefined ? 0 : Number(ctx.query.wait)
     if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the task to end (at most ${MAX_WAIT})`)
+    // the connection's idle timeout does not cut a long poll short (the server sets it again for the next request)
+    const socket = ctx.req.socket
+    if (wait > 0 && socket.timeout && socket.timeout < (MAX_WAIT + 10) * 1000) socket.setTimeout((MAX_WAIT + 10) * 1000)
     reply(ctx, view(ctx)(wait > 0 && !FINAL.has(t.status) ? await untilFinal(t, Math.min(wait, MAX_WAIT), ctx) : t), 'task')
   })
   const change = (op: 'cancel' | 'pause' | 'resume') => async (ctx: Context) => {

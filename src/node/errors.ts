@@ -49,7 +49,7 @@ export class TaskError extends Error {
  */
 export class StoreUnwritable extends TaskError {
   constructor (cause: Error) {
-    super('unwritable', `this node cannot write its task records now (${cause.message}); try again later or another node`, {}, { cause })
+    super('unwritable', `the node's disk is full or failing: it cannot write its task records now (${cause.message}); try again later or another node`, {}, { cause })
   }
 }
 

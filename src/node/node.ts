@@ -28,7 +28,12 @@ export interface NodeConfig {
   /** more origins or host names whose web pages may use the node (`*` any, `null` the opaque origin) */
   cors?: string[]
   token?: string
+  /** all the files of one task, bytes (default 1 GiB) */
   maxUpload?: number
+  /** one text field, bytes (default 1 MiB; a request's text fields together: 4 times that) */
+  maxField?: number
+  /** HTTP timeouts, ms: a connection with no data either way for `idle` is closed (default 120 s) */
+  timeouts?: Partial<HttpTimeouts>
   /** tasks that may wait for a slot before new ones get 503 (default 1000) */
   maxQueue?: number
   /** CPU niceness of the tools, 0 to 19 (default 0 here; `rrcloud node` gives 10) */
@@ -50,6 +55,17 @@ export interface NodeConfig {
   /** limits of every tool run; unset ones get defaults (memory: RAM / slots, file size: 4 GiB, 256 processes) */
   limits?: Limits
 }
+
+/** How long the HTTP server waits for a client, ms. */
+export interface HttpTimeouts {
+  /** request line and headers */
+  headers: number
+  /** the whole request with its body: a backstop for uploads that trickle (a response may take longer) */
+  request: number
+  /** no data either way; long polls and events streams stay open (keepalive comments) */
+  idle: number
+}
+export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
 export interface PrinterSpec { name: string; path: string; baudRate?: number }
 
@@ -154,8 +170,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await advertiser?.ready.catch(() => {})
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js')]).catch(giveUp)
   let store: Store
   try {
     store = createStore({ dataDir: config.dataDir }, { log })
@@ -201,12 +217,23 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       printers: printerList(),
     }
   }
+  const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
-    { dataDir: config.dataDir, allow, origins, token: config.token, maxUpload: config.maxUpload ?? 2 ** 30 },
-    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url) },
+    {
+      dataDir: config.dataDir, allow, origins, token: config.token,
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
+    },
+    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log },
   )
-  const server = createServer(app.callback())
-  server.requestTimeout = 0
+  const handle = app.callback()
+  const server = createServer({
+    headersTimeout: timeouts.headers,
+    requestTimeout: timeouts.request,
+    connectionsCheckingInterval: Math.min(30_000, timeouts.headers / 2),
+  }, handle)
+  server.timeout = timeouts.idle
+  // the app decides before a body is sent: `100 Continue` goes out only when the body is read
+  server.on('checkContinue', (req, res) => { awaitingContinue.add(res); handle(req, res) })
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')

@@ -1,6 +1,7 @@
 import multer from '@koa/multer'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, mkdirSync, rm, rmSync } from 'node:fs'
+import { createWriteStream, mkdirSync, rm, rmSync, type WriteStream } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream'
 import type { Context } from 'koa'
@@ -10,89 +11,289 @@ export interface UploadedFile { field: string; path: string; originalName: strin
 export interface ParsedBody { fields: Record<string, string>; files: UploadedFile[] }
 
 export interface UploadLimits {
-  /** largest single upload, bytes */
+  /** all the files of one request, bytes */
   maxUpload: number
-  /** largest form field or urlencoded/JSON body (content sent as a string is held in memory) */
+  /** one text field (content sent as a string is held in memory), bytes */
   maxField: number
+  /** all the text of one request: form fields, or an urlencoded/JSON body, bytes */
+  maxText: number
+  /** text fields in one request */
+  maxFields: number
 }
+
+export interface ReadOptions {
+  /** called as the first file of a form starts, with the text fields sent before it; throws to refuse */
+  beforeFiles?: (fields: Record<string, string>) => void
+  /** one line about an upload the client cut off */
+  log?: (line: string) => void
+}
+
+/**
+ * Responses whose `Expect: 100-continue` is not answered yet: the server lets the app see such a
+ * request first (its 'checkContinue' event), and the body reader sends `100 Continue` once it reads.
+ * A request refused before (403, 401, 503, 413 by Content-Length) is answered without its body sent.
+ */
+export const awaitingContinue = new WeakSet<ServerResponse>()
+
+/** Bytes of multipart framing (boundaries, part headers) beside the text: generous for 256 parts. */
+const FRAMING = 1 << 20
+const MiB = (n: number) => n % (1 << 20) === 0 ? `${n / (1 << 20)} MiB` : `${n} bytes`
+
+const tooMuchUpload = (max: number, what: string) =>
+  new HttpError(413, `${what} over this node's limit of ${MiB(max)} of uploads per task (--max-upload)`)
+const tooMuchText = (max: number) =>
+  new HttpError(413, `over ${MiB(max)} of text fields in one request: send large inputs as file uploads (curl -F fileIn0=@FILE)`)
+const fieldTooLarge = (field: string, max: number) =>
+  new HttpError(413, `field ${field} is over ${MiB(max)}: send it as a file upload (curl -F ${field}=@FILE)`)
+export const diskFull = () =>
+  new HttpError(507, "the node's disk is full: free space in its --data-dir, or send the task to another node")
+const diskFullCode = (e: unknown) => ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'].includes((e as NodeJS.ErrnoException)?.code ?? '')
+export const isDiskFull = diskFullCode
+
+/** One multipart request as the storage engine sees it. */
+interface Upload {
+  fileBytes: number
+  started: boolean
+  error?: Error
+  /** files being written or written, until kept or removed */
+  paths: Set<string>
+  outs: Set<WriteStream>
+  beforeFiles?: (fields: Record<string, string>) => void
+  abort (err: Error): void
+}
+const uploads = new WeakMap<IncomingMessage, Upload>()
+
+const lastValues = (body: Record<string, unknown> | undefined) =>
+  Object.fromEntries(Object.entries(body ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[v.length - 1]) : String(v)]))
 
 /**
  * Upload files stream to `dir` through a write stream that may hold 1 MiB: the parser is paused
  * less often than with the 16 KiB default, so a big upload arrives ~20 % faster; small ones are
- * one write as before.
+ * one write as before. Bytes are counted as they arrive: past --max-upload, or on a full disk,
+ * the request is refused at once and its files removed.
  */
-function diskStorage (dir: string): multer.StorageEngine {
+function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
   mkdirSync(dir, { recursive: true })
   return {
-    _handleFile (_req, f, cb) {
+    _handleFile (req, f, cb) {
       // the file as multer hands it to a storage engine: its data is a stream
       const file = f as multer.File & { stream: NodeJS.ReadableStream & { destroyed: boolean } }
+      const up = uploads.get(req)!
+      const refuse = (err: Error) => { file.stream.resume(); cb(err) }
+      if (up.error) return refuse(up.error)
       if (file.stream.destroyed) return cb(new Error('the upload was cut off'))
+      if (!up.started) {
+        up.started = true
+        try {
+          up.beforeFiles?.(lastValues((req as { body?: Record<string, unknown> }).body))
+        } catch (e) {
+          up.abort(e as Error)
+          return refuse(e as Error)
+        }
+      }
       const filename = randomBytes(12).toString('hex')
       const path = join(dir, filename)
       const out = createWriteStream(path, { highWaterMark: 1 << 20 })
+      up.paths.add(path)
+      up.outs.add(out)
       // known before the file is complete, so that a refused request's partial file is removed
       file.path = path
+      file.stream.on('data', (chunk: Buffer) => {
+        up.fileBytes += chunk.length
+        if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, 'the uploads are'))
+      })
       pipeline(file.stream, out, (err) => {
-        if (err) cb(err)
-        else cb(null, { destination: dir, filename, path, size: out.bytesWritten } as Partial<multer.File> as multer.File)
+        up.outs.delete(out)
+        if (err && diskFullCode(err)) up.abort(diskFull())
+        if (!err && !up.error) return cb(null, { destination: dir, filename, path, size: out.bytesWritten } as Partial<multer.File> as multer.File)
+        up.paths.delete(path)
+        rm(path, { force: true }, () => cb(up.error ?? err!))
       })
     },
-    _removeFile (_req, file, cb) {
+    _removeFile (req, file, cb) {
+      uploads.get(req)?.paths.delete(file.path)
       rm(file.path, { force: true }, (err) => cb(err as Error))
     },
   }
 }
 
+const LINGER_MS = 2000
+const LINGER_BYTES = 8 << 20
+
+/**
+ * A reply to a request whose body was not read (refused before it came, or cut short) closes the
+ * connection. Node closes it the moment the reply is out, and a client still sending then gets a
+ * reset, which may come before it has read the reply. Instead, as nginx's lingering close does,
+ * the rest is discarded until the client hangs up, for at most 2 s and 8 MiB.
+ */
+export function closeAfterReply (ctx: Context) {
+  ctx.set('Connection', 'close')
+  const socket = ctx.req.socket
+  ctx.res.once('finish', () => {
+    // the server's destroySoon() would destroy the socket once the reply is written
+    socket.off('finish', socket.destroy)
+    if (socket.destroyed) return
+    let bytes = 0
+    const close = () => { clearTimeout(timer); socket.destroy() }
+    const timer = setTimeout(close, LINGER_MS)
+    socket.on('data', (chunk: Buffer) => { bytes += chunk.length; if (bytes > LINGER_BYTES) close() })
+    socket.once('end', close)
+    socket.once('close', () => clearTimeout(timer))
+    ctx.req.resume()
+  })
+}
+
+/** Sends `100 Continue` to a client that waits for it, as the body is about to be read. */
+function letBodyCome (ctx: Context) {
+  if (awaitingContinue.delete(ctx.res) && !ctx.res.headersSent) ctx.res.writeContinue()
+}
+
+const peer = (ctx: Context) => (ctx.req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '')
+
 /**
  * Reads a task submission: multipart (files streamed to `tmpDir` as they arrive), urlencoded
- * (the seed's jQuery examples) or JSON. Files of a refused request are deleted.
+ * (the seed's jQuery examples) or JSON. Limits are checked against Content-Length before the body
+ * is read, then counted as it arrives; a request over one is answered at once, without reading the
+ * rest. Files of a refused or cut-off request are deleted.
  */
 export function createBodyReader (tmpDir: string, limits: UploadLimits) {
   const upload = multer({
-    storage: diskStorage(tmpDir),
-    limits: { fileSize: limits.maxUpload, fieldSize: limits.maxField, files: 64, fields: 256, parts: 320 },
+    storage: diskStorage(tmpDir, limits.maxUpload),
+    limits: { fieldSize: limits.maxField, files: 64, fields: limits.maxFields, parts: limits.maxFields + 64 },
   }).any()
 
-  async function readText (ctx: Context): Promise<string> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limits.maxField) throw new HttpError(413, `request body over ${limits.maxField} bytes; send large inputs as multipart file uploads`)
-      chunks.push(chunk)
+  /** a client that went away, or was idle past the server's timeout, makes one line in the log */
+  function watchCutOff (ctx: Context, opts: ReadOptions, bytes: () => number) {
+    let why = 'the client hung up'
+    let told = false
+    const onTimeout = () => {
+      why = `no data for ${Math.round((ctx.req.socket.timeout ?? 0) / 1000)} s`
+      ctx.req.socket.destroy()
     }
-    return Buffer.concat(chunks).toString('utf8')
+    ctx.req.on('timeout', onTimeout)
+    return {
+      stop: () => { ctx.req.off('timeout', onTimeout) },
+      /** whether the body was cut off (said once) */
+      cutOff: () => {
+        if (ctx.req.complete) return false
+        if (!told) opts.log?.(`upload from ${peer(ctx)} cut off after ${bytes()} bytes: ${why}`)
+        told = true
+        return true
+      },
+    }
   }
 
-  return async function readBody (ctx: Context): Promise<ParsedBody> {
-    const type = ctx.request.type
-    if (type === 'multipart/form-data') {
-      try {
-        await upload(ctx, async () => {})
-      } catch (err) {
-        const e = err as { code?: string; field?: string; message: string }
-        const files = ((ctx.request as { files?: Express.Multer.File[] }).files ?? [])
-        files.forEach((f) => rmSync(f.path, { force: true }))
-        if (e.code === 'LIMIT_FILE_SIZE') throw new HttpError(413, `upload ${e.field ?? ''} is over the limit of ${limits.maxUpload} bytes`)
-        if (e.code === 'LIMIT_FIELD_VALUE') throw new HttpError(413, `field ${e.field ?? ''} is over ${limits.maxField} bytes; send it as a file upload`)
-        if (e.code?.startsWith('LIMIT_')) throw new HttpError(413, `form too large: ${e.message}`)
-        throw new HttpError(400, `malformed multipart form: ${e.message}`)
+  function readText (ctx: Context, opts: ReadOptions): Promise<string> {
+    const max = limits.maxText
+    if ((ctx.request.length ?? 0) > max) throw tooMuchText(max)
+    letBodyCome(ctx)
+    const req = ctx.req
+    let size = 0
+    const watch = watchCutOff(ctx, opts, () => size)
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      const done = (err?: Error) => {
+        watch.stop()
+        req.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose)
+        if (err) reject(err)
+        else resolve(Buffer.concat(chunks).toString('utf8'))
       }
-      const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {}
-      const files = ((ctx.request as { files?: Express.Multer.File[] }).files ?? [])
-      return {
-        fields: Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Array.isArray(v) ? String(v[v.length - 1]) : String(v)])),
-        files: files.map((f) => ({ field: f.fieldname, path: f.path, originalName: f.originalname, size: f.size })),
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        // the rest is not read: the reply closes the connection
+        if (size > max) { req.pause(); done(tooMuchText(max)) } else chunks.push(chunk)
       }
+      const onEnd = () => done()
+      const onClose = () => { if (watch.cutOff()) done(new HttpError(400, 'the upload was cut off')) }
+      req.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onClose)
+    })
+  }
+
+  /** the fields of an urlencoded or JSON body, within the limits of fields */
+  function checked (fields: Record<string, string>): ParsedBody {
+    const names = Object.keys(fields)
+    if (names.length > limits.maxFields) throw new HttpError(413, `over ${limits.maxFields} fields in one request`)
+    for (const k of names) if (Buffer.byteLength(fields[k]) > limits.maxField) throw fieldTooLarge(k, limits.maxField)
+    return { fields, files: [] }
+  }
+
+  async function readMultipart (ctx: Context, opts: ReadOptions): Promise<ParsedBody> {
+    const req = ctx.req
+    const length = ctx.request.length
+    if (length !== undefined && length > limits.maxUpload + limits.maxText + FRAMING) {
+      throw tooMuchUpload(limits.maxUpload, `the request is ${length} bytes,`)
     }
+    letBodyCome(ctx)
+    let bodyBytes = 0
+    let abort!: (err: Error) => void
+    const aborted = new Promise<never>((_resolve, reject) => { abort = reject })
+    const up: Upload = {
+      fileBytes: 0,
+      started: false,
+      paths: new Set(),
+      outs: new Set(),
+      beforeFiles: opts.beforeFiles,
+      abort (err) {
+        if (up.error) return
+        up.error = err
+        // stop reading: the reply closes the connection
+        req.unpipe()
+        req.pause()
+        for (const out of up.outs) out.destroy(err)
+        abort(err)
+      },
+    }
+    uploads.set(req, up)
+    const onData = (chunk: Buffer) => {
+      bodyBytes += chunk.length
+      // what is not file data is text and framing: held in memory, so counted as it comes
+      if (bodyBytes - up.fileBytes > limits.maxText + FRAMING) up.abort(tooMuchText(limits.maxText))
+    }
+    req.on('data', onData)
+    const watch = watchCutOff(ctx, opts, () => bodyBytes)
+    const parsed = upload(ctx, async () => {})
+    parsed.catch(() => {})
+    try {
+      await Promise.race([parsed, aborted])
+    } catch (err) {
+      const e = err as { code?: string; field?: string; message: string }
+      up.error ??= err as Error
+      const files = ((ctx.request as { files?: Express.Multer.File[] }).files ?? [])
+      files.forEach((f) => rmSync(f.path, { force: true }))
+      for (const p of up.paths) rmSync(p, { force: true })
+      if (err instanceof HttpError) throw err
+      if (watch.cutOff()) throw new HttpError(400, 'the upload was cut off')
+      if (diskFullCode(err)) throw diskFull()
+      if (e.code === 'LIMIT_FIELD_VALUE') throw fieldTooLarge(e.field ?? '', limits.maxField)
+      if (e.code === 'LIMIT_FIELD_COUNT') throw new HttpError(413, `over ${limits.maxFields} fields in one request`)
+      if (e.code?.startsWith('LIMIT_')) throw new HttpError(413, `form too large: ${e.message}`)
+      throw new HttpError(400, `malformed multipart form: ${e.message}`)
+    } finally {
+      req.off('data', onData)
+      watch.stop()
+    }
+    const files = ((ctx.request as { files?: Express.Multer.File[] }).files ?? [])
+    const fields = lastValues((ctx.request as { body?: Record<string, unknown> }).body)
+    if (Object.values(fields).reduce((n, v) => n + Buffer.byteLength(v), 0) > limits.maxText) {
+      files.forEach((f) => rmSync(f.path, { force: true }))
+      throw tooMuchText(limits.maxText)
+    }
+    return {
+      fields,
+      files: files.map((f) => ({ field: f.fieldname, path: f.path, originalName: f.originalname, size: f.size })),
+    }
+  }
+
+  return async function readBody (ctx: Context, opts: ReadOptions = {}): Promise<ParsedBody> {
+    const type = ctx.request.type
+    if (type === 'multipart/form-data') return readMultipart(ctx, opts)
     if (type === 'application/x-www-form-urlencoded') {
-      return { fields: Object.fromEntries(new URLSearchParams(await readText(ctx))), files: [] }
+      return checked(Object.fromEntries(new URLSearchParams(await readText(ctx, opts))))
     }
     if (type === 'application/json') {
       let data: unknown
       try {
-        data = JSON.parse(await readText(ctx))
+        data = JSON.parse(await readText(ctx, opts))
       } catch (err) {
         if (err instanceof HttpError) throw err
         throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`)
@@ -103,7 +304,7 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
         return [k, String(v)]
       }
       // null: the field is not given
-      return { fields: Object.fromEntries(Object.entries(data).filter(([, v]) => v !== null).map(field)), files: [] }
+      return checked(Object.fromEntries(Object.entries(data).filter(([, v]) => v !== null).map(field)))
     }
     if (ctx.request.length === 0 || (!ctx.request.length && !ctx.get('transfer-encoding'))) return { fields: {}, files: [] }
     throw new HttpError(415, `unsupported body type ${type || '(none)'}: send multipart/form-data, urlencoded or JSON`)
