@@ -96,6 +96,16 @@ test('printrun.servers in rrcloudrc: rrcloud printrun --printer mk3 goes to that
     assert.equal(none.code, 2)
     assert.match(none.stderr, new RegExp(`no printer ender on the LAN; printers: mk3 \\(${sim.path.replace(/[.]/g, '\\.')}, idle\\) on pi-mk3`))
     assert.deepEqual(received('nowhere'), [])
+    // a node named first that is down does not hide the printer of the next
+    const next = part('after-dead')
+    writeFileSync(rc, `printrun.servers = ${deadAt}, ${at(node)}\n`)
+    const d = await run(w, 'printrun.cloud', ['--printer=mk3', 'after-dead.gcode'], env)
+    assert.equal(d.code, 0, d.stderr)
+    assert.deepEqual(received('after-dead'), next)
+    // ... but when the printer is nowhere, it may be there: that is said, exit 3
+    const maybe = await run(w, 'run.js', ['printrun', '--printer', 'ender', 'nowhere.gcode'], env)
+    assert.equal(maybe.code, 3, maybe.stderr)
+    assert.match(maybe.stderr, new RegExp(`no printer ender on the LAN; printers: mk3 .* on pi-mk3; not asked: ${deadAt.replace(/[.]/g, '\\.')} \\(.*ECONNREFUSED`))
   } finally {
     writeFileSync(rc, '')
   }
