@@ -266,7 +266,8 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       const dead = known.filter((p) => p.reachable === false)
       if (dead.length && needs.printer === undefined) return dead.map(server)
       // the printer may be on a node that could not be asked: say why it could not
-      if (dead.length === known.length) throw cannotAsk(dead.flatMap((p) => failures.get(p.url) ?? []), `printer ${needs.printer}`)
+      const lost = dead.flatMap((p) => failures.get(p.url) ?? [])
+      if (lost.length && dead.length === known.length) throw cannotAsk(lost, `printer ${needs.printer}`)
       throw notOffered(service, needs, known, how)
     }
     // this process's first task of a kind: other clients may be choosing from the same snapshot
