@@ -59,7 +59,10 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOU
 export function explain (server: Server, err: unknown, status?: number, body?: string): NodeError {
   if (status === undefined) {
     const code = (err as RequestError)?.code ?? ''
-    const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'no such host' : code || (err as Error)?.message
+    const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'no such host'
+      // our own timeouts say how long was waited for what
+      : code === 'ETIMEDOUT' && err instanceof RequestError ? err.message.replace(/ \(ETIMEDOUT\)$/, '')
+      : code || (err as Error)?.message
     return new NodeError(`cannot reach a node at ${server.url} (${why}): start one there with \`rrcloud node\`, ` +
       'name another with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', server, undefined, UNREACHABLE.has(code) || code === 'ERR_REQUEST')
   }

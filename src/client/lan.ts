@@ -2,6 +2,7 @@ import debug from 'debug'
 import { DEFAULT_PORT, type Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
 import { fetchText } from './http.js'
+import { explain, type NodeError } from './api.js'
 import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
@@ -55,6 +56,8 @@ export interface LanSource extends ServerSource {
   candidates (service?: string, needs?: TaskNeeds, peek?: boolean): Promise<Server[]>
   /** the peers known now (looks once, then reuses the look unless `fresh`); with the nodes named for all services */
   peers (fresh?: boolean): Promise<LanPeer[]>
+  /** why the named nodes asked so far (by peers or candidates) could not be asked */
+  unreachable (): NodeError[]
   close (): Promise<void>
 }
 
@@ -133,6 +136,9 @@ async function getJson<T> (url: string, token: string | undefined, timeoutMs: nu
   return { status: r.statusCode, body }
 }
 
+/** How long a named node may take to say what it has: its meta is a small local read on the node. */
+export const ASK_MS = 2000
+
 export const LOCAL: Server = { url: `http://127.0.0.1:${DEFAULT_PORT}`, name: `127.0.0.1:${DEFAULT_PORT}` }
 
 /** The LAN source of servers (see the top of this file). */
@@ -142,6 +148,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   const local = o.local === undefined ? LOCAL : o.local
   let lan: Promise<{ peers: LanPeer[]; how: string[] }> | undefined
   const asked = new Map<string, Promise<LanPeer>>()
+  const failures = new Map<string, NodeError>()
   /** per service: the peers as this process's choices left them */
   const snapshots = new Map<string, LanPeer[]>()
   let how = ''
@@ -192,26 +199,36 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   const ask = (s: Server): Promise<LanPeer> => {
     let p = asked.get(s.url)
     if (!p) {
-      p = getJson<Meta>(`${s.url}/api/v1/meta`, o.token, 3000).then((r) => {
-        if (r.status !== 200) throw new Error(`answered ${r.status}`)
+      p = getJson<Meta>(`${s.url}/api/v1/meta`, o.token, ASK_MS).then((r) => {
+        if (r.status !== 200) {
+          failures.set(s.url, explain(s, undefined, r.status, JSON.stringify(r.body)))
+          throw new Error(`answered ${r.status}`)
+        }
         return fromMeta(s, r.body, 'static')
-      }).catch((e: Error) => ({ ...namedPeer(s), slots: 0, free: 0, reachable: false, error: e.message }))
+      }).catch((e: Error) => {
+        if (!failures.has(s.url)) failures.set(s.url, explain(s, e))
+        return { ...namedPeer(s), slots: 0, free: 0, reachable: false, error: e.message }
+      })
       asked.set(s.url, p)
     }
     return p
   }
 
+  /**
+   * With `shortcut`, a single named node and nothing else is not asked first (when nothing is to be
+   * chosen by what it has: not for a printer, which must be looked up).
+   */
   async function peers (fresh = false, service?: string, shortcut = false): Promise<LanPeer[]> {
     if (fresh || !lan) {
       lan = lookAround()
       asked.clear()
+      failures.clear()
       snapshots.clear()
     }
     const around = await lan
     const found = [...around.peers]
     const named = dedupe(o.statics?.(service) ?? []).filter((s) => !found.some((x) => x.url === s.url))
-    if (shortcut && named.length === 1 && found.length === 0) {
-      // a single named node and nothing else: no need to ask it first
+    if (shortcut && named.length === 1 && found.length === 0 && !asked.has(named[0].url)) {
       found.push({ ...namedPeer(named[0]), unknown: true } as LanPeer)
     } else {
       for (const p of await Promise.all(named.map(ask))) if (!found.some((x) => x.id === p.id)) found.push(p)
@@ -223,7 +240,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
 
   /** Whom to send a task to, best first; throws a clear error when nobody can take it. */
   async function candidates (service?: string, needs: TaskNeeds = {}, peek = false): Promise<Server[]> {
-    const all = await peers(false, service, true)
+    const all = await peers(false, service, needs.printer === undefined)
     if (service === undefined) {
       const order = [...all].sort((a, b) => Number(Boolean(b.local)) - Number(Boolean(a.local)))
       const usable = order.filter((p) => p.reachable !== false)
@@ -248,6 +265,9 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     if (!ranked.length) {
       const dead = known.filter((p) => p.reachable === false)
       if (dead.length && needs.printer === undefined) return dead.map(server)
+      // the printer may be on a node that could not be asked: say why it could not
+      const lost = dead.flatMap((p) => failures.get(p.url) ?? [])
+      if (lost.length && dead.length === known.length) throw cannotAsk(lost, `printer ${needs.printer}`)
       throw notOffered(service, needs, known, how)
     }
     // this process's first task of a kind: other clients may be choosing from the same snapshot
@@ -261,6 +281,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   return {
     candidates,
     peers: (fresh) => peers(fresh),
+    unreachable: () => [...failures.values()],
     origin: () => how || 'the LAN',
     async close () {},
   }
@@ -290,13 +311,22 @@ function nobody (how: string): ClientError {
     'another machine of the LAN, name one with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', EXIT.node)
 }
 
+/** The named nodes that could not be asked what they have (for `what`), as one error. */
+export function cannotAsk (errors: NodeError[], what: string): ClientError {
+  if (errors.length === 1) return errors[0]
+  return new ClientError(`could not ask any node for ${what}:\n${errors.map((e) => `  ${e.message}`).join('\n')}`, EXIT.node)
+}
+
 /** Nobody offers the service (or has the printer): say who is out there and what they offer. */
 export function notOffered (service: string, needs: TaskNeeds, peers: LanPeer[], how: string): ClientError {
   if (!peers.length) return nobody(how)
   if (needs.printer !== undefined) {
     const printers = peers.flatMap((p) => (p.printers ?? []).map((x) => `${x.name} (${x.port}, ${x.state ?? '?'}) on ${p.name}`))
+    const dead = peers.filter((p) => p.reachable === false)
+    // the printer may be on a node that did not answer: that is the node's trouble, not the command's
     return new ClientError(`no printer ${needs.printer} on the LAN; ${printers.length ? `printers: ${printers.join('; ')}` : 'no node has a printer attached'}` +
-      ' (`rrcloud peers` lists them)', EXIT.usage)
+      (dead.length ? `; not asked: ${dead.map((p) => `${server(p).name} (${p.error ?? 'no answer'})`).join(', ')}` : '') +
+      ' (`rrcloud peers` lists them)', dead.length ? EXIT.node : EXIT.usage)
   }
   const offered = [...new Set(peers.flatMap((p) => p.services))].sort()
   return new ClientError(`no node offers ${service} (${peers.length} found via ${how}); they offer ${offered.join(', ') || 'nothing'}; ` +

@@ -4,6 +4,7 @@ import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
+import { cannotAsk } from './lan.js'
 import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
@@ -65,15 +66,16 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   if (printer !== undefined && !shape.printer) throw usage(`--printer: ${service} does not print; printrun does`)
   const rw = rewriteArgs(shape, args)
   if (o.wait && rw.output) checkWritable(rw.output)
-  if (shape.printer) printer ??= await onlyPrinter(ctx, service)
+  // say where the address came from: a stale rrcloudrc is a likely cause
+  const named = (err: unknown) => {
+    if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
+    throw err
+  }
+  if (shape.printer) printer ??= await onlyPrinter(ctx, service).catch(named)
   const needs = { printer }
   const request = { service, inputs: rw.inputs, notifier: o.notifier, printer }
   const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
-    .catch((err) => {
-      // say where the address came from: a stale rrcloudrc is a likely cause
-      if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
-      throw err
-    })
+  const placed = () => place().catch(named)
   // Ctrl-C in a synchronous run cancels the task; before the node has answered, as soon as it does
   let interrupted = false
   let submitted: { api: NodeApi; task: TaskView } | undefined
@@ -88,7 +90,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   }
   if (o.wait) process.on('SIGINT', cancel)
   try {
-    submitted = await place()
+    submitted = await placed()
     reporter.done()
     if (!o.wait) {
       const { task } = submitted
@@ -114,7 +116,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
         reporter.done()
         process.stderr.write(`rrcloud: ${api.server.name} stopped answering while running task ${task.id}; running it again on another node\n`)
         await ctx.source.peers(true)
-        submitted = await place()
+        submitted = await placed()
         reporter.done()
       }
     }
@@ -137,10 +139,14 @@ async function answers (api: NodeApi): Promise<boolean> {
   return false
 }
 
-/** With no printer named: the one printer of the LAN, or an error that lists them. */
+/**
+ * With no printer named: the one printer of the LAN, or an error that lists them; with none known
+ * while named nodes could not be asked, why they could not.
+ */
 async function onlyPrinter (ctx: ClientContext, service: string): Promise<string | undefined> {
   const peers = (await ctx.source.peers()).filter((p) => p.services.includes(service))
   const printers = peers.flatMap((p) => (p.printers ?? []).map((x) => ({ ...x, node: p.name })))
+  if (printers.length === 0 && ctx.source.unreachable().length) throw cannotAsk(ctx.source.unreachable(), 'its printers')
   if (printers.length <= 1) return printers[0]?.name
   throw usage(`say which printer: --printer NAME or ${service}.cloud PORT FILE; printers: ${printers.map((x) => `${x.name} (${x.port}, ${x.state ?? '?'}) on ${x.node}`).join('; ')}`)
 }
