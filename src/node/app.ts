@@ -191,12 +191,17 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     for (const f of files) {
       const m = /^fileIn(\d+)$/.exec(f.field)
       if (!m) throw badRequest(`unexpected file field ${f.field}: inputs are fileIn0, fileIn1, ...`)
-      const ext = f.originalName.includes('.') ? f.originalName.split('.').pop()! : ''
+      const base = f.originalName.split(/[\\/]/).pop()!
+      if (base === '' || base === '.' || base === '..') {
+        throw badRequest(`${f.field} is an upload without a file name (${JSON.stringify(f.originalName)}): name the file (its extension tells the tool what it is), or send the content as a plain field`)
+      }
+      const ext = base.includes('.') ? base.split('.').pop()! : ''
       byIndex.set(Number(m[1]), { tmpPath: f.path, ext: EXT.test(ext) ? ext.toLowerCase() : s.fileIn })
     }
     for (const [k, v] of Object.entries(fields)) {
       const m = /^fileIn(\d+)$/.exec(k)
-      if (m && !byIndex.has(Number(m[1]))) byIndex.set(Number(m[1]), { content: v, ext: s.fileIn })
+      // an empty field is no input (a browser sends one for a file input left empty)
+      if (m && v !== '' && !byIndex.has(Number(m[1]))) byIndex.set(Number(m[1]), { content: v, ext: s.fileIn })
     }
     const allowed = allowedPreargs(s)
     for (const [k, v] of Object.entries(fields)) {

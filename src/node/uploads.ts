@@ -159,8 +159,10 @@ const peer = (ctx: Context) => (ctx.req.socket.remoteAddress ?? '?').replace(/^:
 export function createBodyReader (tmpDir: string, limits: UploadLimits) {
   const upload = multer({
     storage: diskStorage(tmpDir, limits.maxUpload),
+    // the name as sent: a part named `..` is otherwise dropped without a word (its base name is empty)
+    preservePath: true,
     limits: { fieldSize: limits.maxField, files: 64, fields: limits.maxFields, parts: limits.maxFields + 64 },
-  }).any()
+  } as multer.Options).any()
 
   /** a client that went away, or was idle past the server's timeout, makes one line in the log */
   function watchCutOff (ctx: Context, opts: ReadOptions, bytes: () => number) {

@@ -136,3 +136,21 @@ test('outside --allow: 403; with --token: 401 without it, accepted with it', asy
     assert.equal((await fetch(`${locked.url}/api/v1/meta`)).status, 200, 'reading needs no token')
   } finally { await locked.stop() }
 })
+
+test('an upload named .. or with no name, and an empty input field: a clear 400, nothing stored', async () => {
+  const part = (name: string) => `--XX\r\nContent-Disposition: form-data; name="service"\r\n\r\necho\r\n--XX\r\n` +
+    `Content-Disposition: form-data; name="fileIn0"; filename="${name}"\r\nContent-Type: text/plain\r\n\r\nabc\r\n--XX--\r\n`
+  for (const name of ['..', '.', 'a/../..']) {
+    const r = await unchanged(() => fetch(`${node.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=XX' }, body: part(name) }))
+    assert.equal(r.status, 400, name)
+    assert.match((await r.json() as { error: string }).error, /^fileIn0 is an upload without a file name/)
+  }
+  // a browser's form with its file input left empty sends an empty field
+  const empty = await unchanged(() => post(node.url, { service: 'echo', fileIn0: '' }))
+  assert.equal(empty.status, 400)
+  assert.match(empty.body.error, /^no input/)
+  // a name with folders lends only its extension
+  const ok = await fetch(`${node.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=XX' }, body: part('../../x.scad') })
+  assert.equal(ok.status, 201)
+  assert.match((await ok.json() as { in: string }).in, /^tasks\/in\/\d+-\d+-0\.scad$/)
+})
