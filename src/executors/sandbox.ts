@@ -163,9 +163,10 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
       ...(userOwn ? ['--unshare-user'] : []),
       '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try',
       '--die-with-parent',
-      ...systemArgs(j.ro),
+      // mounts in order: the private /tmp first, so that read-only paths under /tmp stay visible
       '--proc', '/proc', '--dev', '/dev',
       '--size', String(TMP_SIZE), '--tmpfs', '/tmp',
+      ...systemArgs(j.ro),
       '--bind', j.runDir, '/task',
       ...j.inputs.flatMap((i) => ['--ro-bind', i.host, `/task/${i.name}`]),
       '--chdir', '/task',
