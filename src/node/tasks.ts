@@ -209,7 +209,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const c = inRunDir(s, id, t.in)
     let h: RunHandle
     if (printer) {
-      h = runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r))
+      h = runPrint(printer, join(config.dataDir, t.in[0].path), (r) => set(id, r), s.timeout ? timeoutSec * 1000 : undefined)
     } else {
       // a rerun starts from a clean folder: nothing of an earlier attempt is taken for output
       const inputs = t.in.map((i) => ({ host: join(config.dataDir, i.path), name: basename(i.path) }))
