@@ -24,7 +24,7 @@
  * numbered, checksummed line is in flight at a time (see channel.ts for why); its own line numbers
  * and M110 are the host's business and handled here. `;@pause` in the file and `//action:pause`,
  * `//action:resume`, `//action:cancel` from the printer act as the calls above.
- * listSerialPorts() lists candidate ports, [] where serialport cannot list them (no udev).
+ * listSerialPorts() lists candidate ports (from the device folder where there is no udev).
  * Configuration (timeouts, polling, the safety and park commands): PrinterConfig in types.ts.
  */
 import { EventEmitter } from 'node:events'
@@ -46,7 +46,7 @@ export { PrinterError } from './errors.js'
 export type { PrinterErrorCode } from './errors.js'
 export type { Printer, PrinterConfig, PrinterDeps, PrinterState, PrintOptions, PrintProgress, PrintResult } from './types.js'
 export type { Temperatures, HeaterReading } from './protocol.js'
-export { listSerialPorts, type SerialPortInfo } from './serial.js'
+export { listSerialPorts, type SerialPortInfo, type ListOptions } from './serial.js'
 
 const log = debug('rrcloud:printer')
 
