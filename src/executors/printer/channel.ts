@@ -19,7 +19,7 @@ export interface ChannelOptions {
   onTemperatures (t: Temperatures): void
   /** a fatal firmware report or a reset during a command, also when no command is waiting */
   onFailure (err: PrinterError): void
-  /** the firmware booted (`start`): it has forgotten line numbers, moves and temperatures */
+  /** the firmware booted (`start`): it has forgotten line numbers, moves and temperatures; fail what waits */
   onReset? (): void
   /** a host action command from the printer (`//action:pause`, ...) */
   onAction? (action: string): void
@@ -130,12 +130,12 @@ export class Channel {
         this.fatal(new PrinterError('firmware-error', `firmware error: ${this.pendingError}`))
       }, this.o.errorGraceMs)
     },
-    fatal: (r) => { this.fatal(new PrinterError('firmware-error', `firmware halted: ${r.message}`)) },
+    fatal: (r) => { this.fatal(new PrinterError('halted', `firmware halted: ${r.message}`)) },
     busy: () => { this.busy = true; this.arm() },
     start: () => {
       // the board reset itself (power, watchdog, reset button): whatever it had of the job is gone
-      if (this.waiter) this.fatal(new PrinterError('reset', 'the printer restarted (reset) during the job'))
-      this.o.onReset?.()
+      if (this.o.onReset) this.o.onReset()
+      else if (this.waiter) this.fatal(new PrinterError('reset', 'the printer restarted (reset) during the job'))
     },
     action: (r) => this.o.onAction?.(r.action),
     temperatures: (r) => this.setTemperatures(r.temperatures),

@@ -388,7 +388,7 @@ class SerialPrinter extends EventEmitter implements Printer {
   // the firmware booted: a paused print cannot go on; a halted printer can print again
   private onReset (): void {
     const ch = this.channel
-    if (!ch) return // the boot message of the connection being made
+    if (!ch) return // the boot message of the connection being made (the handshake retries)
     log('%s: the firmware restarted', this.name)
     this.halted = undefined
     const job = this.job
