@@ -92,6 +92,8 @@ export interface NodeApi {
   services (): Promise<ServiceInfo[]>
   log (id: string): Promise<string>
   change (id: string, op: 'cancel' | 'pause' | 'resume'): Promise<TaskView>
+  /** M112 to a printer of the node, by name or port path */
+  estop (printer: string): Promise<Record<string, unknown>>
   /** streams the output to a temporary file beside dest, renamed to dest once complete (or to a stream) */
   download (id: string, dest: string | NodeJS.WritableStream, onProgress?: OnProgress): Promise<void>
 }
@@ -137,6 +139,7 @@ export function nodeApi (server: Server, token?: string): NodeApi {
     services: () => call('services'),
     log: (id) => call(`${task(id)}/log`),
     change: (id, op) => call(`${task(id)}/${op}`, 'POST'),
+    estop: (printer) => call(`printers/${encodeURIComponent(printer)}/estop`, 'POST', 5000),
     async download (id, dest, onProgress) {
       log('GET %s%s/output', base, task(id))
       const failed = (err: unknown, status?: number) => explain(server, err, status, `cannot get the output of task ${id}`)

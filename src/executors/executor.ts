@@ -23,7 +23,8 @@ export interface ExecJob {
   logFile: string
   /** where its output is kept once the task completes (with plan().out) */
   outFile?: string
-  timeoutMs: number
+  /** the work is stopped after this long (none: it may take as long as it takes) */
+  timeoutMs?: number
   /** fields of the task that change as the work goes on (progress, percent, temperatures, ...) */
   onUpdate (patch: Record<string, unknown>): void
 }

@@ -15,9 +15,10 @@ export function createPrintExecutor (printer: Printer): Executor {
     },
     start (job) {
       let last = ''
-      const h = runPrint(printer, job.inputs[0].host, (r) => { last = r.progress; job.onUpdate({ ...r }) })
+      const h = runPrint(printer, job.inputs[0].host, (r) => { last = r.progress; job.onUpdate({ ...r }) }, job.timeoutMs)
       const done = h.done.then((r): ExecEnd => {
-        const end: ExecEnd = r.cancelled ? { status: 'cancelled' }
+        const end: ExecEnd = r.timedOut ? { status: 'failed', error: `timed out after ${Math.round(job.timeoutMs! / 1000)} s; the printer was made safe` }
+          : r.cancelled ? { status: 'cancelled' }
           : r.error ? { status: 'failed', error: r.error }
             : r.exitCode === 0 ? { status: 'complete' } : { status: 'failed', error: `printer ${printer.name}: the print did not complete` }
         // the log of a print is its ending: what the firmware said is in the printer's own log

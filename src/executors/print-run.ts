@@ -8,6 +8,8 @@ export const formatTemperatures = (t: Temperatures) =>
   Object.entries(t).map(([k, v]) => `${k}:${v.actual.toFixed(1)}/${v.target}`).join(' ')
 
 export interface PrintReport {
+  /** the task pauses and resumes with the printer (a pause from its screen, `;@pause` in the file) */
+  status?: 'busy' | 'paused'
   progress: string
   percent: number
   linesSent: number
@@ -17,6 +19,7 @@ export interface PrintReport {
 }
 
 export const printReport = (p: PrintProgress): PrintReport => ({
+  ...(p.state === 'paused' ? { status: 'paused' } : p.state === 'printing' ? { status: 'busy' } : {}),
   progress: `${p.percent.toFixed(1)}% ${p.linesSent} lines${p.resends ? `, ${p.resends} resent` : ''}`,
   percent: Math.round(p.percent * 10) / 10,
   linesSent: p.linesSent,
@@ -25,16 +28,21 @@ export const printReport = (p: PrintProgress): PrintReport => ({
   ...(Object.keys(p.temperatures).length ? { temperatures: formatTemperatures(p.temperatures) } : {}),
 })
 
-/** A print job with the shape of a child process, so that the task runner treats both alike. */
-export function runPrint (printer: Printer, file: string, onProgress: (r: PrintReport) => void): RunHandle {
+/**
+ * A print job with the shape of a child process, so that the task runner treats both alike.
+ * After timeoutMs (if given) the print is cancelled, which makes the printer safe, and reported as timed out.
+ */
+export function runPrint (printer: Printer, file: string, onProgress: (r: PrintReport) => void, timeoutMs?: number): RunHandle {
   let cancelled = false
+  let timedOut = false
+  const timer = timeoutMs ? setTimeout(() => { timedOut = true; printer.cancel().catch(() => {}) }, timeoutMs) : undefined
   const done = printer.print(file, { onProgress: (p) => onProgress(printReport(p)) }).then(
     (r): RunResult => {
       onProgress(printReport({ ...r, state: 'idle' }))
-      return { exitCode: r.status === 'complete' ? 0 : null, signal: null, timedOut: false, cancelled: cancelled || r.status === 'cancelled' }
+      return { exitCode: r.status === 'complete' ? 0 : null, signal: null, timedOut, cancelled: !timedOut && (cancelled || r.status === 'cancelled') }
     },
-    (err: Error): RunResult => ({ exitCode: null, signal: null, timedOut: false, cancelled, error: `printer ${printer.name}: ${err.message}` }),
-  )
+    (err: Error): RunResult => ({ exitCode: null, signal: null, timedOut, cancelled, error: `printer ${printer.name}: ${err.message}` }),
+  ).finally(() => clearTimeout(timer))
   return {
     pid: undefined,
     done,

@@ -83,7 +83,7 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
         envOnly: true,
         logFile: job.logFile,
         stdoutTo: c.stdoutTo && join(runDir, c.stdoutTo),
-        timeoutMs: job.timeoutMs,
+        timeoutMs: job.timeoutMs ?? 0,
         progress: s.progress,
         onProgress: (text) => job.onUpdate({ progress: text }),
         graceMs: config.graceMs,
@@ -93,7 +93,7 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
         const end = await (async (): Promise<ExecEnd> => {
           const exitCode = r.exitCode
           if (r.cancelled) return { status: 'cancelled', exitCode }
-          if (r.timedOut) return { status: 'failed', exitCode, error: `timed out after ${Math.round(job.timeoutMs / 1000)} s` }
+          if (r.timedOut) return { status: 'failed', exitCode, error: `timed out after ${Math.round((job.timeoutMs ?? 0) / 1000)} s` }
           if (r.lost) return { status: 'failed', exitCode, error: r.lost }
           if (r.error) return { status: 'failed', exitCode, error: `could not start ${s.exe}: ${r.error}` }
           if (r.exitCode !== 0) return { status: 'failed', exitCode, error: r.signal ? `killed by ${r.signal}` : exitReason(config.sandbox, r.exitCode) }

@@ -42,6 +42,8 @@ export interface AppDeps {
   notifierRefusal?: (url: string) => string | undefined
   /** one line per notable event (an upload cut off) */
   log?: (line: string) => void
+  /** sends M112 to a printer of this node by name or port; undefined when there is none; throws when it cannot */
+  estop?: (printer: string) => Record<string, unknown> | undefined
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -370,6 +372,17 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   v1.get('/tasks/:id/output', (ctx) => output(ctx, runner.get(taskId(ctx.params.id))))
   v1.get('/tasks/:id/log', (ctx) => log(ctx, ctx.params.id))
   v1.get('/tasks/:id/events', (ctx) => events(ctx, runner.get(taskId(ctx.params.id))))
+  v1.post('/printers/:name/estop', (ctx) => {
+    checkToken(ctx)
+    let done: Record<string, unknown> | undefined
+    try {
+      done = deps.estop?.(ctx.params.name)
+    } catch (e) {
+      throw new HttpError(409, (e as Error).message)
+    }
+    if (!done) throw notFound(`no printer ${ctx.params.name} on this node`)
+    reply(ctx, done, 'emergency stop')
+  })
 
   app.use(router.routes())
   app.use(v1.routes())

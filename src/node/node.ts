@@ -67,13 +67,24 @@ export interface HttpTimeouts {
 }
 export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
-export interface PrinterSpec { name: string; path: string; baudRate?: number }
+export interface PrinterSpec { name: string; path: string; baudRate?: number; park?: string[] }
 
-/** `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`. */
+/**
+ * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
+ * options after a comma: `mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90` (G-code a pause runs,
+ * commands separated by `;`).
+ */
 export function parsePrinterSpec (spec: string): PrinterSpec {
-  const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(spec.trim())
-  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD], e.g. mk3=/dev/ttyUSB0@115200`)
-  return { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
+  const [port, ...options] = spec.trim().split(',')
+  const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(port)
+  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...], e.g. mk3=/dev/ttyUSB0@115200`)
+  const p: PrinterSpec = { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
+  for (const option of options) {
+    const [key, ...rest] = option.split('=')
+    if (key.trim() !== 'park' || !rest.length) throw new Error(`--printer ${spec}: unknown option "${option}"; the only one is park=GCODE;GCODE...`)
+    p.park = rest.join('=').split(';').map((c) => c.trim()).filter(Boolean)
+  }
+  return p
 }
 
 export interface RunningNode {
@@ -141,6 +152,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   for (const p of printers.values()) {
     // connect early so that meta shows the printer's state; a print connects again if this failed
     p.connect().then(() => log(`printer ${p.name} on ${p.path}: connected`), (e: Error) => log(`printer ${p.name} on ${p.path}: ${e.message}`))
+    // a lost printer is looked for again by the printer itself: tell what becomes of it
+    p.on('state', (s) => { if (s === 'disconnected' || s === 'halted') log(`printer ${p.name}: ${s}${p.lastError ? `: ${p.lastError}` : ''}`) })
   }
   for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
   const offered = services.filter((s) => s.available).map((s) => s.name)
@@ -217,13 +230,21 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       printers: printerList(),
     }
   }
+  /** M112 on a printer of this node, by name or port path; undefined when there is no such printer */
+  const estop = (want: string) => {
+    const p = [...printers.values()].find((x) => x.name === want || x.path === want)
+    if (!p) return undefined
+    p.emergencyStop()
+    log(`printer ${p.name}: emergency stop (M112) on request`)
+    return { name: p.name, port: p.path, state: p.state, sent: 'M112' }
+  }
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
     },
-    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log },
+    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop },
   )
   const handle = app.callback()
   const server = createServer({
@@ -276,8 +297,12 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         await Promise.all([advertiser?.close(), browser?.close()])
         server.close()
         server.closeAllConnections()
-        await runner.close()
-        await Promise.all([notifier.close(), ...[...printers.values()].map((p) => p.close())])
+        // the runner cancels every task at once; printers are made safe meanwhile, without waiting
+        // for a line in flight (a heat-up can outlast the service manager's patience)
+        const stopping = runner.close()
+        await Promise.all([...printers.values()].map((p) => p.close()))
+        await stopping
+        await notifier.close()
         store.close()
       })()
       return closed

@@ -178,7 +178,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `service ${t.service} is no longer offered here` }))
       return
     }
-    const timeoutSec = Math.min(config.timeoutSec, s.timeout ?? Infinity)
+    // --timeout is for tools; a print takes as long as it takes, unless its descriptor says otherwise
+    const timeoutSec = s.kind === 'printer' ? s.timeout : Math.min(config.timeoutSec, s.timeout ?? Infinity)
     const ex = executorOf(s, t)
     if (!ex) {
       end(set(id, { status: 'failed', etime: Date.now() / 1000, error: `printer ${t.printer} is no longer attached here` }))
@@ -189,7 +190,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       inputs: inputsOf(t),
       logFile: join(dirs.log, id),
       outFile: t.out && join(config.dataDir, t.out),
-      timeoutMs: timeoutSec * 1000,
+      timeoutMs: timeoutSec && timeoutSec * 1000,
       onUpdate: (patch) => set(id, patch as Partial<Task>),
     })
     running.set(id, h)

@@ -2,7 +2,7 @@
 // and starts test/fixtures/marlin-sim.mjs when something opens the port (wait-slave, checked
 // every 10 ms instead of socat's default 1 s).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +19,10 @@ export interface SimPty {
   statsFile: string
   /** every command the simulated firmware accepted so far, in order */
   log (): string[]
+  /** every line that reached the simulated firmware, as it arrived (numbered ones with N and checksum) */
+  received (): string[]
+  /** makes the simulated firmware say these lines now (`start` reboots it; see marlin-sim.mjs --control) */
+  say (...lines: string[]): void
   /** what the simulator wrote when the port closed (undefined before) */
   stats (): SimStats | undefined
   /** stops socat and the simulator, removes the directory (unless keepDir) */
@@ -47,7 +51,10 @@ export async function startSimPty (simArgs: string[] = [], opts: { dir?: string,
   const path = join(dir, 'tty')
   const logFile = join(dir, 'sim.log')
   const statsFile = join(dir, 'sim.stats.json')
-  const argv = [process.execPath, SIM, '--log', logFile, '--stats', statsFile, ...simArgs]
+  const receivedFile = join(dir, 'sim.received')
+  const pidFile = join(dir, 'sim.pid')
+  const controlFile = join(dir, 'sim.control')
+  const argv = [process.execPath, SIM, '--log', logFile, '--stats', statsFile, '--received', receivedFile, '--pid', pidFile, '--control', controlFile, ...simArgs]
   for (const a of argv) if (!PLAIN.test(a)) throw new Error(`cannot pass ${JSON.stringify(a)} through socat EXEC`)
   const child: ChildProcess = spawn('socat', [`pty,link=${path},raw,echo=0,wait-slave,pty-interval=0.01`, `EXEC:${argv.join(' ')}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -70,6 +77,11 @@ export async function startSimPty (simArgs: string[] = [], opts: { dir?: string,
     logFile,
     statsFile,
     log: () => existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [],
+    received: () => existsSync(receivedFile) ? readFileSync(receivedFile, 'utf8').split('\n').filter(Boolean) : [],
+    say (...lines) {
+      writeFileSync(controlFile, lines.join('\n') + '\n')
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGUSR1')
+    },
     stats: () => existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) as SimStats : undefined,
     async stop ({ keepDir = false } = {}) {
       const group = -child.pid!

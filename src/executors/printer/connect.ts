@@ -10,11 +10,14 @@ export interface ConnectOptions {
   connectTimeoutMs: number
   probeIntervalMs: number
   settleMs: number
+  nudgeMs: number
   idleTimeoutMs: number
   errorGraceMs: number
   openLink: OpenLink
   onTemperatures (t: Temperatures): void
   onFailure (err: PrinterError): void
+  onReset (): void
+  onAction (action: string): void
   /** the port closed by itself, during the handshake or any time later */
   onLost (channel: Channel, reason: string): void
 }
@@ -44,11 +47,14 @@ export function connectChannel (o: ConnectOptions): Connecting {
     }
     const ch = box.ch = new Channel(link, {
       name: o.name,
+      nudgeMs: o.nudgeMs,
       idleTimeoutMs: o.idleTimeoutMs,
       errorGraceMs: o.errorGraceMs,
       extraOkMs: Math.min(3000, o.idleTimeoutMs),
       onTemperatures: o.onTemperatures,
       onFailure: o.onFailure,
+      onReset: o.onReset,
+      onAction: o.onAction,
     })
     try {
       if (aborted) throw aborted

@@ -4,7 +4,9 @@ export type PrinterErrorCode =
   | 'open-failed' // the serial port could not be opened
   | 'connect-timeout' // nothing that looks like firmware answered in time
   | 'disconnected' // the port went away (cable, power, board reset)
-  | 'firmware-error' // `Error:` without a resend request, `!!`, or a restart during a job
+  | 'firmware-error' // `Error:` without a resend request, `!!`, a halt
+  | 'halted' // the firmware halted (or was stopped with M112) and waits for a reset
+  | 'reset' // the firmware restarted during a job
   | 'timeout' // the firmware stopped answering
   | 'protocol' // the firmware asked for something the host cannot honour
   | 'file' // the G-code file could not be read

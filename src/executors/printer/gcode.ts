@@ -18,6 +18,22 @@ export function cleanLine (raw: string): string {
   return out.trim()
 }
 
+// `;@pause` (and OctoPrint's `@pause`): the print pauses here, as if paused by hand
+const AT_PAUSE = /^\s*;?\s*@pause\b/i
+// `N123 G1 X1*45`: a line number and checksum written into the file; the host numbers lines itself
+const OWN_NUMBER = /^N\d+\s*(.*?)(?:\*\d*)?$/
+
+/**
+ * The command a file line asks for: comments stripped, a line number and checksum of the file's
+ * own removed; `@pause` for a pause request. An empty string means there is nothing to send.
+ */
+export function fileCommand (raw: string): string {
+  if (AT_PAUSE.test(raw)) return '@pause'
+  const command = cleanLine(raw)
+  const own = OWN_NUMBER.exec(command)
+  return own ? own[1].trim() : command
+}
+
 /** XOR of every byte before the `*`, as Marlin checks it and printcore computes it. */
 export function checksum (text: string): number {
   let cs = 0
@@ -44,8 +60,8 @@ export interface GcodeCommand {
 const NL = 0x0a
 
 /**
- * Reads a G-code file as a stream and yields its commands one by one; comment and blank lines
- * are skipped. Only one chunk of the file is held in memory at a time.
+ * Reads a G-code file as a stream and yields its commands (fileCommand) one by one; comment and
+ * blank lines are skipped. Only one chunk of the file is held in memory at a time.
  */
 export async function * readGcode (path: string, opts: { highWaterMark?: number } = {}): AsyncGenerator<GcodeCommand> {
   let carry: Buffer = Buffer.alloc(0)
@@ -56,7 +72,7 @@ export async function * readGcode (path: string, opts: { highWaterMark?: number 
     let start = 0
     for (let nl = buf.indexOf(NL, start); nl !== -1; nl = buf.indexOf(NL, start)) {
       sourceLine++
-      const command = cleanLine(buf.toString('utf8', start, nl))
+      const command = fileCommand(buf.toString('utf8', start, nl))
       start = nl + 1
       if (command) yield { command, sourceLine, endOffset: offset + start }
     }
@@ -64,7 +80,7 @@ export async function * readGcode (path: string, opts: { highWaterMark?: number 
     offset += start
   }
   if (carry.length > 0) {
-    const command = cleanLine(carry.toString('utf8'))
+    const command = fileCommand(carry.toString('utf8'))
     if (command) yield { command, sourceLine: sourceLine + 1, endOffset: offset + carry.length }
   }
 }

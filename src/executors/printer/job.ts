@@ -1,5 +1,6 @@
 import type { PrintOptions, PrintProgress, PrinterState } from './types.js'
 import type { Temperatures } from './protocol.js'
+import type { Parked } from './pause.js'
 
 /** The bookkeeping of one print: counters, the pause/cancel flags and a way to wake the loop. */
 export class Job {
@@ -14,6 +15,12 @@ export class Job {
   nextPoll = 0
   /** the channel's resend count when the job started */
   resendBase = 0
+  /** where the head was parked by a pause (park G-code configured) */
+  parkedAt?: Parked
+  /** the printer was stopped with M112 during the job */
+  estopped = false
+  /** the safety commands of a job that did not complete, once started */
+  safe?: Promise<void>
   readonly startedAt = Date.now()
   private lastReport = -Infinity
   private wakeUp?: () => void

@@ -4,22 +4,28 @@
  *   const printer = createPrinter({ name: 'mk3', path: '/dev/ttyUSB0', baudRate: 115200 })
  *   await printer.connect()            // open, wait for `start` or an answer to M105, M110 N0
  *   const result = await printer.print('/data/cube.gcode', { onProgress: (p) => show(p.percent) })
- *   await printer.pause()              // resolves once the line in flight is acknowledged
- *   printer.resume()
+ *   await printer.pause()              // resolves once the moves sent are done (M400) and the head is parked
+ *   printer.resume()                   // heaters and head back where they were, then the file goes on
  *   await printer.cancel()             // stops, then M104 S0, M140 S0, M107, M84; print() resolves 'cancelled'
+ *   printer.emergencyStop()            // M112 at once
  *   printer.state; printer.progress; printer.temperatures; printer.lastError
  *   printer.on('state' | 'progress' | 'temperatures', listener)
- *   await printer.close()              // cancels a running job first; closing twice is harmless
+ *   await printer.close()              // makes a running print safe first; closing twice is harmless
  *
  * print() resolves with status 'complete' or 'cancelled' and rejects with a PrinterError whose
  * `code` says why: 'busy' (one job per printer: a second print() is refused, the node queues),
- * 'disconnected', 'firmware-error' (`Error:` without a resend request, `!!`, a reset), 'timeout',
+ * 'disconnected', 'firmware-error' (`Error:` without a resend request), 'halted' (`!!`, kill(),
+ * thermal runaway, M112: refused until the firmware restarts), 'reset', 'timeout',
  * 'connect-timeout', 'open-failed', 'file', 'protocol', 'closed'. It connects first when needed.
- * The file is streamed line by line; one numbered, checksummed line is in flight at a time
- * (see channel.ts for why), temperatures are polled with numbered M105 during the job and pauses.
- * Pausing only stops sending: the printer finishes what it has and keeps its temperatures.
- * listSerialPorts() lists candidate ports, [] where serialport cannot list them (no udev).
- * Configuration (timeouts, polling, the cancel commands): PrinterConfig in types.ts.
+ *
+ * A print that does not complete, however it ends, is followed by the safety commands (safety.ts),
+ * also when the line protocol is broken; a print cut off by a lost port gets them once the port is
+ * back. A lost port is looked for again every reconnectMs. The file is streamed line by line; one
+ * numbered, checksummed line is in flight at a time (see channel.ts for why); its own line numbers
+ * and M110 are the host's business and handled here. `;@pause` in the file and `//action:pause`,
+ * `//action:resume`, `//action:cancel` from the printer act as the calls above.
+ * listSerialPorts() lists candidate ports (from the device folder where there is no udev).
+ * Configuration (timeouts, polling, the safety and park commands): PrinterConfig in types.ts.
  */
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
@@ -30,19 +36,32 @@ import { connectChannel } from './connect.js'
 import { PrinterError } from './errors.js'
 import { readGcode } from './gcode.js'
 import { Job } from './job.js'
+import { MotionState, park, unparkCommands } from './pause.js'
+import { isLongCommand, type Temperatures } from './protocol.js'
+import { makeSafe } from './safety.js'
 import type { Printer, PrinterConfig, PrinterDeps, PrinterState, PrintOptions, PrintProgress, PrintResult } from './types.js'
-import { isWaitCommand, type Temperatures } from './protocol.js'
 import { openSerialLink, type Link, type OpenLink } from './serial.js'
 
 export { PrinterError } from './errors.js'
 export type { PrinterErrorCode } from './errors.js'
 export type { Printer, PrinterConfig, PrinterDeps, PrinterState, PrintOptions, PrintProgress, PrintResult } from './types.js'
 export type { Temperatures, HeaterReading } from './protocol.js'
-export { listSerialPorts, type SerialPortInfo } from './serial.js'
+export { listSerialPorts, type SerialPortInfo, type ListOptions } from './serial.js'
 
 const log = debug('rrcloud:printer')
 
 export const SAFE_COMMANDS = ['M104 S0', 'M140 S0', 'M107', 'M84']
+
+/** What the loop does with a command of the file instead of just sending it. */
+type FileHandler = (p: SerialPrinter, job: Job, ch: Channel) => Promise<void>
+const FILE_HANDLERS: Record<string, FileHandler> = {
+  // a pause the file asks for: the next checkpoint parks
+  '@pause': async (p) => { void p.pause() },
+  // the host numbers the lines: the file's own reset would break the count, so the host does it
+  M110: async (_p, _job, ch) => { await ch.resetNumbering() },
+}
+const handlerOf = (command: string): FileHandler | undefined =>
+  FILE_HANDLERS[command === '@pause' ? command : /^[GM]\d+/i.exec(command)?.[0].toUpperCase() ?? '']
 
 class SerialPrinter extends EventEmitter implements Printer {
   readonly name: string
@@ -56,6 +75,12 @@ class SerialPrinter extends EventEmitter implements Printer {
   private connecting?: Promise<void>
   private abortConnect?: (err: PrinterError) => void
   private closing?: Promise<void>
+  private reconnectTimer?: NodeJS.Timeout
+  private reconnecting = false
+  /** why the firmware stopped and waits for a reset, if it did */
+  private halted?: string
+  /** a print was cut off with no way to reach the printer: make it safe once it is back */
+  private unsafe = false
   private readonly c: Required<PrinterConfig>
 
   constructor (config: PrinterConfig, private readonly openLink: OpenLink) {
@@ -66,9 +91,13 @@ class SerialPrinter extends EventEmitter implements Printer {
       probeIntervalMs: 1000,
       settleMs: 250,
       temperatureIntervalMs: 5000,
+      nudgeMs: 4000,
       idleTimeoutMs: 60000,
       errorGraceMs: 500,
       cancelCommands: SAFE_COMMANDS,
+      safeTimeoutMs: 3000,
+      park: [] as string[],
+      reconnectMs: 2000,
       // an option given as undefined keeps its default
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     } as Required<PrinterConfig>
@@ -93,6 +122,7 @@ class SerialPrinter extends EventEmitter implements Printer {
     if (this.job) {
       throw new PrinterError('busy', `printer ${this.name} is busy printing ${basename(this.job.file)}; one job at a time`)
     }
+    if (this.halted) throw this.haltedError()
     const job = new Job(file, opts)
     this.job = job
     try {
@@ -100,6 +130,7 @@ class SerialPrinter extends EventEmitter implements Printer {
         throw new PrinterError('file', `cannot read ${basename(file)}: ${err.message}`)
       })
       await this.connect()
+      if (this.halted) throw this.haltedError()
       if (!this.channel) throw new PrinterError('disconnected', this.lastError ?? `printer ${this.name} is not connected`)
       return await this.run(job, this.channel)
     } catch (err) {
@@ -109,15 +140,18 @@ class SerialPrinter extends EventEmitter implements Printer {
     } finally {
       this.job = undefined
       job.end()
-      if (!this.closing) this.setState(this.channel ? 'idle' : 'disconnected')
+      if (!this.closing) this.setState(this.resting())
     }
   }
 
   pause (): Promise<void> {
     const job = this.job
     if (!job || job.cancelRequested) return Promise.resolve()
-    job.paused = true
-    this.setState('paused')
+    if (!job.paused) {
+      job.paused = true
+      this.setState('paused')
+      this.report(job, true)
+    }
     return job.whenPaused()
   }
 
@@ -126,6 +160,7 @@ class SerialPrinter extends EventEmitter implements Printer {
     if (!job || !job.paused || job.cancelRequested) return
     job.paused = false
     this.setState('printing')
+    this.report(job, true)
     job.wake()
   }
 
@@ -135,21 +170,41 @@ class SerialPrinter extends EventEmitter implements Printer {
     if (!job.cancelRequested) {
       job.cancelRequested = true
       const ch = this.channel
-      // M109/M190 would keep the cancel waiting until the target is reached
-      if (ch?.inFlight && isWaitCommand(ch.inFlight)) ch.sendOutOfBand('M108')
       ch?.abandon()
+      // a long command would keep the loop (and the safety commands) waiting: send them now
+      if (ch?.inFlight && isLongCommand(ch.inFlight)) void this.makeJobSafe(job, false)
       if (this.state === 'printing' || this.state === 'paused') this.setState('cancelling')
       job.wake()
     }
     await job.ended
   }
 
+  emergencyStop (): void {
+    const ch = this.channel
+    if (!ch) throw new PrinterError('disconnected', `printer ${this.name} is not connected${this.lastError ? ` (${this.lastError})` : ''}`)
+    ch.writeRaw('M112')
+    log('%s: emergency stop', this.name)
+    const err = new PrinterError('halted', `printer ${this.name}: emergency stop (M112)`)
+    this.halt(err.message)
+    if (this.job) this.job.estopped = true
+    ch.fail(err)
+    this.job?.wake()
+  }
+
   close (): Promise<void> {
     this.closing ??= (async () => {
-      if (this.job) await Promise.race([this.cancel(), new Promise((resolve) => setTimeout(resolve, 5000))])
+      clearTimeout(this.reconnectTimer)
+      const job = this.job
+      if (job) {
+        job.cancelRequested = true
+        job.wake()
+        // not behind the line in flight: the safety commands go out now, unnumbered
+        await this.makeJobSafe(job, false)
+      }
       this.abortConnect?.(this.closedError())
       await this.connecting?.catch(() => {})
       this.channel?.close()
+      await job?.ended
       await this.link?.close()
       this.channel = undefined
       this.link = undefined
@@ -162,28 +217,38 @@ class SerialPrinter extends EventEmitter implements Printer {
     ch.recover()
     this.setState(job.cancelRequested ? 'cancelling' : job.paused ? 'paused' : 'printing')
     job.resendBase = ch.resends
-    await ch.resetNumbering()
     const interval = this.c.temperatureIntervalMs
-    job.nextPoll = Date.now() + interval
-    this.report(job, true)
+    const motion = new MotionState()
+    let failure: unknown
     try {
+      await ch.resetNumbering()
+      job.nextPoll = Date.now() + interval
+      this.report(job, true)
       for await (const c of readGcode(job.file)) {
-        await this.checkpoint(job, ch)
+        await this.checkpoint(job, ch, motion)
         if (job.cancelRequested) break
         if (interval > 0 && Date.now() >= job.nextPoll) await this.poll(job, ch)
-        await ch.transmit(c.command)
+        const handler = handlerOf(c.command)
+        if (handler) await handler(this, job, ch)
+        else {
+          await ch.transmit(c.command)
+          motion.track(c.command)
+        }
         job.linesSent++
         job.bytesSent = c.endOffset
         this.report(job, false)
       }
     } catch (err) {
-      if (err instanceof PrinterError) throw err
-      throw new PrinterError('file', `cannot read ${basename(job.file)}: ${(err as Error).message}`)
+      failure = err instanceof PrinterError ? err : new PrinterError('file', `cannot read ${basename(job.file)}: ${(err as Error).message}`)
     }
-    if (job.cancelRequested) {
+    // closed while cancelling (node stop): the print was cancelled, not failed
+    if (failure && job.cancelRequested && (failure as PrinterError).code === 'closed') failure = undefined
+    if (failure || job.cancelRequested) {
       this.setState('cancelling')
-      for (const command of this.c.cancelCommands) await ch.transmit(command)
-    } else job.bytesSent = job.totalBytes
+      if (!job.estopped) await this.makeJobSafe(job, true)
+    }
+    if (failure) throw failure
+    if (!job.cancelRequested) job.bytesSent = job.totalBytes
     const p = this.report(job, true)!
     const status = job.cancelRequested ? 'cancelled' : 'complete'
     log('%s: %s %s, %d lines in %d ms', this.name, status, job.file, p.linesSent, p.elapsedMs)
@@ -191,16 +256,39 @@ class SerialPrinter extends EventEmitter implements Printer {
     return { ...counts, status, linesPerSecond: p.elapsedMs > 0 ? Math.round(1000 * p.linesSent / p.elapsedMs) : 0 }
   }
 
-  // between two lines: stay here while paused (polling temperatures), fail if the channel did
-  private async checkpoint (job: Job, ch: Channel): Promise<void> {
+  /** Heaters, fan and motors off, once per job, however the job ends (see safety.ts). */
+  private makeJobSafe (job: Job, numbered: boolean): Promise<void> {
+    job.safe ??= (async () => {
+      const ch = this.channel
+      if (!ch || ch.failed?.code === 'disconnected' || ch.failed?.code === 'closed') {
+        this.unsafe = true
+        log('%s: cannot reach the printer to make it safe; will do once it is back', this.name)
+        return
+      }
+      const outcome = await makeSafe(ch, { name: this.name, commands: this.c.cancelCommands, timeoutMs: this.c.safeTimeoutMs, numbered })
+      if (outcome === 'emergency-stop') this.halt(`no answer to the safety commands: emergency stop (M112) sent`)
+    })()
+    return job.safe
+  }
+
+  // between two lines: park and stay here while paused (polling temperatures), fail if the channel did
+  private async checkpoint (job: Job, ch: Channel, motion: MotionState): Promise<void> {
     for (;;) {
       if (ch.failed) throw ch.failed
-      if (job.cancelRequested || !job.paused) {
+      if (job.cancelRequested) return
+      if (!job.paused) {
+        const parked = job.parkedAt
+        job.parkedAt = undefined
+        if (parked) for (const c of unparkCommands(parked, motion)) await ch.transmit(c)
         job.parked = false
         return
       }
-      job.parked = true
-      job.notifyPaused()
+      if (!job.parked) {
+        job.parkedAt = await park(ch, this.c.park, this.temperatures)
+        job.parked = true
+        job.notifyPaused()
+        continue
+      }
       const interval = this.c.temperatureIntervalMs
       await job.sleep(interval > 0 ? Math.max(0, job.nextPoll - Date.now()) : undefined)
       if (job.paused && !job.cancelRequested && !ch.failed && interval > 0 && Date.now() >= job.nextPoll) {
@@ -224,14 +312,21 @@ class SerialPrinter extends EventEmitter implements Printer {
   }
 
   private async doConnect (): Promise<void> {
-    this.setState('connecting')
+    // a background retry keeps showing `disconnected` rather than flapping
+    if (this.state !== 'disconnected' || !this.reconnecting) this.setState('connecting')
     const attempt = connectChannel({
       ...this.c,
       name: this.name,
       path: this.path,
       openLink: this.openLink,
       onTemperatures: (t) => { this.temperatures = t; this.emit('temperatures', t) },
-      onFailure: (err) => { this.lastError = err.message; this.job?.wake() },
+      onFailure: (err) => {
+        this.lastError = err.message
+        if (err.code === 'halted') this.halt(err.message)
+        this.job?.wake()
+      },
+      onReset: () => this.onReset(),
+      onAction: (action) => this.onAction(action),
       onLost: (ch, reason) => this.lost(ch, reason),
     })
     this.abortConnect = attempt.abort
@@ -244,14 +339,33 @@ class SerialPrinter extends EventEmitter implements Printer {
       }
       this.channel = channel
       this.link = link
-      if (!this.job) this.setState('idle') // a job that waited for this sets its own state
+      this.halted = undefined
       log('%s: connected on %s', this.name, this.path)
+      if (this.unsafe) {
+        this.unsafe = false
+        const outcome = await makeSafe(channel, { name: this.name, commands: this.c.cancelCommands, timeoutMs: this.c.safeTimeoutMs, numbered: true })
+        log('%s: made safe after the print that was cut off: %s', this.name, outcome)
+        channel.recover()
+      }
+      if (!this.job) this.setState(this.resting()) // a job that waited for this sets its own state
     } catch (err) {
       this.setState(this.closing ? 'closed' : 'disconnected')
+      this.scheduleReconnect()
       throw this.failed(err as PrinterError)
     } finally {
       this.abortConnect = undefined
     }
+  }
+
+  private scheduleReconnect (): void {
+    if (this.closing || this.reconnectTimer || this.c.reconnectMs <= 0) return
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined
+      if (this.closing || this.channel) return
+      this.reconnecting = true
+      this.connect().then(() => log('%s: reconnected', this.name), () => {}).finally(() => { this.reconnecting = false })
+    }, this.c.reconnectMs)
+    this.reconnectTimer.unref()
   }
 
   private lost (ch: Channel, reason: string): void {
@@ -265,8 +379,45 @@ class SerialPrinter extends EventEmitter implements Printer {
     if (this.channel !== ch) return
     this.channel = undefined
     this.link = undefined
+    if (job && !job.safe) this.unsafe = true
     if (!job) this.setState('disconnected')
     job?.wake()
+    this.scheduleReconnect()
+  }
+
+  // the firmware booted: a paused print cannot go on; a halted printer can print again
+  private onReset (): void {
+    const ch = this.channel
+    if (!ch) return // the boot message of the connection being made (the handshake retries)
+    log('%s: the firmware restarted', this.name)
+    this.halted = undefined
+    const job = this.job
+    if (job) {
+      ch.fail(new PrinterError('reset', `the printer restarted (reset) while the print was ${job.paused ? 'paused' : 'running'}`))
+      job.wake()
+    } else this.setState(this.resting())
+  }
+
+  // host action commands sent by the printer (its own screen, a filament sensor)
+  private onAction (action: string): void {
+    log('%s: //action:%s', this.name, action)
+    if (action === 'pause' || action === 'paused') void this.pause()
+    else if (action === 'resume' || action === 'resumed') this.resume()
+    else if (action === 'cancel') void this.cancel()
+  }
+
+  private halt (reason: string): void {
+    this.halted = reason
+    this.lastError = reason
+    if (!this.job) this.setState(this.resting())
+  }
+
+  private resting (): PrinterState {
+    return !this.channel ? 'disconnected' : this.halted ? 'halted' : 'idle'
+  }
+
+  private haltedError (): PrinterError {
+    return new PrinterError('halted', `printer ${this.name} has halted (${this.halted}); reset it (reset button or power), then print again`)
   }
 
   private failed (err: PrinterError): PrinterError {

@@ -7,13 +7,23 @@ export interface HeaterReading {
 /** Readings by heater name as the firmware reports them: `T`, `T0`, `T1`, `B`, `C`, ... */
 export type Temperatures = Record<string, HeaterReading>
 
+/**
+ * How an `Error:` (or `!!`) line is to be taken, as OctoPrint's comm layer sorts them:
+ * `resend` a transmission error the firmware follows with a resend request; `recoverable` the
+ * firmware goes on (unknown command, SD card); `unknown` anything else, fatal unless a resend
+ * request follows shortly.
+ */
+export type ErrorClass = 'resend' | 'recoverable' | 'unknown'
+
 export type Reply =
   | { kind: 'ok', temperatures?: Temperatures }
   | { kind: 'resend', line: number }
-  | { kind: 'error', message: string }
+  | { kind: 'error', message: string, class: ErrorClass }
   | { kind: 'fatal', message: string }
   | { kind: 'busy' }
+  | { kind: 'wait' }
   | { kind: 'start' }
+  | { kind: 'action', action: string }
   | { kind: 'temperatures', temperatures: Temperatures }
   | { kind: 'other', text: string }
 
@@ -31,6 +41,10 @@ export function parseTemperatures (line: string): Temperatures | undefined {
 
 // Marlin `Resend: 12`, Teacup/Sprinter `rs N12` or `rs 12`, some firmwares `Resend:N12`
 const RESEND = /^(?:resend|rs)\s*:?\s*N?:?\s*(\d+)/i
+const COMMUNICATION = /line number|checksum|format error|expected line/i
+const RECOVERABLE = /unknown command|volume\.init|openroot|workdir|error writing to file|cannot open|open failed|cannot enter|no media|not sd printing/i
+// Marlin's kill() and stop(), thermal protection, Klipper's shutdown: the firmware has stopped
+const HALTED = /halted|kill\(\) called|thermal runaway|heating failed|maxtemp|mintemp|stopped due to errors|use m999|shutdown/i
 
 /** Classifies one line sent by the firmware (without its line ending). */
 export function parseReply (raw: string): Reply {
@@ -41,16 +55,36 @@ export function parseReply (raw: string): Reply {
   }
   const resend = RESEND.exec(line)
   if (resend) return { kind: 'resend', line: Number(resend[1]) }
-  if (line.startsWith('Error:') || line.startsWith('Error ')) return { kind: 'error', message: line.slice(6).trim() }
-  if (line.startsWith('!!')) return { kind: 'fatal', message: line.slice(2).trim() || 'firmware halted (!!)' }
+  const bang = line.startsWith('!!')
+  if (bang || /^error[: ]/i.test(line)) {
+    const message = line.slice(bang ? 2 : 6).trim() || 'firmware halted (!!)'
+    if (HALTED.test(message)) return { kind: 'fatal', message }
+    if (COMMUNICATION.test(message)) return { kind: 'error', message, class: 'resend' }
+    if (RECOVERABLE.test(message)) return { kind: 'error', message, class: 'recoverable' }
+    // Marlin's `!!` is its fatal marker; Klipper also uses it for what the lists above name
+    return bang ? { kind: 'fatal', message } : { kind: 'error', message, class: 'unknown' }
+  }
   if (line.startsWith('echo:busy') || line.startsWith('busy:')) return { kind: 'busy' }
+  // Repetier says `wait` when its buffer ran empty: whatever it was sent has been answered
+  if (line === 'wait') return { kind: 'wait' }
   if (line.startsWith('start')) return { kind: 'start' }
+  const action = /^(?:echo:)?\/\/\s*action:\s*(\S+)/.exec(line)
+  if (action) return { kind: 'action', action: action[1].toLowerCase() }
   const temperatures = parseTemperatures(line)
   if (temperatures) return { kind: 'temperatures', temperatures }
   return { kind: 'other', text: line }
 }
 
+const word = (command: string) => /^([GM]\d+)(?!\d)/i.exec(command)?.[1].toUpperCase()
+
 /** Commands during which Marlin waits without answering, until the target is reached or M108. */
 export function isWaitCommand (command: string): boolean {
   return /^(M109|M190|M191|M0|M1)(?!\d)/.test(command)
+}
+
+const LONG = new Set(['G4', 'G28', 'G29', 'G32', 'G34', 'M0', 'M1', 'M109', 'M190', 'M191', 'M303', 'M400', 'M600'])
+
+/** Commands known to keep the firmware from answering for long: a missing `ok` is not nudged early. */
+export function isLongCommand (command: string): boolean {
+  return LONG.has(word(command) ?? '')
 }

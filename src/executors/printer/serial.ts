@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import debug from 'debug'
 
 const log = debug('rrcloud:printer:serial')
@@ -66,18 +68,36 @@ export interface SerialPortInfo {
   productId?: string
 }
 
+export interface ListOptions {
+  /** the system's listing; serialport's by default */
+  list?: () => Promise<SerialPortInfo[]>
+  /** where to look for ports when there is no udev (/dev) */
+  devDir?: string
+}
+
+// USB serial adapters, USB CDC boards (most printers), the Raspberry Pi's own UART
+const PORT_NAME = /^tty(USB|ACM|AMA)\d+$/
+
 /**
- * The serial ports the system knows of. serialport's list() needs udev on Linux and rejects
- * where there is none (containers, minimal images): that is reported as no ports, not an error.
+ * The serial ports the system knows of. serialport lists them through udev (`udevadm`); where
+ * there is none (containers, minimal images) the device folder is read instead. Any other
+ * failure is the caller's to see.
  */
-export async function listSerialPorts (): Promise<SerialPortInfo[]> {
-  try {
+export async function listSerialPorts (o: ListOptions = {}): Promise<SerialPortInfo[]> {
+  const list = o.list ?? (async () => {
     const { SerialPort } = await serialport()
-    const ports = await SerialPort.list()
+    return await SerialPort.list()
+  })
+  try {
+    const ports = await list()
     return ports.map(({ path, manufacturer, serialNumber, vendorId, productId }) =>
       ({ path, manufacturer, serialNumber, vendorId, productId }))
   } catch (err) {
-    log('listing serial ports failed: %s', (err as Error).message)
-    return []
+    const e = err as NodeJS.ErrnoException & { path?: string }
+    if (e.code !== 'ENOENT' || !/udevadm/.test(`${e.path ?? ''} ${e.message}`)) throw err
+    log('no udev (%s): looking for ports in the device folder', e.message)
+    const dir = o.devDir ?? '/dev'
+    const names = await readdir(dir).catch(() => [] as string[])
+    return names.filter((n) => PORT_NAME.test(n)).sort().map((n) => ({ path: join(dir, n) }))
   }
 }

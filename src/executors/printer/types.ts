@@ -1,7 +1,7 @@
 import type { Temperatures } from './protocol.js'
 import type { OpenLink } from './serial.js'
 
-export type PrinterState = 'disconnected' | 'connecting' | 'idle' | 'printing' | 'paused' | 'cancelling' | 'closed'
+export type PrinterState = 'disconnected' | 'connecting' | 'idle' | 'printing' | 'paused' | 'cancelling' | 'halted' | 'closed'
 
 /** Where a print stands; passed to onProgress and the `progress` event, and kept in `printer.progress`. */
 export interface PrintProgress {
@@ -45,12 +45,20 @@ export interface PrinterConfig {
   settleMs?: number
   /** temperature polls (M105) during a job and while paused; 0 disables (default 5000) */
   temperatureIntervalMs?: number
-  /** silence while an `ok` is due before M105 is sent to provoke one; twice fails the job (60000) */
+  /** silence while the `ok` of a short command is due before an M105 nudge provokes one (4000) */
+  nudgeMs?: number
+  /** the same for long commands (G28, M109, ...) and busy firmware; after a nudge, this much more fails the job (60000) */
   idleTimeoutMs?: number
-  /** how long an `Error:` may wait for its resend request before the job fails (500) */
+  /** how long an unclassified `Error:` may wait for its resend request before the job fails (500) */
   errorGraceMs?: number
-  /** what cancel() sends to make the printer safe */
+  /** what makes the printer safe when a print does not complete (heaters, fan, motors off) */
   cancelCommands?: string[]
+  /** how long the firmware has to acknowledge cancelCommands before M112 is sent (3000) */
+  safeTimeoutMs?: number
+  /** G-code run after a pause has waited for the moves (M400), e.g. lift and move aside; resume puts the head back */
+  park?: string[]
+  /** how often a lost printer is looked for again; 0 never (2000) */
+  reconnectMs?: number
 }
 
 export interface PrinterDeps {
@@ -72,6 +80,8 @@ export interface Printer {
   pause (): Promise<void>
   resume (): void
   cancel (): Promise<void>
+  /** M112 now, unnumbered, whatever is in flight; the job fails and the firmware waits for a reset */
+  emergencyStop (): void
   close (): Promise<void>
   on (event: 'state', listener: (state: PrinterState) => void): this
   on (event: 'progress', listener: (progress: PrintProgress) => void): this

@@ -1,0 +1,50 @@
+import debug from 'debug'
+import type { Channel } from './channel.js'
+import { PrinterError } from './errors.js'
+import { isWaitCommand } from './protocol.js'
+
+const log = debug('rrcloud:printer:safety')
+
+/** What makeSafe() achieved: the firmware acknowledged the commands, or M112 went out after them. */
+export type SafeOutcome = 'acknowledged' | 'emergency-stop'
+
+export interface SafeOptions {
+  name: string
+  /** heaters, fan and motors off (M104 S0, M140 S0, M107, M84) */
+  commands: string[]
+  /** how long the firmware has to acknowledge them before M112 is sent */
+  timeoutMs: number
+  /** as numbered lines, when the protocol works and no line is in flight */
+  numbered: boolean
+}
+
+/**
+ * Makes the printer safe after a print that did not complete. Whatever state the protocol is in,
+ * the commands reach the wire: numbered while the channel works, else unnumbered and without
+ * waiting (Marlin runs unnumbered lines unchecked). A firmware that acknowledges none of it within
+ * timeoutMs gets M112. Never rejects; bounded by about 2 × timeoutMs.
+ */
+export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcome> {
+  // M109/M190 would keep the firmware deaf until the target is reached (M108 needs EMERGENCY_PARSER)
+  if (ch.inFlight && isWaitCommand(ch.inFlight)) ch.writeRaw('M108')
+  if (o.numbered && !ch.failed && !ch.inFlight) {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => reject(ch.fail(new PrinterError('timeout', `printer ${o.name} did not acknowledge the safety commands`))), o.timeoutMs)
+    })
+    try {
+      await Promise.race([(async () => { for (const c of o.commands) await ch.transmit(c) })(), deadline])
+      return 'acknowledged'
+    } catch (err) {
+      log('%s: numbered safety commands failed (%s); sending them unnumbered', o.name, (err as Error).message)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  const pending = ch.inFlight ? 1 : 0
+  for (const c of o.commands) ch.writeRaw(c)
+  if (await ch.whenOks(o.commands.length + pending, o.timeoutMs)) return 'acknowledged'
+  log('%s: no acknowledgement of the safety commands: M112', o.name)
+  ch.writeRaw('M112')
+  return 'emergency-stop'
+}
