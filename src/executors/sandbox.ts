@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
@@ -130,6 +130,7 @@ function limitArgs (sb: Sandbox, l: Limits): string[] {
 /** bwrap arguments that show the read-only system: /usr, the links into it, the parts of /etc tools read. */
 function systemArgs (extra: string[]): string[] {
   const a: string[] = []
+  extra = [...new Set(extra)].filter((p) => !SYSTEM_RO.some((q) => p === q || p.startsWith(q + '/')))
   for (const top of TOP) {
     let st
     try { st = lstatSync(top) } catch { continue }
@@ -145,6 +146,11 @@ function systemArgs (extra: string[]): string[] {
   for (const d of [...parents].sort()) a.push('--perms', '0755', '--dir', d)
   for (const p of paths) a.push('--ro-bind', p, p)
   return a
+}
+
+/** The tool's executable, and what it links to, as paths to show read-only. */
+function toolPaths (exe: string): string[] {
+  try { return [...new Set([exe, realpathSync(exe)])] } catch { return [] }
 }
 
 /**
@@ -166,7 +172,8 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
       // mounts in order: the private /tmp first, so that read-only paths under /tmp stay visible
       '--proc', '/proc', '--dev', '/dev',
       '--size', String(TMP_SIZE), '--tmpfs', '/tmp',
-      ...systemArgs(j.ro),
+      // the tool itself, where it is not part of the system (a Node.js of its own, a tool in /opt)
+      ...systemArgs([...toolPaths(j.exe), ...j.ro]),
       '--bind', j.runDir, '/task',
       ...j.inputs.flatMap((i) => ['--ro-bind', i.host, `/task/${i.name}`]),
       '--chdir', '/task',
