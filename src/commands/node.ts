@@ -33,7 +33,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     cors: Flags.string({ description: 'comma-separated origins (http://host:port) or host names whose web pages may use this node, beyond those served from the LAN (addresses in --allow, localhost, *.local); * for any page, null for file:// and sandboxed pages' }),
     token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
     'max-upload': Flags.integer({ min: 1, default: 1024, description: 'MiB of uploads per task (all its files together); beyond, 413' }),
-    'max-field': Flags.integer({ min: 1, default: 1, description: 'MiB of a text field (an input sent as a string, held in memory); a request\'s fields together: 4 times that' }),
+    'max-field': Flags.integer({ min: 1, default: 1, description: 'MiB of a text field (an input sent as a string, held in memory); a request\'s fields together: twice that' }),
     nice: Flags.integer({ min: 0, max: 19, default: 10, description: 'CPU niceness of the tools (0 to 19; 0: same as the node), so that the HTTP API and printer streaming stay responsive while slicers run' }),
     'max-queue': Flags.integer({ min: 0, default: 1000, description: 'tasks that may wait for a slot; beyond, new tasks are refused (503) and clients go to another node' }),
     printer: Flags.string({ multiple: true, description: 'a serial printer attached here: NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...] (repeatable); park is what a pause runs after the moves are done, e.g. "mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90"' }),

@@ -83,7 +83,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const { runner } = deps
   const dirs = taskDirs(config.dataDir)
   const maxField = config.maxField ?? 1 << 20
-  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField, maxText: config.maxText ?? 4 * maxField, maxFields: config.maxFields ?? 256 })
+  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField, maxText: config.maxText ?? 2 * maxField, maxFields: config.maxFields ?? 256 })
   const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
   const app = new Koa({ proxy: false })
   const router = new Router()

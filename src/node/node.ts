@@ -30,7 +30,7 @@ export interface NodeConfig {
   token?: string
   /** all the files of one task, bytes (default 1 GiB) */
   maxUpload?: number
-  /** one text field, bytes (default 1 MiB; a request's text fields together: 4 times that) */
+  /** one text field, bytes (default 1 MiB; a request's text fields together: twice that) */
   maxField?: number
   /** HTTP timeouts, ms: a connection with no data either way for `idle` is closed (default 120 s) */
   timeouts?: Partial<HttpTimeouts>

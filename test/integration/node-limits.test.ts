@@ -174,7 +174,7 @@ test('a full queue refuses before the upload; prints, with a queue of their own,
   } finally { await printing.stop() }
 })
 
-test('text fields: 1 MiB each (413: send it as a file upload), 4 MiB and 256 fields a request', async () => {
+test('text fields: 1 MiB each (413: send it as a file upload), 2 MiB and 256 fields a request', async () => {
   const node = await testNode()
   try {
     const ok = await post(node.url, { service: 'echo', fileIn0: 'a'.repeat(MiB) })
@@ -190,11 +190,11 @@ test('text fields: 1 MiB each (413: send it as a file upload), 4 MiB and 256 fie
       assert.equal(r.status, 413, type)
       assert.match(((await r.json()) as { error: string }).error, /send it as a file upload/, type)
       const whole = await fetch(`${node.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': type }, body: 'a'.repeat(5 * MiB) })
-      assert.equal(whole.status, 413, `${type} body over 4 MiB`)
+      assert.equal(whole.status, 413, `${type} body over 2 MiB`)
     }
     const many = await post(node.url, { service: 'echo', ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`fileIn${i}`, 'b'.repeat(900 << 10)])) })
-    assert.equal(many.status, 413, '5 fields of 900 KiB are over 4 MiB together')
-    assert.match(many.body.error, /over 4 MiB of text fields in one request: send large inputs as file uploads/)
+    assert.equal(many.status, 413, '5 fields of 900 KiB are over 2 MiB together')
+    assert.match(many.body.error, /over 2 MiB of text fields in one request: send large inputs as file uploads/)
     const fields = await post(node.url, { service: 'echo', ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x${i}`, 'y'])) })
     assert.equal(fields.status, 413)
     assert.match(fields.body.error, /over 256 fields/)
