@@ -35,8 +35,8 @@ export interface ReadOptions {
  */
 export const awaitingContinue = new WeakSet<ServerResponse>()
 
-/** Bytes of multipart framing (boundaries, part headers) beside the text: generous for 256 parts. */
-const FRAMING = 1 << 20
+/** Bytes of multipart framing (boundaries, part headers) beside the text: ~500 bytes for each of 256 parts. */
+const FRAMING = 128 << 10
 const MiB = (n: number) => n % (1 << 20) === 0 ? `${n / (1 << 20)} MiB` : `${n} bytes`
 
 const tooMuchUpload = (max: number, what: string) =>

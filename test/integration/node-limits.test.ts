@@ -203,7 +203,7 @@ test('text fields: 1 MiB each (413: send it as a file upload), 2 MiB and 256 fie
   } finally { await node.stop() }
 })
 
-test('30 requests at once, each with a 31 MiB text field: 413 each, node process peak RSS under 200 MB', { timeout: 120_000 }, async () => {
+test('30 requests at once, each with a 31 MiB text field: 413 each, the node\'s peak RSS stays bounded (under 200 MB on Node 20)', { timeout: 120_000 }, async () => {
   ensureBuilt()
   const dir = mkdtempSync(join(tmpdir(), 'rrcloud-limits-rss-'))
   const proc = spawn(process.execPath, [bin('run.js'), 'node', '--no-mdns', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--slots', '1'],
@@ -213,14 +213,18 @@ test('30 requests at once, each with a 31 MiB text field: 413 each, node process
   proc.stderr!.on('data', (d) => { out += d })
   try {
     const url = await until(() => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 20_000, `the node to listen: ${out}`)
+    await fetch(`${url}/?service=meta`)
+    const idleMiB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))![1]) / 1024
     const replies = await Promise.all(Array.from({ length: 30 }, () => upload(url, { size: 31 * MiB, asText: true, length: true })))
     const peakMiB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))![1]) / 1024
-    console.log(`# node peak RSS ${peakMiB.toFixed(1)} MiB after 30 × 31 MiB text fields; statuses ${[...new Set(replies.map((r) => r.status))].join(",")} ${replies.filter((r) => r.error).map((r) => `${r.error} after ${r.sentAtReply}`).join("; ")}`)
+    console.log(`# node peak RSS ${peakMiB.toFixed(1)} MiB (idle ${idleMiB.toFixed(1)} MiB) after 30 × 31 MiB text fields; statuses ${[...new Set(replies.map((r) => r.status))].join(",")} ${replies.filter((r) => r.error).map((r) => `${r.error} after ${r.sentAtReply}`).join("; ")}`)
     for (const r of replies) {
       assert.equal(r.status, 413, r.error ?? r.text)
       assert.match(JSON.parse(r.text).error, /file upload/)
     }
-    assert.ok(peakMiB * MiB < 200e6, `peak RSS ${peakMiB.toFixed(1)} MiB`)
+    // the node's own share: an idle node is ~80 MiB on Node 20, ~94 MiB on Node 24 (2,335 MiB at the peak before the caps)
+    assert.ok(peakMiB - idleMiB < 120, `peak RSS ${peakMiB.toFixed(1)} MiB, ${idleMiB.toFixed(1)} MiB idle`)
+    if (process.versions.node.startsWith('20.')) assert.ok(peakMiB * MiB < 200e6, `peak RSS ${peakMiB.toFixed(1)} MiB`)
   } finally {
     proc.kill('SIGTERM')
     await new Promise((resolve) => proc.once('exit', resolve))
