@@ -10,7 +10,7 @@ import { BlockList } from 'node:net'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { fixtures, getJson, root, testNode, waitTask, type TestNode } from '../helpers/node.js'
-import { ensureBuilt, run, workdir, type Workdir } from '../fixtures/client/harness.js'
+import { ensureBuilt, run, start, workdir, type Workdir } from '../fixtures/client/harness.js'
 import { createApp } from '../../src/node/app.js'
 
 let node: TestNode
@@ -214,4 +214,16 @@ test('GET /api/v1/peers lists the other nodes, not this one', async () => {
   } finally {
     srv.close()
   }
+})
+
+test('rrcloud peers --watch --json: one JSON line per change, and Ctrl-C ends it with 0', async () => {
+  const { child, done } = start(w, 'rrcloud', ['peers', '--watch', '--json'], { RRCLOUD_LOCAL: at() })
+  let out = ''
+  child.stdout!.on('data', (d) => { out += d })
+  for (let i = 0; i < 100 && !out.includes('\n'); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  child.kill('SIGINT')
+  const r = await done
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  assert.deepEqual(lines.map((l) => [l.event, l.name]), [['up', 'newcomer']])
 })
