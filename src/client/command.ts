@@ -41,7 +41,9 @@ export abstract class TaskChangeCommand extends ClientCommand {
   protected abstract readonly change: 'cancel' | 'pause' | 'resume'
 
   async run (): Promise<TaskView> {
-    const { args, flags } = await this.parse(this.constructor as typeof TaskChangeCommand)
+    // oclif spreads the class it is given: statics inherited from here would be left out
+    const C = this.constructor as typeof TaskChangeCommand
+    const { args, flags } = await this.parse({ args: C.args, flags: C.flags, baseFlags: C.baseFlags, enableJsonFlag: C.enableJsonFlag } as typeof TaskChangeCommand)
     const task = await changeTask(this.client(flags), args.id, this.change)
     this.log(`id: ${task.id}\nstatus: ${task.status}`)
     return task
