@@ -29,6 +29,8 @@ export interface GlobalOptions {
   /** interface (name or IPv4) to look for nodes on */
   interface?: string
   local: boolean
+  /** with no node found, fail rather than run the tool on this machine */
+  noLocalFallback: boolean
   wait: boolean
   json: boolean
 }
@@ -36,7 +38,7 @@ export interface GlobalOptions {
 const VALUED: Record<string, keyof GlobalOptions> = {
   '--s': 'server', '--server': 'server', '--token': 'token', '--notifier': 'notifier', '--printer': 'printer', '--interface': 'interface',
 }
-const SWITCHES: Record<string, keyof GlobalOptions> = { '--local': 'local', '--wait': 'wait', '--json': 'json' }
+const SWITCHES: Record<string, keyof GlobalOptions> = { '--local': 'local', '--no-local-fallback': 'noLocalFallback', '--wait': 'wait', '--json': 'json' }
 
 /** Length of the global option at argv[i] (1 or 2 words), or 0 if argv[i] is not one. */
 export function globalOptionLength (argv: string[], i: number): number {
@@ -50,7 +52,7 @@ export function globalOptionLength (argv: string[], i: number): number {
 
 /** Takes the client's options out of argv; what is left belongs to the service. */
 export function splitGlobal (argv: string[], leadingOnly = false): { opts: GlobalOptions; rest: string[] } {
-  const opts: GlobalOptions = { local: false, wait: false, json: false }
+  const opts: GlobalOptions = { local: false, noLocalFallback: false, wait: false, json: false }
   const rest: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]

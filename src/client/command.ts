@@ -1,6 +1,8 @@
-import { Command, Errors, Flags } from '@oclif/core'
+import { Args, Command, Errors, Flags } from '@oclif/core'
+import type { TaskView } from './api.js'
 import { clientContext, type ClientContext } from './context.js'
 import { ClientError } from './errors.js'
+import { changeTask } from './tasks.js'
 
 /** Commands print a ClientError as `rrcloud: message` and exit with its code (JSON with --json). */
 export abstract class BaseCommand extends Command {
@@ -15,7 +17,7 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-/** Base of the commands that talk to nodes: the seed's --s=HOST[:PORT] and a token. */
+/** Base of the commands that talk to nodes: the seed's --s=HOST[:PORT], a token, the interface to look on. */
 export abstract class ClientCommand extends BaseCommand {
   static baseFlags = {
     s: Flags.string({
@@ -24,9 +26,26 @@ export abstract class ClientCommand extends BaseCommand {
       aliases: ['server'],
     }),
     token: Flags.string({ summary: 'token of a node started with --token', env: 'RRCLOUD_TOKEN', helpValue: 'TOKEN' }),
+    interface: Flags.string({ summary: 'network interface (name or IPv4 address) to look for nodes on', env: 'RRCLOUD_INTERFACE', helpValue: 'IFACE' }),
   }
 
   protected client (flags: { s?: string; token?: string; interface?: string }): ClientContext {
     return clientContext({ server: flags.s, token: flags.token, interface: flags.interface })
+  }
+}
+
+/** `rrcloud cancel|pause|resume ID`: one change of a task, on whichever node has it. */
+export abstract class TaskChangeCommand extends ClientCommand {
+  static enableJsonFlag = true
+  static args = { id: Args.string({ description: 'task id', required: true, ignoreStdin: true }) }
+  protected abstract readonly change: 'cancel' | 'pause' | 'resume'
+
+  async run (): Promise<TaskView> {
+    // oclif spreads the class it is given: statics inherited from here would be left out
+    const C = this.constructor as typeof TaskChangeCommand
+    const { args, flags } = await this.parse({ args: C.args, flags: C.flags, baseFlags: C.baseFlags, enableJsonFlag: C.enableJsonFlag } as typeof TaskChangeCommand)
+    const task = await changeTask(this.client(flags), args.id, this.change)
+    this.log(`id: ${task.id}\nstatus: ${task.status}`)
+    return task
   }
 }

@@ -25,8 +25,9 @@ export interface ClientContext {
  * RRCLOUD_LOCAL=HOST:PORT says where this machine's node listens (`off`: do not look for one).
  */
 export function clientContext (o: ClientOptions, env = process.env, cwd = process.cwd(), home = env.HOME || homedir()): ClientContext {
-  const rc = readRrcloudrc(rcFiles(cwd, home))
-  const named = staticServers({ server: o.server, rc, fallback: false })
+  const files = rcFiles(cwd, home)
+  const rc = readRrcloudrc(files)
+  const named = staticServers({ server: o.server, rc })
   const token = o.token || env.RRCLOUD_TOKEN || rc.token
   let local
   if (env.RRCLOUD_LOCAL) {
@@ -35,8 +36,9 @@ export function clientContext (o: ClientOptions, env = process.env, cwd = proces
   }
   return {
     source: createLanSource({
-      statics: (service) => named.candidatesNow(service),
+      statics: (service) => named.servers(service),
       staticOrigin: (service) => named.origin(service),
+      unnamed: `no --s, ${rc.files.length ? `no servers for it in rrcloudrc (${rc.files.join(', ')})` : `no rrcloudrc (${files.join(', ')})`}`,
       token,
       local,
       interface: o.interface || env.RRCLOUD_INTERFACE || undefined,

@@ -1,5 +1,6 @@
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http'
 import { createReadStream } from 'node:fs'
+import type { FormFile, StreamingForm } from './form.js'
 
 /**
  * The client's HTTP, on node:http alone: a synchronous `echo.cloud` spends most of its time
@@ -29,9 +30,6 @@ export interface RequestInit {
   timeoutMs?: number
 }
 
-/** A form entry as src/client/form.ts holds it: text, or a file read from disk while it is sent. */
-interface FileLike { name: string; type: string; size: number; path: string }
-export interface FormLike { entries (): Iterable<[string, string | object]> }
 
 const https = async () => (await import('node:https')).request
 
@@ -90,19 +88,18 @@ export async function fetchText (url: string, o: RequestInit & { body?: string }
 }
 
 const quote = (s: string) => s.replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/"/g, '%22')
-const isFile = (v: unknown): v is FileLike => typeof v === 'object' && v !== null && typeof (v as FileLike).path === 'string'
 
 /**
  * POSTs a multipart form, its files streamed from disk with their length known up front. A node
  * that answers before it has the whole body (it refuses, e.g. when full) is heard: its answer is
  * returned and the rest of the upload is dropped.
  */
-export async function postForm (url: string, form: FormLike, o: RequestInit = {}, onProgress?: OnProgress): Promise<Reply> {
+export async function postForm (url: string, form: StreamingForm, o: RequestInit = {}, onProgress?: OnProgress): Promise<Reply> {
   // unique enough to appear in no file by chance; node:crypto would cost start-up time
   const boundary = `----rrcloud${Date.now().toString(36)}${process.pid.toString(36)}${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
-  const parts: Array<Buffer | FileLike> = []
+  const parts: Array<Buffer | FormFile> = []
   for (const [name, value] of form.entries()) {
-    if (isFile(value)) {
+    if (typeof value !== 'string') {
       parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"; filename="${quote(value.name)}"\r\n` +
         `Content-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`), value, Buffer.from('\r\n'))
     } else {

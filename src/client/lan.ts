@@ -6,6 +6,7 @@ import { explain, type NodeError } from './api.js'
 import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
+import type { Peer } from '../discovery/index.js'
 
 const log = debug('rrcloud:lan')
 
@@ -41,6 +42,8 @@ export interface LanOptions {
   statics?: (service?: string) => Server[]
   /** where they were named, for messages ("--s", "rrcloudrc (FILES)") */
   staticOrigin?: (service?: string) => string
+  /** where nodes could have been named and were not, for the message when none is found */
+  unnamed?: string
   token?: string
   /** the node on this machine, used as a cache of the LAN when it runs (default 127.0.0.1:4468) */
   local?: Server | false
@@ -58,6 +61,9 @@ export interface LanSource extends ServerSource {
   peers (fresh?: boolean): Promise<LanPeer[]>
   /** why the named nodes asked so far (by peers or candidates) could not be asked */
   unreachable (): NodeError[]
+  /** every place looked at, with what was found there (for "no node found") */
+  looked (): string
+
   close (): Promise<void>
 }
 
@@ -94,11 +100,8 @@ function fromMeta (server: Server, m: Meta, via: LanPeer['via']): LanPeer {
   }
 }
 
-/** A peer of src/discovery (as GET /api/v1/peers or discover() gives it). */
-export interface Discovered {
-  name: string; host: string; addresses: string[]; port: number; ageMs: number
-  record: { id: string; name?: string; version: string; services: string[]; load: number; cores: number; slots: number; free: number; queue: number; printers: Array<{ name: string; port: string; state?: string }>; tokenRequired: boolean }
-}
+/** A peer of src/discovery, as discover() and a browser give it, and GET /api/v1/peers as JSON. */
+export type Discovered = Pick<Peer, 'name' | 'host' | 'addresses' | 'port' | 'ageMs' | 'record'>
 
 export function fromDiscovered (p: Discovered): LanPeer | undefined {
   const address = p.addresses[0]
@@ -141,24 +144,29 @@ export const ASK_MS = 2000
 
 export const LOCAL: Server = { url: `http://127.0.0.1:${DEFAULT_PORT}`, name: `127.0.0.1:${DEFAULT_PORT}` }
 
+interface Around { peers: LanPeer[]; how: string[]; looked: string[] }
+
 /** The LAN source of servers (see the top of this file). */
 export function createLanSource (o: LanOptions = {}): LanSource {
   const iface = o.interface ?? (process.env.RRCLOUD_INTERFACE || undefined)
   const mdns = o.mdns ?? mdnsEnabled()
   const local = o.local === undefined ? LOCAL : o.local
-  let lan: Promise<{ peers: LanPeer[]; how: string[] }> | undefined
+  let lan: Promise<Around> | undefined
   const asked = new Map<string, Promise<LanPeer>>()
   const failures = new Map<string, NodeError>()
   /** per service: the peers as this process's choices left them */
   const snapshots = new Map<string, LanPeer[]>()
   let how = ''
+  let looked: string[] = []
 
   /** The node on this machine and what it sees, else a query over mDNS. */
-  async function lookAround (): Promise<{ peers: LanPeer[]; how: string[] }> {
+  async function lookAround (): Promise<Around> {
     const started = Date.now()
     const found: LanPeer[] = []
     const how: string[] = []
+    const looked: string[] = []
     let browsed = false
+    if (!local) looked.push('not on this machine (RRCLOUD_LOCAL=off)')
     if (local) {
       const [meta, peers] = await Promise.allSettled([
         getJson<Meta>(`${local.url}/api/v1/meta`, o.token, 1500),
@@ -177,22 +185,29 @@ export function createLanSource (o: LanOptions = {}): LanSource {
         how.push(browsed ? 'the node on this machine and the peers it sees' : 'the node on this machine')
       } else {
         log('no node on this machine at %s', local.url)
+        looked.push(`${local.url.replace(/^http:\/\//, '')} (no node there)`)
       }
     }
     if (!browsed && mdns) {
       const { discover } = await import('../discovery/index.js')
-      const peers = await discover({ timeoutMs: o.discoverMs ?? 400, interface: iface }).catch((e: Error) => {
+      const ms = o.discoverMs ?? 400
+      let failed: string | undefined
+      const peers = await discover({ timeoutMs: ms, interface: iface }).catch((e: Error) => {
         log('mdns: %s', e.message)
+        failed = e.message
         return []
       })
       for (const p of peers) {
-        const peer = fromDiscovered(p as unknown as Discovered)
+        const peer = fromDiscovered(p)
         if (peer && !found.some((x) => x.id === peer.id)) found.push(peer)
       }
       how.push(`mDNS${iface ? ` on ${iface}` : ''}`)
+      looked.push(`mDNS ${iface ? `on ${iface}` : 'on every interface'} (${failed ? `failed: ${failed}` : peers.length ? `${peers.length} answered` : `no answer in ${ms / 1000} s`})`)
+    } else if (!mdns) {
+      looked.push('not mDNS (RRCLOUD_MDNS is off)')
     }
     log('looked around in %d ms (%s): %o', Date.now() - started, how.join(', '), found.map((p) => `${p.name} ${p.url} free ${p.free}/${p.slots} queue ${p.queue}`))
-    return { peers: found, how }
+    return { peers: found, how, looked }
   }
 
   /** A node named by the user, asked for its meta (once per process). */
@@ -233,8 +248,9 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     } else {
       for (const p of await Promise.all(named.map(ask))) if (!found.some((x) => x.id === p.id)) found.push(p)
     }
-    const sources = [...around.how, ...(named.length ? [o.staticOrigin?.(service) ?? 'the servers named'] : [])]
-    how = sources.join(', ') || 'nowhere: mDNS is off (RRCLOUD_MDNS) and no node was named'
+    const origin = named.length ? o.staticOrigin?.(service) ?? 'the servers named' : undefined
+    how = [...around.how, ...(origin ? [origin] : [])].join(', ')
+    looked = [...around.looked, origin ?? o.unnamed ?? 'no node named (--s, rrcloudrc)']
     return found
   }
 
@@ -244,7 +260,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     if (service === undefined) {
       const order = [...all].sort((a, b) => Number(Boolean(b.local)) - Number(Boolean(a.local)))
       const usable = order.filter((p) => p.reachable !== false)
-      if (!order.length) throw nobody(how)
+      if (!order.length) throw nobody(looked)
       return (usable.length ? usable : order).map(server)
     }
     const key = `${service}\0${needs.printer ?? ''}`
@@ -268,6 +284,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       // the printer may be on a node that could not be asked: say why it could not
       const lost = dead.flatMap((p) => failures.get(p.url) ?? [])
       if (lost.length && dead.length === known.length) throw cannotAsk(lost, `printer ${needs.printer}`)
+      if (!known.length) throw nobody(looked)
       throw notOffered(service, needs, known, how)
     }
     // this process's first task of a kind: other clients may be choosing from the same snapshot
@@ -283,6 +300,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     peers: (fresh) => peers(fresh),
     unreachable: () => [...failures.values()],
     origin: () => how || 'the LAN',
+    looked: () => looked.join(', '),
     async close () {},
   }
 }
@@ -306,10 +324,15 @@ function dedupe (list: Server[]): Server[] {
   return list.filter((s, i) => list.findIndex((x) => x.url === s.url) === i)
 }
 
-function nobody (how: string): ClientError {
-  return new ClientError(`no rrcloud node found (looked at ${how}): start one with \`rrcloud node\` on this or ` +
-    'another machine of the LAN, name one with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', EXIT.node)
+/** No node at all: where the client looked, and what to do. */
+export class NoNodeError extends ClientError {
+  constructor (readonly looked: string[]) {
+    super(`no rrcloud node found; looked at: ${looked.join(', ')}. Start one with \`rrcloud node\` on this or ` +
+      'another machine of the LAN, name one with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', EXIT.node)
+  }
 }
+
+const nobody = (looked: string[]) => new NoNodeError(looked)
 
 /** The named nodes that could not be asked what they have (for `what`), as one error. */
 export function cannotAsk (errors: NodeError[], what: string): ClientError {
@@ -319,7 +342,6 @@ export function cannotAsk (errors: NodeError[], what: string): ClientError {
 
 /** Nobody offers the service (or has the printer): say who is out there and what they offer. */
 export function notOffered (service: string, needs: TaskNeeds, peers: LanPeer[], how: string): ClientError {
-  if (!peers.length) return nobody(how)
   if (needs.printer !== undefined) {
     const printers = peers.flatMap((p) => (p.printers ?? []).map((x) => `${x.name} (${x.port}, ${x.state ?? '?'}) on ${p.name}`))
     const dead = peers.filter((p) => p.reachable === false)

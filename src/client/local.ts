@@ -26,6 +26,9 @@ export async function moveInto (from: string, dest: string): Promise<void> {
   }
 }
 
+/** Whether the service's tool is installed on this machine. */
+export const installedHere = (d: ServiceDescriptor): boolean => resolveService(d).available
+
 /** --local: runs the service's tool on this machine, in a scratch folder, with no node involved. */
 export async function runLocal (d: ServiceDescriptor, rw: Rewritten, reporter: Reporter): Promise<number> {
   const s = resolveService(d)

@@ -13,17 +13,24 @@ const ALIASES: Record<string, string> = { slicer: 'slic3r' }
 
 const isCommand = (word: string) =>
   word === 'help' || existsSync(`${commandsDir}/${word}.js`) || existsSync(`${commandsDir}/${word}/index.js`)
+const isHelp = (a: string) => a === '--help' || a === '-h'
 
 async function oclif (args: string[]): Promise<void> {
   const { execute } = await import('@oclif/core')
   await execute({ dir: root, args })
 }
 
-async function service (name: string, argv: string[], wait: boolean): Promise<void> {
+async function service (name: string, argv: string[], wait: boolean, invokedAs: string): Promise<void> {
   const [{ runService }, { ClientError }] = await Promise.all([import('./run-service.js'), import('./errors.js')])
   try {
     const { opts, rest } = splitGlobal(argv)
-    process.exitCode = await runService(ALIASES[name] ?? name, rest, { ...opts, wait: wait || opts.wait })
+    const real = ALIASES[name] ?? name
+    if (rest.some(isHelp)) {
+      const { serviceUsage } = await import('./usage.js')
+      process.stdout.write(serviceUsage(real, invokedAs))
+      return
+    }
+    process.exitCode = await runService(real, rest, { ...opts, wait: wait || opts.wait })
   } catch (err) {
     if (!(err instanceof ClientError)) throw err
     process.stderr.write(`rrcloud: ${err.message}\n`)
@@ -31,29 +38,36 @@ async function service (name: string, argv: string[], wait: boolean): Promise<vo
   }
 }
 
+/** Index of the first word of argv[from..] that is not one of the client's options. */
+function skipOptions (argv: string[], from: number): number {
+  let i = from
+  for (let n; i < argv.length && (n = globalOptionLength(argv, i)); i += n);
+  return i
+}
+
 export async function main (invokedAs: string, argv: string[]): Promise<void> {
   const self = basename(invokedAs)
-  if (self.endsWith('.cloud')) return service(self.slice(0, -'.cloud'.length), argv, true)
+  if (self.endsWith('.cloud')) return service(self.slice(0, -'.cloud'.length), argv, true, self)
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
     const { version } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'))
     process.stdout.write(`rrcloud/${version} ${platform()}-${arch()} node-${process.version}\n`)
     return
   }
-  let i = 0
-  for (let n; i < argv.length && (n = globalOptionLength(argv, i)); i += n);
+  const i = skipOptions(argv, 0)
   const word = argv[i]
   if (word === undefined && i > 0) {
     process.stderr.write('rrcloud: name a service or a command: rrcloud [--s=HOST[:PORT]] SERVICE FILE... (see rrcloud --help)\n')
     process.exitCode = 2
     return
   }
-  const help = (a?: string) => a === undefined || a === '--help' || a === '-h'
-  if (word === undefined || word.startsWith('-') || (word === 'run' && help(argv[i + 1])) || (isCommand(word) && word !== 'run')) {
+  if (word === undefined || word.startsWith('-') || (isCommand(word) && word !== 'run')) {
     // oclif wants the command first: `rrcloud --s=host info ID` → `rrcloud info --s=host ID`
     return oclif(word === undefined || word.startsWith('-') ? argv : [word, ...argv.slice(0, i), ...argv.slice(i + 1)])
   }
-  const name = word === 'run' ? argv[i + 1] : word
-  const rest = [...argv.slice(0, i), ...argv.slice(word === 'run' ? i + 2 : i + 1)]
-  if (rest.includes('--help') || rest.includes('-h')) return oclif(['run', '--help'])
-  return service(name, rest, false)
+  // `rrcloud run [OPTIONS] SERVICE ARGS...` is `rrcloud [OPTIONS] SERVICE ARGS...`
+  const at = word === 'run' ? skipOptions(argv, i + 1) : i
+  const name = argv[at]
+  const options = [...argv.slice(0, i), ...argv.slice(i + 1, at)]
+  if (name === undefined || isHelp(name)) return oclif(['run', '--help'])
+  return service(name, [...options, ...argv.slice(at + 1)], false, 'rrcloud')
 }

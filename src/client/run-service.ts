@@ -4,7 +4,7 @@ import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
-import { cannotAsk } from './lan.js'
+import { cannotAsk, NoNodeError } from './lan.js'
 import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
@@ -47,13 +47,13 @@ async function finish (api: NodeApi, t: TaskView, output: string | undefined, re
  */
 export async function runService (service: string, args: string[], o: GlobalOptions): Promise<number> {
   const reporter = createReporter()
+  const here = localDescriptors().find((x) => x.name === service)
   if (o.local) {
-    const d = localDescriptors().find((x) => x.name === service)
-    if (!d) throw usage(`unknown service ${service}: this machine knows ${localDescriptors().map((x) => x.name).join(', ')}`)
-    const rw = rewriteArgs(shapeOf(d), args)
+    if (!here) throw usage(`unknown service ${service}: this machine knows ${localDescriptors().map((x) => x.name).join(', ')}`)
+    const rw = rewriteArgs(shapeOf(here), args)
     if (rw.output) checkWritable(rw.output)
     const { runLocal } = await import('./local.js')
-    return runLocal(d, rw, reporter)
+    return runLocal(here, rw, reporter)
   }
   const ctx = clientContext({ server: o.server, token: o.token, interface: o.interface })
   const shape = await shapeFor(service, ctx)
@@ -68,7 +68,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   if (o.wait && rw.output) checkWritable(rw.output)
   // say where the address came from: a stale rrcloudrc is a likely cause
   const named = (err: unknown) => {
-    if (err instanceof ClientError && err.exit === EXIT.node) err.message += ` (node chosen by ${ctx.source.origin(service)})`
+    if (err instanceof ClientError && err.exit === EXIT.node && !(err instanceof NoNodeError)) err.message += ` (node chosen by ${ctx.source.origin(service)})`
     throw err
   }
   if (shape.printer) printer ??= await onlyPrinter(ctx, service).catch(named)
@@ -90,7 +90,18 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   }
   if (o.wait) process.on('SIGINT', cancel)
   try {
-    submitted = await placed()
+    try {
+      submitted = await placed()
+    } catch (err) {
+      // as the seed did with no server configured (and icecream with no peer): the tool of this machine
+      if (!(err instanceof NoNodeError) || !o.wait || o.noLocalFallback || shape.printer || !here) throw err
+      const { installedHere, runLocal } = await import('./local.js')
+      if (!installedHere(here)) throw err
+      process.off('SIGINT', cancel)
+      reporter.done()
+      process.stderr.write(`rrcloud: no node found (looked at: ${err.looked.join(', ')}); running ${service} on this machine (--no-local-fallback to refuse)\n`)
+      return await runLocal(here, rw, reporter)
+    }
     reporter.done()
     if (!o.wait) {
       const { task } = submitted

@@ -1,40 +1,37 @@
 import { homedir } from 'node:os'
-import { DEFAULT_PORT, parseServer, type Server } from './address.js'
+import { parseServer, type Server } from './address.js'
 import { usage } from './errors.js'
 import { rcFiles, readRrcloudrc, type Rrcloudrc } from './rrcloudrc.js'
 
 export type { Server }
 
-/**
- * Where tasks may go: an ordered list of nodes to try, best first. The submit path tries them in
- * order and moves on when one is unreachable or refuses. Discovery (mDNS + scheduler) replaces the
- * static source below without changing its callers.
- */
+/** Where tasks may go: an ordered list of nodes to try, best first (src/client/lan.ts). */
 export interface ServerSource {
   /** nodes for a service, best first; without a service: nodes for listing and task look-ups */
   candidates (service?: string): Promise<Server[]>
-  /** where the list came from, for messages ("--s", "rrcloudrc ./rrcloudrc", "default") */
+  /** where the list came from, for messages ("--s", "rrcloudrc (FILES)", "the node on this machine") */
   origin (service?: string): string
 }
 
-export const LOCAL_NODE: Server = { url: `http://127.0.0.1:${DEFAULT_PORT}`, name: `127.0.0.1:${DEFAULT_PORT}` }
-
-export interface StaticOptions {
+export interface NamedOptions {
   /** --s=HOST[:PORT] */
   server?: string
   /** rrcloudrc already read (else read from cwd, home and /etc) */
   rc?: Rrcloudrc
   cwd?: string
   home?: string
-  /** with nothing named, the node on this machine (default true) */
-  fallback?: boolean
 }
 
-/**
- * The seed's way: --s, else rrcloudrc (SERVICE.servers, then servers), else the local node.
- * On a LAN these join the nodes found by discovery (src/client/lan.ts).
- */
-export function staticServers (o: StaticOptions = {}): ServerSource & { candidatesNow (service?: string): Server[] } {
+/** The nodes the user named, as the seed took them: --s, else rrcloudrc (SERVICE.servers, then servers). */
+export interface NamedServers {
+  /** for a service; without one, every node named (for listings and task look-ups) */
+  servers (service?: string): Server[]
+  /** where they were named ('' when nowhere) */
+  origin (service?: string): string
+}
+
+/** The nodes named with --s or in rrcloudrc; they join those found on the LAN (src/client/lan.ts). */
+export function staticServers (o: NamedOptions = {}): NamedServers {
   let forced: Server | undefined
   if (o.server !== undefined) {
     forced = parseServer(o.server)
@@ -47,12 +44,10 @@ export function staticServers (o: StaticOptions = {}): ServerSource & { candidat
     if (key && rc?.services[key]) return [rc.services[key], `${key}.servers in rrcloudrc (${rc.files.join(', ')})`]
     const all = key ? (rc?.servers ?? []) : [...(rc?.servers ?? []), ...Object.values(rc?.services ?? {}).flat()]
     const unique = all.filter((s, i) => all.findIndex((x) => x.url === s.url) === i)
-    if (unique.length) return [unique, `rrcloudrc (${rc!.files.join(', ')})`]
-    return o.fallback === false ? [[], ''] : [[LOCAL_NODE], 'the default (this machine)']
+    return unique.length ? [unique, `rrcloudrc (${rc!.files.join(', ')})`] : [[], '']
   }
   return {
-    async candidates (service) { return pick(service)[0] },
-    candidatesNow: (service) => pick(service)[0],
-    origin (service) { return pick(service)[1] },
+    servers: (service) => pick(service)[0],
+    origin: (service) => pick(service)[1],
   }
 }

@@ -1,4 +1,6 @@
 import debug from 'debug'
+import { statSync } from 'node:fs'
+import { relative } from 'node:path'
 import { NodeError, nodeApi, type NodeApi, type OnProgress, type TaskView } from './api.js'
 import type { Input } from './args.js'
 import { ClientError, EXIT } from './errors.js'
@@ -29,6 +31,11 @@ function formOf (r: TaskRequest): StreamingForm {
   return form
 }
 
+const size = (path: string) => {
+  const n = statSync(path).size
+  return n < 1024 ? `${n} bytes` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`
+}
+
 /** A node that does not offer the service says so with a 400 and its list: another may offer it. */
 const notOffered = (e: NodeError) => e.status === 400 && /unknown service/.test(e.message)
 /** A node that wants a token (401) or does not let us in (403) refuses; the next may not. */
@@ -48,6 +55,8 @@ export async function submit (candidates: Server[], token: string | undefined, r
       log('task %s on %s', task.id, server.url)
       return { api, task }
     } catch (err) {
+      // the node knows the form's field names; the user knows the files by theirs
+      if (err instanceof NodeError && err.status === 413) err.message += ` (inputs: ${r.inputs.map((i) => `${relative(process.cwd(), i.path) || i.path}, ${size(i.path)}`).join('; ')})`
       if (!(err instanceof NodeError) || !(err.retry || notOffered(err) || (refused(err) && candidates.length > 1))) throw err
       log('%s refused: %s', server.url, err.message)
       if (err.retry) avoid(server.url)

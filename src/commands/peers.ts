@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import { ClientCommand } from '../client/command.js'
 import { table } from '../client/format.js'
 import { mdnsEnabled, type LanPeer } from '../client/lan.js'
+import { followPeers, type PeerChange } from '../client/watch.js'
 
 /** What `rrcloud peers --json` prints for each node. */
 export interface PeerView {
@@ -69,69 +70,45 @@ export default class Peers extends ClientCommand {
 
   static flags = {
     watch: Flags.boolean({ char: 'w', summary: 'keep watching: redraw (or, with --json, print one JSON line per change) as nodes come, change and go' }),
-    interface: Flags.string({ summary: 'network interface (name or IPv4 address) to look on', env: 'RRCLOUD_INTERFACE', helpValue: 'IFACE' }),
   }
 
-  async run (): Promise<PeerView[]> {
+  async run (): Promise<PeerView[] | undefined> {
     const { flags } = await this.parse(Peers)
     const ctx = this.client(flags)
-    if (flags.watch) return this.watch(flags.interface, flags.json ?? false, () => ctx.source.peers(true))
+    // --watch --json prints JSON lines as it goes, nothing more at the end
+    if (flags.watch) return void await this.watch(flags.interface, flags.json ?? false, () => ctx.source.peers(true))
     const list = (await ctx.source.peers()).map(view).sort(sortPeers)
-    if (!flags.json) process.stdout.write(peersTable(list, ctx.source.origin()))
+    if (!flags.json) process.stdout.write(peersTable(list, ctx.source.looked()))
     return list
   }
 
-  /** Follows the LAN until Ctrl-C: a browser of its own when mDNS is on, else looks every 2 s. */
-  private async watch (iface: string | undefined, json: boolean, look: () => Promise<LanPeer[]>): Promise<never> {
+  /** Follows the LAN until Ctrl-C. */
+  private async watch (iface: string | undefined, json: boolean, look: () => Promise<LanPeer[]>): Promise<void> {
     const tty = process.stdout.isTTY && !json
     let last = ''
-    const show = (peers: PeerView[], events: Array<{ event: string; peer: PeerView }>) => {
+    const show = (peers: LanPeer[], changes: PeerChange[]) => {
+      const stamp = new Date().toISOString()
       if (json) {
-        for (const e of events) process.stdout.write(JSON.stringify({ event: e.event, at: new Date().toISOString(), ...e.peer }) + '\n')
+        for (const c of changes) process.stdout.write(JSON.stringify({ event: c.event, at: stamp, ...view(c.peer) }) + '\n')
         return
       }
-      const text = peersTable(peers.sort(sortPeers))
+      const text = peersTable(peers.map(view).sort(sortPeers))
       if (tty) {
         process.stdout.write('\x1b[H\x1b[2J' + `rrcloud peers  ${new Date().toLocaleTimeString()}  (Ctrl-C to stop)\n\n` + text)
-      } else if (events.length) {
-        for (const e of events) process.stdout.write(`${new Date().toISOString()} ${e.event} ${e.peer.name} ${e.peer.url} free ${e.peer.free}/${e.peer.slots} queue ${e.peer.queue}\n`)
+      } else if (changes.length) {
+        for (const { event, peer: p } of changes) process.stdout.write(`${stamp} ${event} ${p.name} ${p.url} free ${p.free}/${p.slots} queue ${p.queue}\n`)
       } else if (text !== last) {
         process.stdout.write(text)
       }
       last = text
     }
-    const stop = new Promise<void>((resolve) => process.once('SIGINT', resolve))
-    if (!mdnsEnabled()) {
-      let prev = new Map<string, PeerView>()
-      for (;;) {
-        const now = new Map((await look()).map((p) => [p.id, view(p)]))
-        const events = [
-          ...[...now.values()].filter((p) => !prev.has(p.id)).map((peer) => ({ event: 'up', peer })),
-          ...[...now.values()].filter((p) => prev.has(p.id) && JSON.stringify({ ...p, ageMs: 0 }) !== JSON.stringify({ ...prev.get(p.id), ageMs: 0 })).map((peer) => ({ event: 'update', peer })),
-          ...[...prev.values()].filter((p) => !now.has(p.id)).map((peer) => ({ event: 'down', peer })),
-        ]
-        prev = now
-        show([...now.values()], events)
-        if (await Promise.race([stop.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 2000))])) process.exit(0)
-      }
+    const stop = new AbortController()
+    const abort = () => stop.abort()
+    process.once('SIGINT', abort)
+    try {
+      await followPeers({ mdns: mdnsEnabled(), interface: iface, look, signal: stop.signal }, show)
+    } finally {
+      process.off('SIGINT', abort)
     }
-    const { createBrowser } = await import('../discovery/index.js')
-    const { fromDiscovered } = await import('../client/lan.js')
-    const browser = createBrowser({ interface: iface })
-    const all = () => browser.peers().map((p) => fromDiscovered(p)).filter((p): p is LanPeer => Boolean(p)).map(view)
-    const on = (event: string) => (p: Parameters<typeof fromDiscovered>[0]) => {
-      const peer = fromDiscovered(p)
-      if (peer) show(all(), [{ event, peer: view(peer) }])
-    }
-    browser.on('up', on('up'))
-    browser.on('update', on('update'))
-    browser.on('down', on('down'))
-    await browser.ready
-    show(all(), [])
-    const tick = setInterval(() => { if (tty) show(all(), []) }, 1000)
-    await stop
-    clearInterval(tick)
-    await browser.close()
-    process.exit(0)
   }
 }

@@ -1,4 +1,5 @@
 import { Args, Command } from '@oclif/core'
+import { OPTIONS_HELP } from '../client/usage.js'
 
 /**
  * Help for `rrcloud SERVICE ARGS...`. bin/run.js runs service command lines itself (the tool's
@@ -10,20 +11,14 @@ export default class Run extends Command {
 
 Input files named in ARGS are uploaded, with their prefix (such as slic3r's --load=) as prearg. Without --wait it prints the task's id and returns at once: \`rrcloud info ID\` shows its state, \`rrcloud fetch ID\` writes its result. With --wait (or as SERVICE.cloud) it waits, writes the result where ARGS asked (-oFILE, -o FILE, --output=FILE; by default next to the input) and exits with the task's exit status.
 
-Options, before or among ARGS:
-  --s=HOST[:PORT]  a node to use beside the LAN's
-  --local          run the tool here, without a node
-  --printer=NAME   printrun: the printer, by name or port path
-  --interface=IF   the interface to look for nodes on (RRCLOUD_INTERFACE)
-  --wait           wait for the result
-  --notifier=URL   called when the task ends ($id, $myip)
-  --token=TOKEN    for a node with --token (or RRCLOUD_TOKEN)
-  --json           print the task as JSON, not "id: ID"`
+${OPTIONS_HELP}`
 
   static examples = [
     '<%= config.bin %> --s=myserver.local openscad test.scad',
     "<%= config.bin %> '--notifier=http://someserver.local/ping-$id' --s=myserver.local slic3r --load=prusa.conf huge.stl",
     '<%= config.bin %> --wait openscad test.scad -otest.stl',
+    '<%= config.bin %> run --s=myserver.local openscad test.scad',
+    'openscad.cloud --help',
     '<%= config.bin %> --local openscad test.scad -otest.stl',
     'openscad.cloud test.scad -otest.stl',
     'slic3r.cloud --load=prusa.ini huge.stl --output=huge.gcode',

@@ -337,7 +337,9 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   v1.get('/peers', (ctx) => {
     const peers = deps.peers?.()
     if (!peers) throw new HttpError(404, 'this node does not browse the LAN (started with --no-mdns)')
-    reply(ctx, peers, 'peers')
+    // the other nodes: this one hears its own advertisement too
+    const self = deps.meta().id
+    reply(ctx, peers.filter((p) => (p as { record?: { id?: string } }).record?.id !== self), 'peers')
   })
   v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(view(ctx)), 'tasks'))
   v1.post('/tasks', async (ctx) => {

@@ -155,7 +155,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     // a lost printer is looked for again by the printer itself: tell what becomes of it
     p.on('state', (s) => { if (s === 'disconnected' || s === 'halted') log(`printer ${p.name}: ${s}${p.lastError ? `: ${p.lastError}` : ''}`) })
   }
-  for (const s of services) log(s.available ? `service ${s.name}: ${s.exe}` : `service ${s.name} not offered: ${s.reason}`)
+  for (const s of services) log(s.available ? `service ${s.name}: ${s.exe ?? `printers ${[...printers.keys()].join(', ')}`}` : `service ${s.name} not offered: ${s.reason}`)
   const offered = services.filter((s) => s.available).map((s) => s.name)
   const cores = availableParallelism()
   const record = (st: { free: number, queue: number } = { free: slots, queue: 0 }): NodeRecord => ({

@@ -36,14 +36,15 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 function table (rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '<p>none</p>'
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].sort()
-  const cell = (k: string, v: unknown) => {
+  // a task's id leads to its log; the node's own id (meta) to nothing
+  const cell = (r: Record<string, unknown>, k: string, v: unknown) => {
     const s = v === undefined ? '' : scalar(v)
     if (k === 'out' && s) return `<a href="/${esc(s)}">${esc(s)}</a>`
-    if (k === 'id' && s) return `<a href="/tasks/log/${esc(s)}">${esc(s)}</a>`
+    if (k === 'id' && s && 'service' in r) return `<a href="/tasks/log/${esc(s)}">${esc(s)}</a>`
     return esc(s)
   }
   return `<table><tr>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr>\n` +
-    rows.map((r) => `<tr>${keys.map((k) => `<td>${cell(k, r[k])}</td>`).join('')}</tr>`).join('\n') + '</table>'
+    rows.map((r) => `<tr>${keys.map((k) => `<td>${cell(r, k, r[k])}</td>`).join('')}</tr>`).join('\n') + '</table>'
 }
 
 /** The page a browser gets: what was asked for, the node's meta and a form to submit a task. */

@@ -100,7 +100,7 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
       file.path = path
       file.stream.on('data', (chunk: Buffer) => {
         up.fileBytes += chunk.length
-        if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, 'the uploads are'))
+        if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
       })
       pipeline(file.stream, out, (err) => {
         up.outs.delete(out)

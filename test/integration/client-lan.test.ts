@@ -97,7 +97,7 @@ test('the node on this machine is listed first; an unreachable named node is sho
 test('nothing found: says where it looked and how to start a node', async () => {
   const r = await run(w, 'run.js', ['slow', 'one.txt'], { RRCLOUD_LOCAL: 'off' })
   assert.equal(r.code, 3)
-  assert.match(r.stderr, /no rrcloud node found \(looked at nowhere: mDNS is off/)
+  assert.match(r.stderr, /no rrcloud node found; looked at: not on this machine \(RRCLOUD_LOCAL=off\), not mDNS \(RRCLOUD_MDNS is off\), no --s, no (servers for it in )?rrcloudrc \(\S+rrcloudrc\)\. Start one/)
   assert.match(r.stderr, /rrcloud node/)
   const p = await run(w, 'run.js', ['peers'], { RRCLOUD_LOCAL: 'off' })
   assert.equal(p.code, 0)

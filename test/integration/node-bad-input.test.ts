@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { readdirSync, writeFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { getJson, post, testNode, type TestNode } from '../helpers/node.js'
 
@@ -69,7 +69,7 @@ test('an upload over the limit gets 413 and is not kept', async () => {
     const { stdout } = await unchanged(() => run('curl', ['-sS', '-w', '\n%{http_code}', '-F', 'service=echo', '-F', `fileIn0=@${big}`, `${node.url}/`]))
     const lines = stdout.trim().split('\n')
     assert.equal(lines.pop(), '413')
-    assert.match(lines.join('\n'), /error: the uploads are over this node's limit of 1 MiB of uploads per task \(--max-upload\)/)
+    assert.match(lines.join('\n'), new RegExp(`error: with ${basename(big)}, the uploads are over this node's limit of 1 MiB of uploads per task \\(--max-upload\\)`))
   } finally { rmSync(big) }
   // a small one right after is fine: nothing was left in a bad state
   assert.equal((await post(node.url, { service: 'echo' }, [['fileIn0', 'ok', 'ok.txt']])).status, 201)

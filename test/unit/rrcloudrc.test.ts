@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { parseServer } from '../../src/client/address.js'
 import { ClientError } from '../../src/client/errors.js'
 import { parseRrcloudrc, readRrcloudrc } from '../../src/client/rrcloudrc.js'
-import { LOCAL_NODE, staticServers } from '../../src/client/servers.js'
+import * as servers from '../../src/client/servers.js'
+const { staticServers } = servers
 
 const urls = (l: Array<{ url: string }> | undefined) => l?.map((s) => s.url)
 
@@ -61,16 +62,17 @@ test('files: ./rrcloudrc wins over ~/.rrcloudrc, which wins over /etc/rrcloudrc,
   rmSync(d, { recursive: true, force: true })
 })
 
-test('candidates: --s, else SERVICE.servers, else servers, else this machine', async () => {
+test('named nodes: --s, else SERVICE.servers, else servers, else none (the LAN is looked at by src/client/lan.ts)', () => {
   const rc = { ...parseRrcloudrc('servers = a.local,b.local\nslic3r.servers = s.local\n', 'rc'), files: ['rc'] }
-  assert.deepEqual(urls(await staticServers({ server: 'x:1', rc }).candidates('slic3r')), ['http://x:1'])
+  assert.deepEqual(urls(staticServers({ server: 'x:1', rc }).servers('slic3r')), ['http://x:1'])
   const s = staticServers({ rc })
-  assert.deepEqual(urls(await s.candidates('slic3r')), ['http://s.local:4468'])
-  assert.deepEqual(urls(await s.candidates('openscad')), ['http://a.local:4468', 'http://b.local:4468'])
-  assert.deepEqual(urls(await s.candidates()), ['http://a.local:4468', 'http://b.local:4468', 'http://s.local:4468'], 'look-ups ask every node named')
+  assert.deepEqual(urls(s.servers('slic3r')), ['http://s.local:4468'])
+  assert.deepEqual(urls(s.servers('openscad')), ['http://a.local:4468', 'http://b.local:4468'])
+  assert.deepEqual(urls(s.servers()), ['http://a.local:4468', 'http://b.local:4468', 'http://s.local:4468'], 'look-ups ask every node named')
   assert.match(s.origin('slic3r'), /slic3r\.servers in rrcloudrc/)
   const none = staticServers({ rc: { services: {}, files: [] } })
-  assert.deepEqual(await none.candidates('openscad'), [LOCAL_NODE])
-  assert.equal(LOCAL_NODE.url, 'http://127.0.0.1:4468')
+  assert.deepEqual(none.servers('openscad'), [], 'nothing named: no node made up')
+  assert.equal(none.origin('openscad'), '')
+  assert.ok(!('LOCAL_NODE' in servers), 'the node on this machine is found by the LAN source, not made up here')
   assert.throws(() => staticServers({ server: 'bad host' }), /--s=bad host: not a server/)
 })
