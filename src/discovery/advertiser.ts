@@ -71,6 +71,7 @@ export const DEFAULT_TTL_SEC = 4
 const HOST_TTL_SEC = 120
 const PROBES = 3
 const PROBE_INTERVAL_MS = 250
+const TIE_WAIT_MS = 1000
 
 const sameTxt = (a: Buffer[], b: Buffer[]): boolean => a.length === b.length && a.every((x, i) => x.equals(b[i]))
 
@@ -85,6 +86,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private phase: 'probing' | 'announced' | 'closed' = 'probing'
   private lastSent = 0
   private lastDefended = 0
+  private lostTie = false
   private readonly responder: Responder
   private timers = new Map<NodeJS.Timeout, () => void>()
   private updateTimer?: NodeJS.Timeout
@@ -180,6 +182,10 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
       this.rename(c.instance, c.host)
       // RFC 6762 §8.1: after 15 conflicts, slow down
       if (attempt >= 15) await this.wait(5000)
+      // §8.2: the loser of a tie waits a second before probing again, by which time the winner has
+      // announced and answers for the names it won (a rival renamed at once would probe its new
+      // names while the winner still probes, and make it rename what it had won)
+      else if (this.lostTie) await this.wait(TIE_WAIT_MS)
     }
     if (this.phase === 'closed') throw new Error('advertiser closed before announcing')
   }
@@ -187,17 +193,20 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   /**
    * RFC 6762 §8.1: three queries for our names 250 ms apart, proposing our records; any answer
    * from a rival is a conflict. §8.2: a rival probing for the same name at the same moment is
-   * heard from its proposed records; whoever's sort later wins, and the loser takes another name
-   * at once (the RFC's loser waits a second and probes again, to find the same name taken), so
-   * that two nodes started together never both announce one name and rename afterwards.
+   * heard from its proposed records (compared as §8.2 says, names.ts); the later set wins, and the
+   * loser takes another name and probes it a second later, so that two nodes started together
+   * never both announce one name and rename afterwards.
    */
   private async probe (): Promise<Conflicts> {
     const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
     // an answer is a conflict; a rival's probe is one only when we lose the tie
+    this.lostTie = false
     const note = (records: MdnsRecord[], tie: boolean) => {
       const c = findConflicts(records, this.claim())
-      found.instance ||= c.instance && !(tie && c.instanceWeWin)
-      found.host ||= c.host && !(tie && c.hostWeWin)
+      const lost = { instance: c.instance && !(tie && c.instanceWeWin), host: c.host && !(tie && c.hostWeWin) }
+      if (tie && (lost.instance || lost.host)) this.lostTie = true
+      found.instance ||= lost.instance
+      found.host ||= lost.host
     }
     this.probeHook = (records) => note(records, false)
     this.tieHook = (records) => note(records, true)
