@@ -156,6 +156,8 @@ export interface Mdns {
 }
 
 const key = (i: Iface): string => `${i.name} ${i.address}`
+// what this process last said about mDNS not working, shared by its sockets
+let said = ''
 
 /**
  * Opens the mDNS socket. With `pinned`, only that interface is joined and sent on, and packets from
@@ -168,13 +170,12 @@ export function openMdns (pinned: Iface | undefined, log: (msg: string) => void)
   const sendErrors = new Map<string, string>()
   const listeners = { query: new Set<Listener>(), response: new Set<Listener>(), interfaces: new Set<(a: Iface[]) => void>() }
   let problem: string | undefined
-  let said = ''
   let closed = false
   let bound = false
   let rescan: NodeJS.Timeout | undefined
   let queue: Promise<void> = Promise.resolve()
 
-  /** says a problem once; says it again only when it changes */
+  /** says a problem once per process (a node has two sockets); says it again only when it changes */
   const setProblem = (p: string | undefined): void => {
     problem = p
     if (p && p !== said) log(`mdns: cannot work here: ${p}`)
