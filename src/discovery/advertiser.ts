@@ -8,14 +8,15 @@
 // - announces the addresses of every interface, ignoring the pinned one, and an SRV target without
 //   `.local`;
 // - on a name conflict stops the service and console.logs, without renaming.
-// So we build the records here, let bonjour's responder answer queries from them (mdns.ts), and
-// send announcements, TXT updates (with the cache-flush bit, so caches replace the old TXT in
+// So we build the records here, answer queries from them (responder.ts, on our own socket, mdns.ts)
+// and send announcements, TXT updates (with the cache-flush bit, so caches replace the old TXT in
 // place) and goodbyes ourselves.
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import debug from 'debug'
 import { encodeRecord, type NodeRecord } from './record.js'
-import { advertisedAddresses, machineAddresses, openMdns, resolveInterface, type Iface, type Mdns, type MdnsRecord } from './mdns.js'
+import { advertisedAddresses, machineAddresses, openMdns, resolveInterface, type Iface, type Mdns, type MdnsRecord, type MdnsStatus } from './mdns.js'
+import { createResponder, type Responder } from './responder.js'
 import { eqName, findConflicts, hostLabel, instanceLabel, SERVICE_TYPE, withSuffix, type Claim, type Conflicts } from './names.js'
 
 const debugLog = debug('rrcloud:discovery')
@@ -58,6 +59,8 @@ export interface Advertiser extends EventEmitter<AdvertiserEvents> {
   readonly record: NodeRecord
   /** resolves once the name is claimed and announced; rejects if the socket cannot be opened */
   readonly ready: Promise<void>
+  /** whether mDNS can work on this machine now (no multicast-capable interface: it cannot) */
+  status (): MdnsStatus
   /** merges fields into the record; browsers see the change within minUpdateIntervalMs */
   update (partial: Partial<NodeRecord>): void
   /** sends goodbyes (TTL 0) and closes the socket; harmless to call twice */
@@ -68,6 +71,7 @@ export const DEFAULT_TTL_SEC = 4
 const HOST_TTL_SEC = 120
 const PROBES = 3
 const PROBE_INTERVAL_MS = 250
+const TIE_WAIT_MS = 1000
 
 const sameTxt = (a: Buffer[], b: Buffer[]): boolean => a.length === b.length && a.every((x, i) => x.equals(b[i]))
 
@@ -82,12 +86,14 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private phase: 'probing' | 'announced' | 'closed' = 'probing'
   private lastSent = 0
   private lastDefended = 0
-  private served: MdnsRecord[] = []
+  private lostTie = false
+  private readonly responder: Responder
   private timers = new Map<NodeJS.Timeout, () => void>()
   private updateTimer?: NodeJS.Timeout
   private probeHook?: (records: MdnsRecord[]) => void
   private tieHook?: (records: MdnsRecord[]) => void
   private readonly stopHearingProbes: () => void
+  private readonly stopHearingInterfaces: () => void
   private closing?: Promise<void>
   private readonly mdns: Mdns
   private readonly iface?: Iface
@@ -103,7 +109,15 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.current = { ...config.record }
     this.txt = encodeRecord(this.current)
     this.mdns = openMdns(this.iface, this.log)
+    this.responder = createResponder(this.mdns)
     this.stopListening = this.mdns.onResponse((packet) => this.onResponse([...packet.answers, ...packet.additionals]))
+    // RFC 6762 §8: names are probed again on an interface that comes up (a cable plugged in later)
+    this.stopHearingInterfaces = this.mdns.onInterfaces(() => {
+      if (this.phase !== 'announced') return
+      this.phase = 'probing'
+      this.responder.serve([])
+      this.probeAgain()
+    })
     // another host probing for our names at the same moment (RFC 6762 §8.2): its proposed records
     // come in the authority section of its query
     this.stopHearingProbes = this.mdns.onQuery((packet) => {
@@ -120,8 +134,11 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private get fqdn (): string { return `${this.name}.${SERVICE_TYPE}` }
   private get ttl (): number { return this.config.ttlSec ?? DEFAULT_TTL_SEC }
 
+  status (): MdnsStatus { return this.mdns.status() }
+
   private claim (): Claim {
-    return { fqdn: this.fqdn, srv: { port: this.config.port, target: this.host }, host: this.host, local: machineAddresses() }
+    const { v4, v6 } = advertisedAddresses(this.iface)
+    return { fqdn: this.fqdn, srv: { port: this.config.port, target: this.host }, host: this.host, addresses: [...v4, ...v6], local: machineAddresses() }
   }
 
   private records (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
@@ -165,6 +182,10 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
       this.rename(c.instance, c.host)
       // RFC 6762 §8.1: after 15 conflicts, slow down
       if (attempt >= 15) await this.wait(5000)
+      // §8.2: the loser of a tie waits a second before probing again, by which time the winner has
+      // announced and answers for the names it won (a rival renamed at once would probe its new
+      // names while the winner still probes, and make it rename what it had won)
+      else if (this.lostTie) await this.wait(TIE_WAIT_MS)
     }
     if (this.phase === 'closed') throw new Error('advertiser closed before announcing')
   }
@@ -172,17 +193,20 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   /**
    * RFC 6762 §8.1: three queries for our names 250 ms apart, proposing our records; any answer
    * from a rival is a conflict. §8.2: a rival probing for the same name at the same moment is
-   * heard from its proposed records; whoever's sort later wins, and the loser takes another name
-   * at once (the RFC's loser waits a second and probes again, to find the same name taken), so
-   * that two nodes started together never both announce one name and rename afterwards.
+   * heard from its proposed records (compared as §8.2 says, names.ts); the later set wins, and the
+   * loser takes another name and probes it a second later, so that two nodes started together
+   * never both announce one name and rename afterwards.
    */
   private async probe (): Promise<Conflicts> {
     const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
     // an answer is a conflict; a rival's probe is one only when we lose the tie
+    this.lostTie = false
     const note = (records: MdnsRecord[], tie: boolean) => {
       const c = findConflicts(records, this.claim())
-      found.instance ||= c.instance && !(tie && c.instanceWeWin)
-      found.host ||= c.host && !(tie && c.hostWeWin)
+      const lost = { instance: c.instance && !(tie && c.instanceWeWin), host: c.host && !(tie && c.hostWeWin) }
+      if (tie && (lost.instance || lost.host)) this.lostTie = true
+      found.instance ||= lost.instance
+      found.host ||= lost.host
     }
     this.probeHook = (records) => note(records, false)
     this.tieHook = (records) => note(records, true)
@@ -228,10 +252,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
 
   private serve (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
     const { answers, additionals } = this.records()
-    const all = [...answers, ...additionals, { name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }]
-    this.mdns.unserve(this.served)
-    this.mdns.serve(all)
-    this.served = all
+    this.responder.serve([...answers, ...additionals, { name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }])
     return { answers, additionals }
   }
 
@@ -251,8 +272,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
         const gone = this.records().additionals.map((r) => ({ ...r, ttl: 0 }))
         void this.mdns.respond(gone).catch((e: Error) => this.log(`mdns: goodbye not sent: ${e.message}`))
       }
-      this.mdns.unserve(this.served)
-      this.served = []
+      this.responder.serve([])
       this.rename(lose.instance, lose.host)
       this.probeAgain()
     } else if (Date.now() - this.lastDefended > 1000) {
@@ -292,8 +312,9 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
       clearTimeout(this.updateTimer)
       this.stopListening()
       this.stopHearingProbes()
+      this.stopHearingInterfaces()
+      this.responder.close()
       if (announced) {
-        this.mdns.unserve(this.served)
         const goodbye = this.records().answers.map((r) => ({ ...r, ttl: 0, flush: false }))
         await this.mdns.respond(goodbye).catch((e: Error) => this.log(`mdns: goodbye not sent: ${e.message}`))
       }

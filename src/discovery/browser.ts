@@ -65,6 +65,8 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
     this.stop.push(this.mdns.onResponse((packet, rinfo) => {
       this.emitAll(this.cache.apply([...packet.answers, ...packet.additionals], rinfo.address, Date.now()))
     }))
+    // an interface that came up later (a cable plugged in): ask there at once
+    this.stop.push(this.mdns.onInterfaces(() => this.query()))
     // RFC 6762 §7.3: someone else's identical question gets us the same answers
     this.stop.push(this.mdns.onQuery((packet) => {
       if (packet.questions.some((q) => q.type === 'PTR' && eqName(q.name, SERVICE_TYPE))) this.lastQueryAt = Date.now()

@@ -1,6 +1,7 @@
 /**
  * Zero-configuration discovery of rrcloud nodes over mDNS/DNS-SD (`_rrcloud._tcp`).
- * The only way into bonjour-service: nothing outside src/discovery imports it.
+ * The only user of bonjour-service's mDNS layer (its packet codec, see codec.ts): nothing outside
+ * src/discovery imports it.
  *
  * Advertise (a node):
  *   const ad = createAdvertiser({ name: 'box', port: 4468, record, interface: 'eth0' }, { log })
@@ -29,14 +30,24 @@
  *   `minUpdateIntervalMs` (500 ms), and later queries are answered with the new TXT;
  * - PTR/SRV/TXT have a 4 s TTL: browsers (ours, avahi, ...) re-query at half-life and drop a node
  *   that stopped answering about 4.5 s after its last answer (see browser.ts for why);
+ * - multicast is joined and sent on every interface that is up and can carry it (looked at again
+ *   every 5 s), naming the interface for each send, so a LAN without a default route (link-local
+ *   addresses, an isolated switch) works; when no interface can carry multicast, or every send
+ *   fails, it is logged once and `advertiser.status()` says why (the node's `meta` shows it);
  * - `interface` pins one interface (name or IPv4): multicast is joined and sent there and only its
- *   addresses are published. Socket errors are logged through `deps.log` and reject `ready`.
- * Not done: multicast over IPv6 (AAAA records are published, queries go over IPv4), known-answer
- * suppression in the responder, and tie-breaking between simultaneous probes (two nodes probing the
- * same name at once both announce it, then the one whose SRV sorts first renames).
+ *   addresses are published. A socket that cannot bind rejects `ready`; other errors go to `deps.log`;
+ * - the responder (responder.ts) answers from our own records, with known-answer suppression, and
+ *   answers legacy unicast queries (from a port other than 5353, as `dig -p 5353` sends) by unicast
+ *   with the query's id and TTLs of at most 10 s (RFC 6762 §6.7);
+ * - name conflicts follow RFC 6762 §8.2: a prober compares its proposed records with a rival
+ *   prober's (sorted, class, type, then raw rdata) and the lexicographically earlier set takes
+ *   another name at once, so two hosts both called `raspberrypi`, each with several addresses, end
+ *   with two distinct names; after announcing, the same comparison decides who defends the name.
+ * Not done: multicast over IPv6 (AAAA records are published, queries go over IPv4).
  */
 export { createAdvertiser, DEFAULT_TTL_SEC, type Advertiser, type AdvertiserConfig, type AdvertiserDeps, type AdvertiserEvents } from './advertiser.js'
 export { createBrowser, discover, type Browser, type BrowserConfig, type BrowserDeps, type BrowserEvents, type DiscoverOptions } from './browser.js'
 export type { Peer } from './cache.js'
 export { decodeRecord, encodeRecord, RECORD_VERSION, TXT_MAX_BYTES, type NodeRecord, type PrinterInfo } from './record.js'
 export { SERVICE_TYPE } from './names.js'
+export type { MdnsStatus } from './mdns.js'

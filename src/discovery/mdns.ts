@@ -1,9 +1,14 @@
-// The one place that touches bonjour-service. We use its multicast-dns socket and its responder
-// (Server: answers queries from a registry of records) and build every record ourselves; see
-// advertiser.ts for why its publish() is not used.
+// The mDNS socket: one UDP socket on port 5353 that joins 224.0.0.251 on every multicast-capable
+// interface and sends each multicast packet out of each of them, as avahi does. Sending names the
+// interface (IP_MULTICAST_IF), so no route is needed: a LAN of link-local addresses or an isolated
+// switch without a default route works (issue 12). Interfaces are looked at again every few
+// seconds, so a cable plugged in later is joined. When mDNS cannot work here (no interface can
+// carry multicast, or every send fails), it is said once in the log and in status().
+import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import { isIPv4 } from 'node:net'
-import Bonjour from 'bonjour-service'
+import { dns } from './codec.js'
 
 export interface SrvData { port: number, target: string, priority?: number, weight?: number }
 
@@ -16,9 +21,10 @@ export interface MdnsRecord {
   data: unknown
 }
 
-export interface Question { name: string, type: string }
+export interface Question { name: string, type: string, class?: string }
 
 export interface MdnsPacket {
+  id?: number
   type: 'query' | 'response'
   questions: Question[]
   answers: MdnsRecord[]
@@ -35,6 +41,29 @@ export interface Iface {
   infos: NetworkInterfaceInfo[]
 }
 
+/** Whether mDNS can work here, for the log, `meta` and `rrcloud doctor`. */
+export interface MdnsStatus {
+  working: boolean
+  /** interfaces joined, e.g. `veth0 10.77.0.2` */
+  interfaces: string[]
+  /** why it does not work, in words a user can act on */
+  problem?: string
+}
+
+/** Where a packet goes: by default multicast on every joined interface. */
+export interface Destination {
+  /** multicast on this interface only */
+  iface?: Iface
+  /** unicast to this address and port (legacy unicast replies, RFC 6762 §6.7) */
+  unicast?: Rinfo
+}
+
+export const MDNS_PORT = 5353
+const GROUP = '224.0.0.251'
+const RESCAN_MS = 5000
+const IFF_UP = 0x1
+const IFF_MULTICAST = 0x1000
+
 /** Finds an interface by name or by one of its IPv4 addresses; throws a message a user can act on. */
 export function resolveInterface (spec: string): Iface {
   const all = networkInterfaces()
@@ -47,6 +76,34 @@ export function resolveInterface (spec: string): Iface {
     }
   }
   throw new Error(`no interface named or addressed ${spec} (have: ${Object.keys(all).join(', ')})`)
+}
+
+/** The link's flags (Linux sysfs); undefined where they cannot be read. */
+function linkFlags (name: string): number | undefined {
+  try { return parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) } catch { return undefined }
+}
+
+/** Why an interface cannot carry mDNS, or undefined when it can. */
+function unfit (name: string): string | undefined {
+  const flags = linkFlags(name)
+  if (flags === undefined) return undefined
+  if (!(flags & IFF_UP)) return 'down'
+  if (!(flags & IFF_MULTICAST)) return 'no multicast'
+  return undefined
+}
+
+/** Every interface that is up, has an IPv4 address and can carry multicast (loopback left out). */
+export function multicastInterfaces (): { usable: Iface[], skipped: string[] } {
+  const usable: Iface[] = []
+  const skipped: string[] = []
+  for (const [name, infos = []] of Object.entries(networkInterfaces())) {
+    const v4 = infos.find((i) => i.family === 'IPv4')
+    if (infos.every((i) => i.internal)) continue
+    const why = v4 ? unfit(name) : 'no IPv4 address'
+    if (why || !v4) skipped.push(`${name}: ${why}`)
+    else usable.push({ name, address: v4.address, infos })
+  }
+  return { usable, skipped }
 }
 
 const linkLocal6 = (a: string): boolean => /^fe[89ab]/i.test(a)
@@ -79,94 +136,185 @@ export function onLink (iface: Iface, address: string): boolean {
     (v4int(i.address) & v4int(i.netmask)) >>> 0 === (v4int(address) & v4int(i.netmask)) >>> 0)
 }
 
+type Listener = (packet: MdnsPacket, rinfo: Rinfo, iface?: Iface) => void
+
 export interface Mdns {
-  /** resolves once the socket is bound and has joined the group; rejects if it cannot */
+  /** resolves once the socket is bound (with or without a usable interface: see status()); rejects if it cannot bind */
   ready: Promise<void>
+  status (): MdnsStatus
   /** `authorities`: the records a probe proposes (RFC 6762 §8.2), so that simultaneous probers can tell who wins */
   query (questions: Question[], authorities?: MdnsRecord[]): Promise<void>
-  respond (answers: MdnsRecord[], additionals?: MdnsRecord[]): Promise<void>
-  /** the responder answers queries with these records from now on */
-  serve (records: MdnsRecord[]): void
-  /** stop answering for these records' names and types */
-  unserve (records: MdnsRecord[]): void
-  /** packets from off-link sources are dropped when an interface is pinned */
-  onResponse (fn: (packet: MdnsPacket, rinfo: Rinfo) => void): () => void
-  onQuery (fn: (packet: MdnsPacket, rinfo: Rinfo) => void): () => void
+  respond (answers: MdnsRecord[], additionals?: MdnsRecord[], to?: Destination): Promise<void>
+  /** sends a whole packet (a legacy unicast reply carries the query's id and questions) */
+  send (packet: Partial<MdnsPacket> & { type: 'query' | 'response', flags?: number }, to?: Destination): Promise<void>
+  /** `iface`: the joined interface whose subnet the sender is on, when one is */
+  onResponse (fn: Listener): () => void
+  onQuery (fn: Listener): () => void
+  /** interfaces joined after start (a cable plugged in): names are probed there again */
+  onInterfaces (fn: (added: Iface[]) => void): () => void
   close (): Promise<void>
 }
 
-// what we use of bonjour-service's untyped internals
-interface MulticastDns {
-  on (event: string, fn: (...args: any[]) => void): void
-  removeListener (event: string, fn: (...args: any[]) => void): void
-  query (q: { questions: Question[], authorities?: MdnsRecord[] }, cb: (err?: Error | null) => void): void
-  respond (r: { answers: MdnsRecord[], additionals: MdnsRecord[] }, cb: (err?: Error | null) => void): void
-}
-interface BonjourServer {
-  mdns: MulticastDns
-  register (records: MdnsRecord[]): void
-  unregister (records: MdnsRecord[]): void
-}
+const key = (i: Iface): string => `${i.name} ${i.address}`
+// what this process last said about mDNS not working, shared by its sockets
+let said = ''
 
 /**
- * Opens the mDNS socket on UDP 5353. With an interface, multicast is joined and sent on its
- * address while the socket binds 0.0.0.0: a socket bound to the unicast address would never
- * receive the queries, which are sent to 224.0.0.251.
+ * Opens the mDNS socket. With `pinned`, only that interface is joined and sent on, and packets from
+ * sources off its subnets are dropped (the socket, bound to 0.0.0.0 so that it receives the group,
+ * also hears groups joined on other interfaces).
  */
-export function openMdns (iface: Iface | undefined, log: (msg: string) => void): Mdns {
-  const opts = iface ? { interface: iface.address, bind: '0.0.0.0' } : {}
-  // respond() errors of the responder land here instead of being thrown
-  const bonjour = new Bonjour(opts as object, (err: Error) => log(`mdns: ${err.message}`))
-  const server = (bonjour as unknown as { server: BonjourServer }).server
-  const mdns = server.mdns
+export function openMdns (pinned: Iface | undefined, log: (msg: string) => void): Mdns {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true })
+  const joined = new Map<string, Iface>()
+  const sendErrors = new Map<string, string>()
+  const listeners = { query: new Set<Listener>(), response: new Set<Listener>(), interfaces: new Set<(a: Iface[]) => void>() }
+  let problem: string | undefined
   let closed = false
+  let bound = false
+  let rescan: NodeJS.Timeout | undefined
+  let queue: Promise<void> = Promise.resolve()
+
+  /** says a problem once per process (a node has two sockets); says it again only when it changes */
+  const setProblem = (p: string | undefined): void => {
+    problem = p
+    if (p && p !== said) log(`mdns: cannot work here: ${p}`)
+    else if (!p && said) log(`mdns: working again on ${[...joined.values()].map(key).join(', ')}`)
+    said = p ?? ''
+  }
+  const status = (): MdnsStatus => {
+    const failing = [...joined.keys()].filter((k) => sendErrors.has(k))
+    const p = problem ?? (joined.size > 0 && failing.length === joined.size
+      ? `sending multicast fails on ${failing.map((k) => `${k}: ${sendErrors.get(k)}`).join('; ')}`
+      : undefined)
+    return { working: joined.size > 0 && !p, interfaces: [...joined.keys()], ...(p ? { problem: p } : {}) }
+  }
+
+  const scan = (): void => {
+    if (closed || !bound) return
+    let want: Iface[]
+    let skipped: string[] = []
+    if (pinned) {
+      const why = unfit(pinned.name)
+      want = why ? [] : [pinned]
+      if (why) skipped = [`${pinned.name}: ${why}`]
+    } else {
+      ({ usable: want, skipped } = multicastInterfaces())
+    }
+    const wanted = new Set(want.map(key))
+    for (const [k, i] of joined) {
+      if (wanted.has(k)) continue
+      try { socket.dropMembership(GROUP, i.address) } catch {}
+      joined.delete(k)
+      sendErrors.delete(k)
+    }
+    const added: Iface[] = []
+    for (const i of want) {
+      if (joined.has(key(i))) continue
+      try {
+        socket.addMembership(GROUP, i.address)
+      } catch (e) {
+        // EADDRINUSE: this socket is already in the group there (an address changed)
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+          skipped.push(`${i.name}: cannot join ${GROUP}: ${(e as Error).message}`)
+          continue
+        }
+      }
+      joined.set(key(i), i)
+      added.push(i)
+    }
+    if (joined.size === 0) {
+      setProblem(`no network interface can carry multicast (${skipped.length ? skipped.join('; ') : 'only loopback'}): other machines cannot find this one, nor it them`)
+    } else if (problem) {
+      setProblem(undefined)
+    }
+    if (added.length && rescan) {
+      for (const fn of listeners.interfaces) fn(added)
+    }
+  }
+
   const ready = new Promise<void>((resolve, reject) => {
-    mdns.on('ready', resolve)
-    // multicast-dns emits 'error' for EACCES/EADDRINUSE (an unhandled one would crash the process)
-    // (the same bind error may come twice: from bind's callback and from the socket)
-    let last = ''
-    mdns.on('error', (err: Error) => {
-      if (err.message !== last) log(`mdns socket: ${err.message}`)
-      last = err.message
+    socket.once('error', (err) => {
+      log(`mdns socket: ${err.message}`)
       reject(err)
+    })
+    socket.bind(MDNS_PORT, '0.0.0.0', () => {
+      bound = true
+      socket.setMulticastTTL(255)
+      socket.setMulticastLoopback(true)
+      scan()
+      rescan = setInterval(scan, RESCAN_MS)
+      rescan.unref()
+      resolve()
     })
   })
   ready.catch(() => {})
-  mdns.on('warning', (err: Error) => log(`mdns warning: ${err.message}`))
-  const listen = (event: string, fn: (packet: MdnsPacket, rinfo: Rinfo) => void): () => void => {
-    const listener = (packet: MdnsPacket, rinfo: Rinfo): void => {
-      // bound to 0.0.0.0, the socket also hears groups joined on other interfaces
-      if (iface && !onLink(iface, rinfo.address)) return
-      try { fn(packet, rinfo) } catch (e) { log(`mdns: bad packet from ${rinfo.address}: ${(e as Error).message}`) }
+  // after bind, errors are reported on the send that failed; this keeps one from crashing the process
+  socket.on('error', () => {})
+
+  socket.on('message', (buf, rinfo) => {
+    let packet: MdnsPacket
+    try { packet = dns.decode(buf) as MdnsPacket } catch { return }
+    const iface = [...joined.values()].find((i) => onLink(i, rinfo.address))
+    if (pinned && !onLink(pinned, rinfo.address)) return
+    for (const fn of listeners[packet.type === 'query' ? 'query' : 'response']) {
+      try { fn(packet, rinfo, iface) } catch (e) { log(`mdns: bad packet from ${rinfo.address}: ${(e as Error).message}`) }
     }
-    mdns.on(event, listener)
-    return () => mdns.removeListener(event, listener)
+  })
+
+  const sendOne = (buf: Buffer, port: number, address: string): Promise<void> =>
+    new Promise((resolve, reject) => socket.send(buf, port, address, (err) => err ? reject(err) : resolve()))
+
+  const send: Mdns['send'] = (packet, to = {}) => {
+    if (closed || !bound) return Promise.resolve()
+    const buf = dns.encode({ questions: [], answers: [], additionals: [], authorities: [], ...packet })
+    // one send at a time: the interface set for a send must not change before the send is done
+    queue = queue.then(async () => {
+      if (closed) return
+      if (to.unicast) {
+        await sendOne(buf, to.unicast.port, to.unicast.address).catch((e: Error) => log(`mdns: reply to ${to.unicast!.address}:${to.unicast!.port} not sent: ${e.message}`))
+        return
+      }
+      for (const i of to.iface ? [to.iface] : [...joined.values()]) {
+        const k = key(i)
+        try {
+          socket.setMulticastInterface(i.address)
+          await sendOne(buf, MDNS_PORT, GROUP)
+          if (sendErrors.delete(k) && !status().problem) log(`mdns: sending on ${i.name} works again`)
+        } catch (e) {
+          const msg = (e as Error).message
+          if (sendErrors.get(k) !== msg) log(`mdns: cannot send on ${i.name}: ${msg}`)
+          sendErrors.set(k, msg)
+        }
+      }
+    })
+    return queue
   }
-  const cb = (resolve: () => void, reject: (e: Error) => void) => (err?: Error | null) => err ? reject(err) : resolve()
+
+  const on = (set: Set<Listener>, fn: Listener): () => void => {
+    set.add(fn)
+    return () => set.delete(fn)
+  }
   return {
     ready,
-    query: (questions, authorities) => new Promise((resolve, reject) => {
-      if (closed) return resolve()
-      mdns.query(authorities?.length ? { questions, authorities } : { questions }, cb(resolve, reject))
-    }),
-    respond: (answers, additionals = []) => new Promise((resolve, reject) => {
-      if (closed) return resolve()
-      mdns.respond({ answers, additionals }, cb(resolve, reject))
-    }),
-    serve: (records) => server.register(records),
-    unserve (records) {
-      // bonjour's unregister drops every record of the same type and name
-      server.unregister(records)
+    status,
+    send,
+    query: (questions, authorities) => send({ type: 'query', questions, authorities: authorities ?? [] }),
+    respond: (answers, additionals = [], to) => send({ type: 'response', flags: dns.AUTHORITATIVE_ANSWER, answers, additionals }, to),
+    onResponse: (fn) => on(listeners.response, fn),
+    onQuery: (fn) => on(listeners.query, fn),
+    onInterfaces (fn) {
+      listeners.interfaces.add(fn)
+      return () => listeners.interfaces.delete(fn)
     },
-    onResponse: (fn) => listen('response', fn),
-    onQuery: (fn) => listen('query', fn),
-    close () {
-      if (closed) return Promise.resolve()
+    async close () {
+      if (closed) return
+      await queue
       closed = true
-      return new Promise((resolve) => {
-        // closing a socket that never bound throws instead of calling back
-        try { bonjour.destroy(() => resolve()) } catch { resolve() }
-      })
+      clearInterval(rescan)
+      if (!bound) { try { socket.close() } catch {} return }
+      for (const i of joined.values()) { try { socket.dropMembership(GROUP, i.address) } catch {} }
+      await new Promise<void>((resolve) => socket.close(() => resolve()))
     },
   }
 }

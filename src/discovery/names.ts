@@ -1,5 +1,7 @@
 // Names we claim on the LAN and how a claim conflicts with another responder's (RFC 6762 §8-9).
 import { createHash } from 'node:crypto'
+import { isIPv4 } from 'node:net'
+import { dns } from './codec.js'
 import { truncateBytes } from './record.js'
 import type { MdnsRecord, SrvData } from './mdns.js'
 
@@ -39,43 +41,67 @@ export interface Claim {
   srv: SrvData
   /** `<host>.local` */
   host: string
-  /** every address of this machine: a responder naming our host with one of these is not a rival */
+  /** the addresses we publish for `host` */
+  addresses: string[]
+  /** every address of this machine: a responder naming our host with only these is not a rival */
   local: Set<string>
 }
 
 export interface Conflicts {
   instance: boolean
   host: boolean
-  /** when the rival's data sorts before ours, RFC 6762 §8.2-style tie-breaking lets us keep the name */
+  /** RFC 6762 §8.2: our records sort lexicographically later than the rival's, so we keep the name */
   instanceWeWin: boolean
   hostWeWin: boolean
 }
 
-const srvKey = (s: SrvData): string => `${String(s.port).padStart(5, '0')} ${s.target.toLowerCase()}`
+const TYPE_CODE: Record<string, number> = { A: 1, SRV: 33, AAAA: 28 }
+
+/** The record's class, type and raw rdata (no name compression, names in lower case), as §8.2 compares them. */
+function wire (type: string, data: unknown): Buffer {
+  const head = Buffer.from([0, 1, TYPE_CODE[type] >> 8, TYPE_CODE[type] & 0xff])
+  const rdata = type === 'SRV' ? dns.srv.encode({ ...(data as SrvData), target: (data as SrvData).target.toLowerCase() }) : type === 'A' ? dns.a.encode(String(data)) : dns.aaaa.encode(String(data))
+  return Buffer.concat([head, rdata.subarray(2)])
+}
 
 /**
- * Which of our names a set of received records disputes. An SRV for our instance pointing elsewhere
- * is a rival; so is an address for our host name that is not one of this machine's. Goodbyes
- * (TTL 0) and TXT records claim nothing we could compare.
+ * RFC 6762 §8.2: each side's records sorted, then compared pairwise; the first difference decides,
+ * and a side whose records are all equal to the other's first ones but has more wins.
+ * Positive when `ours` is lexicographically later (we win), 0 when identical.
+ */
+export function compareRecordSets (ours: Buffer[], theirs: Buffer[]): number {
+  const a = [...ours].sort(Buffer.compare)
+  const b = [...theirs].sort(Buffer.compare)
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = Buffer.compare(a[i], b[i])
+    if (c !== 0) return c
+  }
+  return a.length - b.length
+}
+
+const uniq = (bufs: Buffer[]): Buffer[] => bufs.filter((x, i) => bufs.findIndex((y) => y.equals(x)) === i)
+
+/**
+ * Which of our names a set of received records disputes, and who wins by §8.2. An SRV for our
+ * instance with other data is a rival; so is a set of addresses for our host name that differs from
+ * ours and names an address that is not this machine's (our own packets, or avahi publishing this
+ * machine's name, are not rivals). Goodbyes (TTL 0) and TXT records claim nothing we compare.
  */
 export function findConflicts (records: MdnsRecord[], claim: Claim): Conflicts {
   const c: Conflicts = { instance: false, host: false, instanceWeWin: true, hostWeWin: true }
-  const ourAddrs = [...claim.local].sort().join(',')
-  for (const rr of records) {
-    if (rr.ttl === 0) continue
-    if (rr.type === 'SRV' && eqName(rr.name, claim.fqdn)) {
-      const theirs = rr.data as SrvData
-      if (srvKey(theirs) !== srvKey(claim.srv)) {
-        c.instance = true
-        if (srvKey(theirs) > srvKey(claim.srv)) c.instanceWeWin = false
-      }
-    } else if ((rr.type === 'A' || rr.type === 'AAAA') && eqName(rr.name, claim.host)) {
-      const addr = String(rr.data)
-      if (!claim.local.has(addr)) {
-        c.host = true
-        if (addr > ourAddrs) c.hostWeWin = false
-      }
-    }
+  const live = records.filter((rr) => rr.ttl !== 0)
+  const srv = uniq(live.filter((rr) => rr.type === 'SRV' && eqName(rr.name, claim.fqdn)).map((rr) => wire('SRV', rr.data)))
+  if (srv.length) {
+    const order = compareRecordSets([wire('SRV', claim.srv)], srv)
+    c.instance = order !== 0
+    c.instanceWeWin = order > 0
+  }
+  const addrs = live.filter((rr) => (rr.type === 'A' || rr.type === 'AAAA') && eqName(rr.name, claim.host))
+  if (addrs.some((rr) => !claim.local.has(String(rr.data)))) {
+    const ours = claim.addresses.map((a) => wire(isIPv4(a) ? 'A' : 'AAAA', a))
+    const order = compareRecordSets(ours, uniq(addrs.map((rr) => wire(rr.type, String(rr.data)))))
+    c.host = order !== 0
+    c.hostWeWin = order > 0
   }
   return c
 }

@@ -228,6 +228,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       sandbox: sandbox.mode,
       sandboxNote: sandbox.note,
       printers: printerList(),
+      // whether other machines can find this node over mDNS, and if not, why
+      mdns: advertiser?.status() ?? { working: false, interfaces: [], problem: config.mdns === true ? 'not advertising yet' : 'off (--no-mdns)' },
     }
   }
   /** M112 on a printer of this node, by name or port path; undefined when there is no such printer */

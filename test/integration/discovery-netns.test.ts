@@ -221,13 +221,102 @@ test('socket errors are reported, not thrown', { skip }, async () => {
     const err = await blocked.out.wait((l) => l.event === 'error', 10_000, 'bind error')
     assert.match(err.message, /EADDRINUSE/, 'ready rejected with the socket error (a crash would print no JSON line)')
 
-    // no route for multicast: every send fails, the node keeps running and says why
-    await lan.run(h2, ['ip', 'route', 'del', '224.0.0.0/4'])
-    const lonely = await advertise(lan, h2, ['--name', 'lonely', '--id', 'e2'])
+  } finally {
+    await lan.close()
+  }
+})
+
+test('on a LAN with no route at all (link-local style, an isolated switch) nodes are found and nothing is logged over and over', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const [h1, hb] = lan.hosts
+    // no default route and no multicast route: sending to 224.0.0.251 works only when the interface is named
+    for (const h of lan.hosts) await lan.run(h, ['ip', 'route', 'del', '224.0.0.0/4'])
+    assert.doesNotMatch(await lan.run(h1, ['ip', 'route']), /default|224\.0\.0\.0/)
+    const b = await browse(lan, hb)
+    const a = await advertise(lan, h1, ['--name', 'offgrid', '--id', 'id-offgrid'])
+    const up = await b.out.wait(isPeer('up', a.name), 5000, 'up without a route')
+    assert.deepEqual(up.peer.addresses, [h1.address])
     await sleep(1500)
-    assert.ok(lonely.out.all.some((l) => l.event === 'log' && /ENETUNREACH/.test(l.line)), 'send errors are logged')
-    assert.equal(lonely.child.exitCode, null, 'still running')
-    assert.equal(lonely.child.signalCode, null)
+    const logs = a.out.all.filter((l) => l.event === 'log').map((l) => l.line as string)
+    assert.deepEqual(logs.filter((l) => /ENETUNREACH|cannot/.test(l)), [], 'no send errors')
+  } finally {
+    await lan.close()
+  }
+})
+
+test('with no interface that can carry multicast, the node says so once, and is found once one can', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const [h1, hb] = lan.hosts
+    await lan.run(h1, ['ip', 'link', 'set', 'veth0', 'multicast', 'off'])
+    const b = await browse(lan, hb)
+    const a = run(lan, h1, 'advertise.ts', ['--name', 'mute', '--id', 'id-mute'])
+    const said = await a.out.wait((l) => l.event === 'log' && /cannot work here/.test(l.line), 5000, 'mDNS cannot work')
+    assert.match(said.line, /no network interface can carry multicast \(veth0: no multicast\)/)
+    await sleep(6000)
+    assert.equal(a.out.all.filter((l) => l.event === 'log' && /cannot/.test(l.line)).length, 1, 'said once')
+    assert.ok(!b.out.all.some((l) => l.event === 'up'), 'not seen while it cannot send')
+    // the link can carry multicast again (a cable plugged in): joined within the rescan, probed, announced
+    await lan.run(h1, ['ip', 'link', 'set', 'veth0', 'multicast', 'on'])
+    const up = await b.out.wait((l) => l.event === 'up' && /^mute-/.test(l.peer.name), 10_000, 'up once multicast works')
+    assert.deepEqual(up.peer.addresses, [h1.address])
+    assert.ok(a.out.all.some((l) => l.event === 'log' && /working again on veth0/.test(l.line)))
+  } finally {
+    await lan.close()
+  }
+})
+
+test('legacy unicast queries (dig -p 5353) get a unicast answer with the query id and TTLs of at most 10 s', { skip }, async () => {
+  const lan = await createLan(2)
+  try {
+    const [h1, hq] = lan.hosts
+    const a = await advertise(lan, h1, ['--name', 'legacy', '--id', 'id-legacy', '--port', '4011', '--ttl', '120', '--host', 'legacyhost'])
+    const dig = (name: string, type: string) => lan.run(hq, ['dig', '-p', '5353', `@${h1.address}`, name, type, '+norecurse', '+time=2', '+tries=2'])
+    const srv = await dig(`${a.name}._rrcloud._tcp.local`, 'SRV')
+    // dig itself rejects a reply whose id or question does not match its query
+    assert.match(srv, /status: NOERROR/)
+    const srvLine = new RegExp(`^${a.name}\\._rrcloud\\._tcp\\.local\\.\\s+(\\d+)\\s+IN\\s+SRV\\s+0 0 4011 legacyhost\\.local\\.$`, 'm')
+    const m = srvLine.exec(srv)
+    assert.ok(m, srv)
+    assert.ok(Number(m[1]) <= 10, `TTL ${m[1]}`)
+    assert.match(srv, new RegExp(`^legacyhost\\.local\\.\\s+(10|[0-9])\\s+IN\\s+A\\s+${h1.address.replace(/\./g, '\\.')}$`, 'm'), 'the address comes along')
+    const ptr = await dig('_rrcloud._tcp.local', 'PTR')
+    assert.match(ptr, new RegExp(`^_rrcloud\\._tcp\\.local\\.\\s+([0-9]|10)\\s+IN\\s+PTR\\s+${a.name}\\._rrcloud\\._tcp\\.local\\.$`, 'm'), ptr)
+    const txt = await dig(`${a.name}._rrcloud._tcp.local`, 'TXT')
+    assert.match(txt, /"id=id-legacy"/)
+  } finally {
+    await lan.close()
+  }
+})
+
+test('two hosts both called raspberrypi, each with several addresses, end with two distinct host names (RFC 6762 §8.2)', { skip }, async () => {
+  const lan = await createLan(3)
+  try {
+    const [h1, h2, hb] = lan.hosts
+    const extra = ['10.77.0.102', '10.77.0.103']
+    await lan.run(h1, ['ip', 'addr', 'add', `${extra[0]}/24`, 'dev', 'veth0'])
+    await lan.run(h2, ['ip', 'addr', 'add', `${extra[1]}/24`, 'dev', 'veth0'])
+    const b = await browse(lan, hb)
+    // started at the same moment: each hears the other's probe and compares the proposed address sets
+    const at = String(Date.now() + 2500)
+    const ads = [
+      run(lan, h1, 'advertise.ts', ['--name', 'pi-one', '--id', 'id-one', '--host', 'raspberrypi', '--start-at', at]),
+      run(lan, h2, 'advertise.ts', ['--name', 'pi-two', '--id', 'id-two', '--host', 'raspberrypi', '--start-at', at]),
+    ]
+    const ready = await Promise.all(ads.map((a) => a.out.wait((l) => l.event === 'ready', 15_000, 'ready')))
+    await sleep(2500)
+    const hosts = ads.map((a, i) => (findLast(a.out.all, (l) => l.event === 'ready' || l.event === 'rename') ?? ready[i]).host as string)
+    assert.notEqual(hosts[0], hosts[1], 'two distinct host names')
+    assert.ok(hosts.includes('raspberrypi.local'), `one keeps the name: ${hosts.join(', ')}`)
+    assert.ok(hosts.every((h) => /^raspberrypi(-\d+)?\.local$/.test(h)), hosts.join(', '))
+    for (const [i, h] of [h1, h2].entries()) {
+      const name = ads[i].out.all.find((l) => l.event === 'ready')!.name as string
+      const last = findLast(b.out.all, (l) => l.peer?.name === name)
+      assert.ok(last && last.event !== 'down', `${name} is up in the browser`)
+      assert.equal(last.peer.host, hosts[i])
+      assert.deepEqual([...last.peer.addresses].sort(), [h.address, extra[i]].sort(), `${name} resolves to its own addresses only`)
+    }
   } finally {
     await lan.close()
   }

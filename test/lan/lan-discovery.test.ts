@@ -164,3 +164,26 @@ test('a SIGKILLed node leaves the others\' peers and `rrcloud peers` within 6 s;
     await nl.close()
   }
 })
+
+test('a node whose interface cannot carry multicast says so once in its log and in meta; a working one says it works', { skip }, async () => {
+  const nl = await createNodeLan(2, 1)
+  try {
+    const [h1, h2] = nl.hosts
+    await nl.lan.run(h1, ['ip', 'link', 'set', 'veth0', 'multicast', 'off'])
+    const mute = await nl.startNode(h1, { name: 'mute' })
+    const fine = await nl.startNode(h2, { name: 'fine' })
+    await sleep(6000)
+    const said = mute.out.all.filter((l) => /mdns: cannot work here/.test(l))
+    assert.equal(said.length, 1, `said once: ${mute.out.all.join('\n')}`)
+    assert.match(said[0], /veth0: no multicast/)
+    assert.equal(mute.out.all.filter((l) => /ENETUNREACH|cannot send/.test(l)).length, 0)
+    const meta = (await nl.http(`${mute.url}/api/v1/meta`)).body
+    assert.equal(meta.mdns.working, false)
+    assert.match(meta.mdns.problem, /no network interface can carry multicast/)
+    const ok = (await nl.http(`${fine.url}/api/v1/meta`)).body
+    assert.deepEqual(ok.mdns, { working: true, interfaces: [`veth0 ${h2.address}`] })
+    assert.equal(fine.out.all.filter((l) => /mdns: cannot/.test(l)).length, 0)
+  } finally {
+    await nl.close()
+  }
+})

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { findConflicts, hostLabel, instanceLabel, shortId, withSuffix, type Claim } from '../../src/discovery/names.js'
+import { findConflicts, compareRecordSets, hostLabel, instanceLabel, shortId, withSuffix, type Claim } from '../../src/discovery/names.js'
 
 test('host labels are one lower-case DNS label', () => {
   assert.equal(hostLabel('Printer-Pi.example.com'), 'printer-pi')
@@ -25,6 +25,7 @@ const claim: Claim = {
   fqdn: 'box-abc123._rrcloud._tcp.local',
   srv: { port: 4468, target: 'pi.local' },
   host: 'pi.local',
+  addresses: ['10.77.0.2'],
   local: new Set(['10.77.0.2', 'fe80::1']),
 }
 const srv = (port: number, target: string, ttl = 4) => ({ name: 'Box-ABC123._rrcloud._tcp.local', type: 'SRV', ttl, data: { port, target } })
@@ -52,4 +53,30 @@ test('an address for our host name that is not one of ours is a host conflict; g
   assert.equal(findConflicts([a('10.77.0.9', 0), srv(1, 'x.local', 0)], claim).host, false)
   assert.equal(findConflicts([srv(1, 'x.local', 0)], claim).instance, false)
   assert.equal(findConflicts([a('10.77.0.9')], { ...claim, host: 'other.local' }).host, false)
+})
+
+test('two hosts of one name, each with several addresses: exactly one wins, whichever side compares (RFC 6762 §8.2)', () => {
+  // the string comparison used before made both lose here ('10.77.0.3' > '10.77.0.102,...' and
+  // '10.77.0.2' > '10.77.0.103,...')
+  const pi = (addresses: string[]): Claim => ({ ...claim, host: 'raspberrypi.local', addresses, local: new Set(addresses) })
+  const rec = (data: string) => ({ name: 'raspberrypi.local', type: data.includes(':') ? 'AAAA' : 'A', ttl: 120, data })
+  const cases: Array<[string[], string[]]> = [
+    [['10.77.0.2', '10.77.0.102'], ['10.77.0.3', '10.77.0.103']],
+    [['10.77.0.9', '10.77.0.10'], ['10.77.0.10', '10.77.0.2']],
+    [['192.168.1.20', 'fd00::20'], ['192.168.1.20', 'fd00::21']],
+  ]
+  for (const [one, two] of cases) {
+    const a1 = findConflicts(two.map(rec), pi(one))
+    const a2 = findConflicts(one.map(rec), pi(two))
+    assert.equal(a1.host, true, `${one} vs ${two}`)
+    assert.equal(a2.host, true, `${two} vs ${one}`)
+    assert.notEqual(a1.hostWeWin, a2.hostWeWin, `${one} vs ${two}: exactly one keeps the name`)
+  }
+  // A (type 1) sorts before AAAA (type 28): records are compared by type before data
+  assert.equal(findConflicts([rec('fd00::1')], pi(['10.0.0.1'])).hostWeWin, false)
+  assert.equal(compareRecordSets([Buffer.from([1, 2])], [Buffer.from([1, 2])]), 0)
+  // equal as far as the shorter goes: the longer set is the later one
+  assert.ok(compareRecordSets([Buffer.from([1]), Buffer.from([2])], [Buffer.from([1])]) > 0)
+  // the same addresses in another order are the same set: no conflict
+  assert.equal(findConflicts(['10.0.0.2', '10.0.0.1'].map(rec), { ...pi(['10.0.0.1', '10.0.0.2']), local: new Set() }).host, false)
 })
