@@ -24,6 +24,8 @@ const { values: opt } = parseArgs({
     'drain-timeout': { type: 'string', default: '120' },
     bin: { type: 'string', default: join(root, 'bin', 'run.js') },
     json: { type: 'string' },
+    /** extra flags for the node, e.g. --node-args='--sandbox none' to see what the sandbox costs */
+    'node-args': { type: 'string', default: '' },
   },
 })
 const clients = Number(opt.clients)
@@ -33,7 +35,7 @@ const drainMs = Number(opt['drain-timeout']) * 1000
 
 const dir = mkdtempSync(join(tmpdir(), 'rrcloud-bench-load-'))
 const logPath = join(dir, 'node.log')
-const proc = spawn(process.execPath, [opt.bin!, 'node', '--port', '0', '--host', '127.0.0.1', '--no-mdns', '--data-dir', join(dir, 'data')],
+const proc = spawn(process.execPath, [opt.bin!, 'node', '--port', '0', '--host', '127.0.0.1', '--no-mdns', '--data-dir', join(dir, 'data'), ...opt['node-args']!.split(' ').filter(Boolean)],
   { stdio: ['ignore', openSync(logPath, 'w'), openSync(logPath, 'a')], env: { ...process.env, RRCLOUD_MDNS: 'off' } })
 let port = 0
 for (const until = Date.now() + 20_000; Date.now() < until && !port; await sleep(50)) {
