@@ -1,20 +1,25 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { hostname, loadavg, availableParallelism, totalmem } from 'node:os'
+import { hostname, loadavg, availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
-import { createPrinter, type Printer, type PrinterConfig } from '../executors/printer/printer.js'
-import { formatTemperatures } from '../executors/print-run.js'
 import { once } from 'node:events'
-import { builtinServicesDir, confine, resolveAll, type ResolvedService } from '../executors/services.js'
-import { probeSandbox, type Limits, type SandboxMode } from '../executors/sandbox.js'
+import type { Printer, PrinterConfig } from '../executors/printer/printer.js'
+import type { ResolvedService } from '../executors/services.js'
+import type { Limits, SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
 import { createOriginPolicy } from './cors.js'
 import { createNotifier } from './notifier.js'
+import { createNodeAdvertising } from './advertising.js'
+import { createMeta } from './meta.js'
+import { resolveOffer } from './offer.js'
+import { emergencyStop, listPrinters, openPrinters } from './printers.js'
 import type { Store } from './store.js'
 import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
-import { createAdvertiser, createBrowser, type Advertiser, type Browser, type NodeRecord } from '../discovery/index.js'
+import type { Advertiser, Browser, NodeRecord } from '../discovery/index.js'
+
+export { formatUptime } from './meta.js'
 
 export interface NodeConfig {
   port: number
@@ -112,75 +117,52 @@ function nodeIdOf (dataDir: string): string {
   return id
 }
 
-export function formatUptime (sec: number): string {
-  const s = Math.floor(sec)
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${Math.floor(s / 86400)}d ${p(Math.floor(s / 3600) % 24)}h ${p(Math.floor(s / 60) % 60)}m ${p(s % 60)}s`
+/** The record this node advertises over mDNS. */
+function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: Map<string, Printer>, tokenRequired: boolean },
+  st: { free: number, queue: number } = { free: o.slots, queue: 0 }): NodeRecord {
+  return {
+    version: VERSION, id: o.nodeId, name: o.serverName, services: o.offered,
+    load: Math.round(loadavg()[0] / o.cores * 100) / 100, cores: o.cores, slots: o.slots, free: st.free, queue: st.queue,
+    printers: [...o.printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: o.tokenRequired,
+  }
 }
 
-/** Starts a node: store, task runner and HTTP server on the configured port. */
+/** The HTTP server around the app, with the node's timeouts; `100 Continue` is the app's to send. */
+function createHttpServer (app: { callback (): RequestListener }, timeouts: HttpTimeouts, awaitingContinue: { add (res: ServerResponse): unknown }): Server {
+  const handle = app.callback()
+  const server = createServer({
+    headersTimeout: timeouts.headers,
+    requestTimeout: timeouts.request,
+    connectionsCheckingInterval: Math.min(30_000, timeouts.headers / 2),
+  }, handle)
+  server.timeout = timeouts.idle
+  // the app decides before a body is sent: `100 Continue` goes out only when the body is read
+  server.on('checkContinue', (req, res) => { awaitingContinue.add(res); handle(req, res) })
+  return server
+}
+
+/** Starts a node: printers, the services it offers, store, task runner, HTTP server, mDNS. */
 export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const log = config.log ?? (() => {})
   const started = Date.now()
   const slots = config.slots ?? availableParallelism()
+  const cores = availableParallelism()
   const timeoutSec = config.timeoutSec ?? 1800
   const retentionHours = config.retentionHours ?? 24
   const serverName = config.name ?? hostname()
+  const tokenRequired = Boolean(config.token)
   const allow = parseCidrs(config.allow ?? DEFAULT_ALLOW)
   const origins = createOriginPolicy({ allow, cors: config.cors, names: [serverName, hostname()] })
   const defaultAllow = !config.allow || [...config.allow].map((c) => c.trim()).sort().join() === [...DEFAULT_ALLOW].sort().join()
   mkdirSync(config.dataDir, { recursive: true })
   const nodeId = nodeIdOf(config.dataDir)
-  const printers = new Map<string, Printer>()
-  for (const p of config.printers ?? []) {
-    if (printers.has(p.name)) throw new Error(`two printers named ${p.name}`)
-    printers.set(p.name, createPrinter({ ...config.printerOptions, ...p }))
-  }
-  const sandbox = probeSandbox(config.sandbox ?? 'auto')
-  log(`sandbox: ${sandbox.note}`)
-  const limits: Limits = {
-    memoryMiB: Math.max(256, Math.floor(totalmem() / 2 ** 20 / slots)),
-    cpuSec: timeoutSec * availableParallelism(),
-    fileMiB: 4096,
-    procs: 256,
-    ...config.limits,
-  }
-  const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) => {
-    if (s.kind === 'printer' && printers.size) return { ...s, available: true, reason: undefined }
-    return confine(s, sandbox, config.sandbox ?? 'auto')
-  })
-  for (const p of printers.values()) {
-    // connect early so that meta shows the printer's state; a print connects again if this failed
-    p.connect().then(() => log(`printer ${p.name} on ${p.path}: connected`), (e: Error) => log(`printer ${p.name} on ${p.path}: ${e.message}`))
-    // a lost printer is looked for again by the printer itself: tell what becomes of it
-    p.on('state', (s) => { if (s === 'disconnected' || s === 'halted') log(`printer ${p.name}: ${s}${p.lastError ? `: ${p.lastError}` : ''}`) })
-  }
-  for (const s of services) log(s.available ? `service ${s.name}: ${s.exe ?? `printers ${[...printers.keys()].join(', ')}`}` : `service ${s.name} not offered: ${s.reason}`)
-  const offered = services.filter((s) => s.available).map((s) => s.name)
-  const cores = availableParallelism()
-  const record = (st: { free: number, queue: number } = { free: slots, queue: 0 }): NodeRecord => ({
-    version: VERSION, id: nodeId, name: serverName, services: offered,
-    load: Math.round(loadavg()[0] / cores * 100) / 100, cores, slots, free: st.free, queue: st.queue,
-    printers: [...printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: Boolean(config.token),
-  })
-  // With a known port, mDNS name probing (RFC 6762: three queries 250 ms apart) starts now, while
-  // the HTTP side loads; the node is announced once it listens.
-  let listening!: (ok: boolean) => void
-  const listened = new Promise<boolean>((resolve) => { listening = resolve })
-  let advertiser: Advertiser | undefined
-  let failed = false
-  const advertise = (port: number) => {
-    advertiser = createAdvertiser({ name: serverName, port, record: record(), interface: config.interface, announceAfter: listened }, { log })
-    advertiser.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
-    advertiser.ready.then(() => log(`mdns: advertising ${advertiser!.name} (${advertiser!.host}:${port})`),
-      (e: Error) => { if (!failed) log(`mdns: cannot advertise: ${e.message}`) })
-  }
-  if (config.mdns === true && config.port !== 0) advertise(config.port)
-  // a node that fails to start is never announced, and its advertiser lets the process exit
+  const printers = openPrinters(config.printers ?? [], config.printerOptions, log)
+  const { sandbox, services, offered, limits } = resolveOffer({ ...config, slots, timeoutSec, printers: [...printers.keys()] }, log)
+  const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers, tokenRequired }, st)
+  const mdns = createNodeAdvertising({ mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record() }, { log })
+  // a node that fails to start is never announced
   const giveUp = async (err: unknown): Promise<never> => {
-    failed = true
-    listening(false)
-    await advertiser?.ready.catch(() => {})
+    await mdns.abandon()
     throw err
   }
   const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }] =
@@ -201,62 +183,19 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     const st = runner.stats()
     return { running: st.running, free: Math.max(0, slots - st.running), queue: st.queued }
   }
-  const printerList = () => [...printers.values()].map((p) => ({
-    name: p.name, port: p.path, state: p.state,
-    ...(Object.keys(p.temperatures).length ? { temperatures: formatTemperatures(p.temperatures) } : {}),
-    ...(p.lastError ? { lastError: p.lastError } : {}),
-  }))
-  const meta = () => {
-    const { running, free, queue } = counts()
-    return {
-      id: nodeId,
-      cpuLoad: Math.round(loadavg()[0] * 100) / 100,
-      maxDataRetention: retentionHours,
-      serverName,
-      services: offered.join(','),
-      unavailable: Object.fromEntries(services.filter((s) => !s.available).map((s) => [s.name, s.reason])),
-      tasks: store.list().length,
-      timeout: timeoutSec,
-      uptime: formatUptime((Date.now() - started) / 1000),
-      version: `rrcloud ${VERSION}`,
-      cores,
-      slots,
-      free,
-      running,
-      queue,
-      tokenRequired: Boolean(config.token),
-      sandbox: sandbox.mode,
-      sandboxNote: sandbox.note,
-      printers: printerList(),
-      // whether other machines can find this node over mDNS, and if not, why
-      mdns: advertiser?.status() ?? { working: false, interfaces: [], problem: config.mdns === true ? 'not advertising yet' : 'off (--no-mdns)' },
-    }
-  }
-  /** M112 on a printer of this node, by name or port path; undefined when there is no such printer */
-  const estop = (want: string) => {
-    const p = [...printers.values()].find((x) => x.name === want || x.path === want)
-    if (!p) return undefined
-    p.emergencyStop()
-    log(`printer ${p.name}: emergency stop (M112) on request`)
-    return { name: p.name, port: p.path, state: p.state, sent: 'M112' }
-  }
+  const meta = createMeta(
+    { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
+    { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status() },
+  )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
     },
-    { runner, services, meta, peers: () => browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop },
+    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log) },
   )
-  const handle = app.callback()
-  const server = createServer({
-    headersTimeout: timeouts.headers,
-    requestTimeout: timeouts.request,
-    connectionsCheckingInterval: Math.min(30_000, timeouts.headers / 2),
-  }, handle)
-  server.timeout = timeouts.idle
-  // the app decides before a body is sent: `100 Continue` goes out only when the body is read
-  server.on('checkContinue', (req, res) => { awaitingContinue.add(res); handle(req, res) })
+  const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')
@@ -269,20 +208,11 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const addr = server.address()
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
-  let browser: Browser | undefined
+  mdns.listening(port, () => record(counts()))
   if (config.mdns === true) {
-    if (!advertiser) advertise(port)
-    const push = () => advertiser?.update(record(counts()))
-    push()
-    browser = createBrowser({ interface: config.interface }, { log })
-    runner.events.on('stats', push)
-    for (const p of printers.values()) p.on('state', push)
-    // the load average moves on its own: look at it every few seconds
-    const loadTimer = setInterval(push, 3000)
-    loadTimer.unref()
-    server.once('close', () => clearInterval(loadTimer))
+    runner.events.on('stats', mdns.update)
+    for (const p of printers.values()) p.on('state', mdns.update)
   }
-  listening(true)
   let closed: Promise<void> | undefined
   return {
     server,
@@ -292,11 +222,11 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     runner,
     services,
     nodeId,
-    advertiser,
-    browser,
+    advertiser: mdns.advertiser,
+    browser: mdns.browser,
     close () {
       closed ??= (async () => {
-        await Promise.all([advertiser?.close(), browser?.close()])
+        await mdns.close()
         server.close()
         server.closeAllConnections()
         // the runner cancels every task at once; printers are made safe meanwhile, without waiting

@@ -5,6 +5,8 @@
 // avahi.ts adds a private avahi-daemon to one of the hosts.
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { statSync } from 'node:fs'
+import { basename } from 'node:path'
+import { after } from 'node:test'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -61,6 +63,19 @@ export function sweepStale (): void {
 export function canUseNetns (): boolean {
   if (process.getuid?.() !== 0) return false
   try { execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' }); return true } catch { return false }
+}
+
+/**
+ * The `skip` option of a test that needs network namespaces: false where they can be made; else the
+ * reason, and the file's run ends with a diagnostic that counts the tests not run, so that a run
+ * without root says in its summary that it did not test the LAN (`{ skip: skip() }`, one call per test).
+ */
+export function netnsSkip (what: string): () => string | false {
+  if (canUseNetns()) return () => false
+  const reason = `needs root and iproute2: ${what}`
+  let skipped = 0
+  after((t) => t.diagnostic(`NOT TESTED: ${skipped} network-namespace test(s) of ${basename(process.argv[1] ?? '')} skipped (${reason})`))
+  return () => { skipped++; return reason }
 }
 
 // a last resort when close() is never reached (a test runner that exits early)

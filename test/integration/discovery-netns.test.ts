@@ -5,12 +5,12 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { canUseNetns, createLan, lines, type Lan, type LanHost, type Lines } from '../helpers/netns.js'
+import { netnsSkip, createLan, lines, type Lan, type LanHost, type Lines } from '../helpers/netns.js'
 import { startAvahi } from '../helpers/avahi.js'
 import type { Peer } from '../../src/discovery/index.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const skip = canUseNetns() ? false : 'needs root and iproute2 for network namespaces'
+const skip = netnsSkip('discovery tests run in network namespaces')
 
 type Line = Record<string, any> & { event: string, t: number }
 
@@ -34,7 +34,7 @@ async function browse (lan: Lan, host: LanHost) {
 const findLast = <T>(all: T[], match: (x: T) => boolean): T | undefined => [...all].reverse().find(match)
 const isPeer = (event: string, name: string) => (l: Line): boolean => l.event === event && l.peer?.name === name
 
-test('a running browser and a fresh discover() find three nodes, each at its own address', { skip }, async () => {
+test('a running browser and a fresh discover() find three nodes, each at its own address', { skip: skip() }, async () => {
   const lan = await createLan(4)
   try {
     const [h1, h2, h3, hb] = lan.hosts
@@ -70,7 +70,7 @@ test('a running browser and a fresh discover() find three nodes, each at its own
   }
 })
 
-test('a load change reaches a running browser within 1 s as an update, with no goodbye in between', { skip }, async () => {
+test('a load change reaches a running browser within 1 s as an update, with no goodbye in between', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const b = await browse(lan, lan.hosts[1])
@@ -100,7 +100,7 @@ test('a load change reaches a running browser within 1 s as an update, with no g
   }
 })
 
-test('a SIGKILLed node leaves a running browser within 6 s while a live one stays', { skip }, async () => {
+test('a SIGKILLed node leaves a running browser within 6 s while a live one stays', { skip: skip() }, async () => {
   const lan = await createLan(3)
   try {
     const b = await browse(lan, lan.hosts[2])
@@ -121,7 +121,7 @@ test('a SIGKILLed node leaves a running browser within 6 s while a live one stay
   }
 })
 
-test('a node that stops says goodbye and leaves at once', { skip }, async () => {
+test('a node that stops says goodbye and leaves at once', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const b = await browse(lan, lan.hosts[1])
@@ -138,7 +138,7 @@ test('a node that stops says goodbye and leaves at once', { skip }, async () => 
   }
 })
 
-test('a node that finds its name taken on the LAN renames itself', { skip }, async () => {
+test('a node that finds its name taken on the LAN renames itself', { skip: skip() }, async () => {
   const lan = await createLan(3)
   try {
     const [h1, h2, hb] = lan.hosts
@@ -160,7 +160,7 @@ test('a node that finds its name taken on the LAN renames itself', { skip }, asy
   }
 })
 
-test('two nodes that claim the same name at the same moment end up with distinct names', { skip }, async () => {
+test('two nodes that claim the same name at the same moment end up with distinct names', { skip: skip() }, async () => {
   const lan = await createLan(3)
   try {
     const [h1, h2, hb] = lan.hosts
@@ -184,7 +184,7 @@ test('two nodes that claim the same name at the same moment end up with distinct
   }
 })
 
-test('the interface option pins where a node advertises and listens', { skip }, async () => {
+test('the interface option pins where a node advertises and listens', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const [h1, hb] = lan.hosts
@@ -210,7 +210,7 @@ test('the interface option pins where a node advertises and listens', { skip }, 
   }
 })
 
-test('socket errors are reported, not thrown', { skip }, async () => {
+test('socket errors are reported, not thrown', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const [h1, h2] = lan.hosts
@@ -226,7 +226,7 @@ test('socket errors are reported, not thrown', { skip }, async () => {
   }
 })
 
-test('on a LAN with no route at all (link-local style, an isolated switch) nodes are found and nothing is logged over and over', { skip }, async () => {
+test('on a LAN with no route at all (link-local style, an isolated switch) nodes are found and nothing is logged over and over', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const [h1, hb] = lan.hosts
@@ -245,7 +245,7 @@ test('on a LAN with no route at all (link-local style, an isolated switch) nodes
   }
 })
 
-test('with no interface that can carry multicast, the node says so once, and is found once one can', { skip }, async () => {
+test('with no interface that can carry multicast, the node says so once, and is found once one can', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const [h1, hb] = lan.hosts
@@ -267,7 +267,7 @@ test('with no interface that can carry multicast, the node says so once, and is 
   }
 })
 
-test('legacy unicast queries (dig -p 5353) get a unicast answer with the query id and TTLs of at most 10 s', { skip }, async () => {
+test('legacy unicast queries (dig -p 5353) get a unicast answer with the query id and TTLs of at most 10 s', { skip: skip() }, async () => {
   const lan = await createLan(2)
   try {
     const [h1, hq] = lan.hosts
@@ -290,7 +290,7 @@ test('legacy unicast queries (dig -p 5353) get a unicast answer with the query i
   }
 })
 
-test('two hosts both called raspberrypi, each with several addresses, end with two distinct host names (RFC 6762 §8.2)', { skip }, async () => {
+test('two hosts both called raspberrypi, each with several addresses, end with two distinct host names (RFC 6762 §8.2)', { skip: skip() }, async () => {
   const lan = await createLan(3)
   try {
     const [h1, h2, hb] = lan.hosts
@@ -328,7 +328,7 @@ const avahiTxt = (s: string): Record<string, string> =>
 const runMounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
   .filter((l) => ['/run', '/var/run', '/run/dbus'].includes(l.split(' ')[4]))
 
-test('avahi sees every node with its TXT, a load update, a dead node and a goodbye', { skip }, async () => {
+test('avahi sees every node with its TXT, a load update, a dead node and a goodbye', { skip: skip() }, async () => {
   const lan = await createLan(3)
   const hostRun = runMounts()
   try {

@@ -4,11 +4,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { canUseNetns, lines } from '../helpers/netns.js'
+import { netnsSkip, lines } from '../helpers/netns.js'
 import { startAvahi } from '../helpers/avahi.js'
 import { createNodeLan, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
-const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
+const skip = netnsSkip('multi-host tests run in network namespaces')
 
 interface PeerView { name: string, id: string, address: string, port: number, url: string, services: string[], slots: number, free: number, queue: number, printers: unknown[], tokenRequired: boolean }
 
@@ -31,7 +31,7 @@ async function seenBy (nl: NodeLan, n: LanNode): Promise<Map<string, any>> {
 const avahiTxt = (s: string): Record<string, string> =>
   Object.fromEntries([...s.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].split(/=(.*)/s).slice(0, 2)))
 
-test('three nodes see each other; avahi and `rrcloud peers` on other hosts list each with its TXT', { skip }, async () => {
+test('three nodes see each other; avahi and `rrcloud peers` on other hosts list each with its TXT', { skip: skip() }, async () => {
   const nl = await createNodeLan(3, 2)
   try {
     const [h1, h2, h3, , hv] = nl.hosts
@@ -102,7 +102,7 @@ test('three nodes see each other; avahi and `rrcloud peers` on other hosts list 
   }
 })
 
-test('free slots and queue follow running tasks, on the other nodes and in `rrcloud peers`', { skip }, async () => {
+test('free slots and queue follow running tasks, on the other nodes and in `rrcloud peers`', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     const [busy, other] = await Promise.all([
@@ -135,7 +135,7 @@ test('free slots and queue follow running tasks, on the other nodes and in `rrcl
   }
 })
 
-test('a SIGKILLed node leaves the others\' peers and `rrcloud peers` within 6 s; a SIGINTed one at once', { skip }, async () => {
+test('a SIGKILLed node leaves the others\' peers and `rrcloud peers` within 6 s; a SIGINTed one at once', { skip: skip() }, async () => {
   const nl = await createNodeLan(3, 1)
   try {
     const [alpha, beta, gamma] = await Promise.all(['alpha', 'beta', 'gamma'].map((name, i) => nl.startNode(nl.hosts[i], { name })))
@@ -165,7 +165,7 @@ test('a SIGKILLed node leaves the others\' peers and `rrcloud peers` within 6 s;
   }
 })
 
-test('a node whose interface cannot carry multicast says so once in its log and in meta; a working one says it works', { skip }, async () => {
+test('a node whose interface cannot carry multicast says so once in its log and in meta; a working one says it works', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     const [h1, h2] = nl.hosts

@@ -4,12 +4,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { canUseNetns } from '../helpers/netns.js'
+import { netnsSkip } from '../helpers/netns.js'
 import { startSimPty, type SimPty } from '../helpers/pty.js'
 import { printedCommands } from '../helpers/sliced.js'
 import { createNodeLan, nodeOfTask, printedId, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
-const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
+const skip = netnsSkip('multi-host tests run in network namespaces')
 
 /** A small print: home, then a square spiral of moves, each line distinct. */
 function gcode (dir: string, tag: string): { file: string, commands: string[] } {
@@ -27,7 +27,7 @@ async function connected (nl: NodeLan, n: LanNode): Promise<void> {
   await until(async () => (await nl.http(`${n.url}/api/v1/meta`)).body.printers?.[0]?.state === 'idle', 15_000, `${n.name}'s printer to connect`)
 }
 
-test('a print goes to the node that has the printer, by name or by port; an unknown printer lists the LAN\'s', { skip }, async () => {
+test('a print goes to the node that has the printer, by name or by port; an unknown printer lists the LAN\'s', { skip: skip() }, async () => {
   const sims = await Promise.all([startSimPty(), startSimPty()])
   const nl = await createNodeLan(2, 1)
   try {

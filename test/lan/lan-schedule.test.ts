@@ -2,10 +2,10 @@
 // LAN of network namespaces, ranks them by load and by what they offer, and submits to the best.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { canUseNetns } from '../helpers/netns.js'
+import { netnsSkip } from '../helpers/netns.js'
 import { createNodeLan, lanBatch, nodeOfTask, printedId, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
-const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
+const skip = netnsSkip('multi-host tests run in network namespaces')
 
 /** Waits until `watcher` (another node) sees `n` with this many free slots and queued tasks. */
 async function seenAs (nl: NodeLan, watcher: LanNode, n: LanNode, free: number, queue: number): Promise<void> {
@@ -16,7 +16,7 @@ async function seenAs (nl: NodeLan, watcher: LanNode, n: LanNode, free: number, 
   }, 5000, `${n.name} to be seen with free ${free}, queue ${queue}`)
 }
 
-test('a new task goes to the idle node while the other is busy, whichever of them wins a tie', { skip }, async () => {
+test('a new task goes to the idle node while the other is busy, whichever of them wins a tie', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     const [alpha, beta] = await Promise.all([
@@ -43,7 +43,7 @@ test('a new task goes to the idle node while the other is busy, whichever of the
   }
 })
 
-test('a service offered by one node only goes there, however busy it is', { skip }, async () => {
+test('a service offered by one node only goes there, however busy it is', { skip: skip() }, async () => {
   const nl = await createNodeLan(3, 1)
   try {
     const [alpha, beta, gamma] = await Promise.all([
@@ -73,7 +73,7 @@ test('a service offered by one node only goes there, however busy it is', { skip
   }
 })
 
-test('a node given with --s joins the discovered ones', { skip }, async () => {
+test('a node given with --s joins the discovered ones', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     // hidden offers slow but is not advertised; seen lacks it
@@ -89,7 +89,7 @@ test('a node given with --s joins the discovered ones', { skip }, async () => {
   }
 })
 
-test('a batch submitted at once from one process spreads by slots (src/client/lan.ts)', { skip }, async () => {
+test('a batch submitted at once from one process spreads by slots (src/client/lan.ts)', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     const [one, two] = await Promise.all([

@@ -3,14 +3,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { canUseNetns, lines } from '../helpers/netns.js'
+import { netnsSkip, lines } from '../helpers/netns.js'
 import { createNodeLan, printedId } from '../helpers/lan.js'
 
-const skip = canUseNetns() ? false : 'needs root and iproute2: multi-host tests run in network namespaces'
+const skip = netnsSkip('multi-host tests run in network namespaces')
 
 interface WatchEvent { event: 'up' | 'update' | 'down'; id: string; name: string; free: number; slots: number; queue: number; url: string }
 
-test('peers --watch --json follows a node that starts, gets busy and is killed; info lists every node\'s tasks', { skip }, async () => {
+test('peers --watch --json follows a node that starts, gets busy and is killed; info lists every node\'s tasks', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
   try {
     const watch = nl.spawnClient(['peers', '--watch', '--json'])

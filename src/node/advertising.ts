@@ -1,0 +1,72 @@
+import { createAdvertiser, createBrowser, type Advertiser, type Browser, type MdnsStatus, type NodeRecord } from '../discovery/index.js'
+
+export interface NodeAdvertising {
+  readonly advertiser?: Advertiser
+  readonly browser?: Browser
+  /** the node listens on `port`: announce it, browse peers, and keep its record as `record()` says */
+  listening (port: number, record: () => NodeRecord): void
+  /** the record changed (load, slots, printers): re-announce it */
+  update (): void
+  /** the node did not start: it is never announced, and the advertiser lets the process exit */
+  abandon (): Promise<void>
+  /** whether other machines can find this node over mDNS, and if not, why */
+  status (): MdnsStatus
+  close (): Promise<void>
+}
+
+/**
+ * The node's mDNS side: with a known port, name probing (RFC 6762: three queries 250 ms apart)
+ * starts at once, while the HTTP side loads; the node is announced once it listens.
+ */
+export function createNodeAdvertising (
+  config: { mdns?: boolean, port: number, name: string, interface?: string, record: NodeRecord },
+  deps: { log: (line: string) => void },
+): NodeAdvertising {
+  const { log } = deps
+  let announce!: (ok: boolean) => void
+  const listened = new Promise<boolean>((resolve) => { announce = resolve })
+  let advertiser: Advertiser | undefined
+  let browser: Browser | undefined
+  let current = () => config.record
+  let failed = false
+  let loadTimer: NodeJS.Timeout | undefined
+  const advertise = (port: number) => {
+    const a = advertiser = createAdvertiser({ name: config.name, port, record: current(), interface: config.interface, announceAfter: listened }, { log })
+    a.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
+    a.ready.then(() => log(`mdns: advertising ${a.name} (${a.host}:${port})`),
+      (e: Error) => { if (!failed) log(`mdns: cannot advertise: ${e.message}`) })
+  }
+  if (config.mdns === true && config.port !== 0) advertise(config.port)
+  const update = () => advertiser?.update(current())
+  let closed: Promise<void> | undefined
+  return {
+    get advertiser () { return advertiser },
+    get browser () { return browser },
+    listening (port, record) {
+      current = record
+      if (config.mdns === true) {
+        if (!advertiser) advertise(port)
+        update()
+        browser = createBrowser({ interface: config.interface }, { log })
+        // the load average moves on its own: look at it every few seconds
+        loadTimer = setInterval(update, 3000)
+        loadTimer.unref()
+      }
+      announce(true)
+    },
+    update,
+    async abandon () {
+      failed = true
+      announce(false)
+      await advertiser?.ready.catch(() => {})
+    },
+    status: () => advertiser?.status() ?? { working: false, interfaces: [], problem: config.mdns === true ? 'not advertising yet' : 'off (--no-mdns)' },
+    close () {
+      closed ??= (async () => {
+        clearInterval(loadTimer)
+        await Promise.all([advertiser?.close(), browser?.close()])
+      })()
+      return closed
+    },
+  }
+}
