@@ -41,7 +41,7 @@ export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcom
       clearTimeout(timer)
     }
   }
-  const pending = ch.inFlight ? 1 : 0
+  const pending = ch.unacknowledged
   for (const c of o.commands) ch.writeRaw(c)
   if (await ch.whenOks(o.commands.length + pending, o.timeoutMs)) return 'acknowledged'
   log('%s: no acknowledgement of the safety commands: M112', o.name)
