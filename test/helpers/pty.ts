@@ -17,7 +17,7 @@ export interface SimStats {
   lastAt: number
   /** bytes of numbered lines received, newlines included */
   bytes: number
-  /** most lines received and not yet answered at once (receive buffer and command queue) */
+  /** most numbered lines received and not yet answered at once (receive buffer and command queue) */
   maxHeld: number
   /** the simulated command queue's size (BUFSIZE) */
   bufsize: number

@@ -21,7 +21,7 @@ export function sliceCube (dir: string, scale = 1): string {
  * Slices a sphere (radius mm, fn facets around) into dir: curved walls make many short moves,
  * the kind of file where the serial line, not the printer, sets the pace. Returns the G-code path.
  */
-export function sliceSphere (dir: string, radius = 8, fn = 48): string {
+export function sliceSphere (dir: string, radius = 6, fn = 40): string {
   const scad = join(dir, 'sphere.scad')
   const stl = join(dir, 'sphere.stl')
   const gcode = join(dir, `sphere-r${radius}.gcode`)

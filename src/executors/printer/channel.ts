@@ -333,7 +333,10 @@ export class Channel {
       return
     }
     this.ackedN = n
-    if (this.rewindAt !== undefined && n >= this.rewindAt) this.rewindAt = undefined
+    if (this.rewindAt !== undefined && n >= this.rewindAt) {
+      this.rewindAt = undefined
+      this.staleResends = 0
+    }
     this.busy = false
     this.nudged = false
     this.probing = false
@@ -414,7 +417,9 @@ export class Channel {
   // writes what the firmware has room for
   private pump (): void {
     if (this.failure) return
-    const room = this.renumbering >= 0 ? 1 : this.window
+    // stale copies of lines sent before a resend request are still reaching the firmware: they take room too
+    const stale = this.rewindAt === undefined ? 0 : this.staleResends
+    const room = this.renumbering >= 0 ? 1 : Math.max(1, this.window - stale)
     while (this.sendN < this.nextN && this.unacknowledged < room) {
       this.write(this.sendN++)
     }
