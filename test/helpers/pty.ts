@@ -9,7 +9,19 @@ import { fileURLToPath } from 'node:url'
 
 export const SIM = fileURLToPath(new URL('../fixtures/marlin-sim.mjs', import.meta.url))
 
-export interface SimStats { accepted: number, errors: number, firstAt: number, lastAt: number }
+export interface SimStats {
+  accepted: number
+  errors: number
+  /** when the first and the last numbered command was read (ms, the simulator's clock; wire time with --baud) */
+  firstAt: number
+  lastAt: number
+  /** bytes of numbered lines received, newlines included */
+  bytes: number
+  /** most numbered lines received and not yet answered at once (receive buffer and command queue) */
+  maxHeld: number
+  /** the simulated command queue's size (BUFSIZE) */
+  bufsize: number
+}
 
 export interface SimPty {
   /** the link to open as the serial port */

@@ -1,7 +1,7 @@
 // Real sliced G-code for the printer tests and the benchmark: the fixture cube, rendered by
 // openscad and sliced by slic3r, so nothing large is committed.
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -14,6 +14,20 @@ export function sliceCube (dir: string, scale = 1): string {
   execFileSync('openscad', ['-o', stl, join(fixtures, 'cube.scad')], { stdio: 'ignore' })
   execFileSync('slic3r', ['--no-gui', `--load=${join(fixtures, 'slic3r.ini')}`, `--scale=${scale}`, stl, `--output=${gcode}`],
     { stdio: 'ignore' })
+  return gcode
+}
+
+/**
+ * Slices a sphere (radius mm, fn facets around) into dir: curved walls make many short moves,
+ * the kind of file where the serial line, not the printer, sets the pace. Returns the G-code path.
+ */
+export function sliceSphere (dir: string, radius = 6, fn = 40): string {
+  const scad = join(dir, 'sphere.scad')
+  const stl = join(dir, 'sphere.stl')
+  const gcode = join(dir, `sphere-r${radius}.gcode`)
+  writeFileSync(scad, `sphere(r = ${radius}, $fn = ${fn});\n`)
+  execFileSync('openscad', ['-o', stl, scad], { stdio: 'ignore' })
+  execFileSync('slic3r', ['--no-gui', `--load=${join(fixtures, 'slic3r.ini')}`, stl, `--output=${gcode}`], { stdio: 'ignore' })
   return gcode
 }
 

@@ -7,7 +7,9 @@ import { parsePrinterSpec } from '../../src/node/node.js'
 
 test('parseReply classifies what Marlin and its relatives answer', () => {
   assert.deepEqual(parseReply('ok'), { kind: 'ok' })
-  assert.deepEqual(parseReply('ok N12 P15 B3'), { kind: 'ok' })
+  assert.deepEqual(parseReply('ok N12 P15 B3'), { kind: 'ok', advanced: { line: 12, planner: 15, buffer: 3 } })
+  assert.deepEqual(parseReply('ok P15 B0'), { kind: 'ok', advanced: { planner: 15, buffer: 0 } })
+  assert.deepEqual(parseReply('ok T:20.0 /0.0 B:21.0 /0.0 @:0 B@:0').advanced, undefined)
   assert.deepEqual(parseReply('Resend: 6'), { kind: 'resend', line: 6 })
   assert.deepEqual(parseReply('Resend:6\r'), { kind: 'resend', line: 6 })
   assert.deepEqual(parseReply('rs N2 Expected checksum 67'), { kind: 'resend', line: 2 })

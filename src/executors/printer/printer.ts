@@ -20,9 +20,10 @@
  *
  * A print that does not complete, however it ends, is followed by the safety commands (safety.ts),
  * also when the line protocol is broken; a print cut off by a lost port gets them once the port is
- * back. A lost port is looked for again every reconnectMs. The file is streamed line by line; one
- * numbered, checksummed line is in flight at a time (see channel.ts for why); its own line numbers
- * and M110 are the host's business and handled here. `;@pause` in the file and `//action:pause`,
+ * back. A lost port is looked for again every reconnectMs. The file is streamed line by line as
+ * numbered, checksummed lines: one in flight at a time, or as many as the firmware says it has
+ * room for when it sends ADVANCED_OK (see channel.ts); its own line numbers and M110 are the
+ * host's business and handled here. `;@pause` in the file and `//action:pause`,
  * `//action:resume`, `//action:cancel` from the printer act as the calls above.
  * listSerialPorts() lists candidate ports (from the device folder where there is no udev).
  * Configuration (timeouts, polling, the safety and park commands): PrinterConfig in types.ts.
@@ -197,6 +198,7 @@ class SerialPrinter extends EventEmitter implements Printer {
       const job = this.job
       if (job) {
         job.cancelRequested = true
+        this.channel?.abandon()
         job.wake()
         // not behind the line in flight: the safety commands go out now, unnumbered
         await this.makeJobSafe(job, false)
@@ -231,13 +233,14 @@ class SerialPrinter extends EventEmitter implements Printer {
         const handler = handlerOf(c.command)
         if (handler) await handler(this, job, ch)
         else {
-          await ch.transmit(c.command)
+          if (!await ch.stream(c.command)) break
           motion.track(c.command)
         }
         job.linesSent++
         job.bytesSent = c.endOffset
         this.report(job, false)
       }
+      await ch.drain()
     } catch (err) {
       failure = err instanceof PrinterError ? err : new PrinterError('file', `cannot read ${basename(job.file)}: ${(err as Error).message}`)
     }

@@ -15,8 +15,15 @@ export type Temperatures = Record<string, HeaterReading>
  */
 export type ErrorClass = 'resend' | 'recoverable' | 'unknown'
 
+/**
+ * What Marlin's ADVANCED_OK adds to an `ok`: `N` the line it answers (absent for unnumbered
+ * commands), `P` free planner blocks, `B` free slots in the command queue (BUFSIZE), counting
+ * the answered command as still there.
+ */
+export interface AdvancedOk { line?: number, planner: number, buffer: number }
+
 export type Reply =
-  | { kind: 'ok', temperatures?: Temperatures }
+  | { kind: 'ok', temperatures?: Temperatures, advanced?: AdvancedOk }
   | { kind: 'resend', line: number }
   | { kind: 'error', message: string, class: ErrorClass }
   | { kind: 'fatal', message: string }
@@ -39,6 +46,18 @@ export function parseTemperatures (line: string): Temperatures | undefined {
   return found
 }
 
+// `ok N12 P15 B3`: the letters followed by digits, not `B:` (a bed temperature) or `P:` (a probe)
+const ADVANCED = (letter: string) => new RegExp(`\\s${letter}(-?\\d+)(?=\\s|$)`)
+const [N_WORD, P_WORD, B_WORD] = ['N', 'P', 'B'].map(ADVANCED)
+
+function parseAdvancedOk (line: string): AdvancedOk | undefined {
+  const b = B_WORD.exec(line)
+  const p = P_WORD.exec(line)
+  if (!b || !p) return undefined
+  const n = N_WORD.exec(line)
+  return { ...n && { line: Number(n[1]) }, planner: Number(p[1]), buffer: Number(b[1]) }
+}
+
 // Marlin `Resend: 12`, Teacup/Sprinter `rs N12` or `rs 12`, some firmwares `Resend:N12`
 const RESEND = /^(?:resend|rs)\s*:?\s*N?:?\s*(\d+)/i
 const COMMUNICATION = /line number|checksum|format error|expected line/i
@@ -51,7 +70,8 @@ export function parseReply (raw: string): Reply {
   const line = raw.trim()
   if (line.startsWith('ok')) {
     const temperatures = parseTemperatures(line)
-    return temperatures ? { kind: 'ok', temperatures } : { kind: 'ok' }
+    const advanced = parseAdvancedOk(line)
+    return { kind: 'ok', ...temperatures && { temperatures }, ...advanced && { advanced } }
   }
   const resend = RESEND.exec(line)
   if (resend) return { kind: 'resend', line: Number(resend[1]) }

@@ -26,7 +26,8 @@ export interface SafeOptions {
  */
 export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcome> {
   // M109/M190 would keep the firmware deaf until the target is reached (M108 needs EMERGENCY_PARSER)
-  if (ch.inFlight && isWaitCommand(ch.inFlight)) ch.writeRaw('M108')
+  const interrupt = ch.inFlight !== undefined && isWaitCommand(ch.inFlight)
+  if (interrupt) ch.writeRaw('M108')
   if (o.numbered && !ch.failed && !ch.inFlight) {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((resolve, reject) => {
@@ -41,7 +42,8 @@ export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcom
       clearTimeout(timer)
     }
   }
-  const pending = ch.inFlight ? 1 : 0
+  // the lines in flight and M108 are answered too, before the last safety command
+  const pending = ch.unacknowledged + (interrupt ? 1 : 0)
   for (const c of o.commands) ch.writeRaw(c)
   if (await ch.whenOks(o.commands.length + pending, o.timeoutMs)) return 'acknowledged'
   log('%s: no acknowledgement of the safety commands: M112', o.name)

@@ -7,7 +7,7 @@ export type PrinterState = 'disconnected' | 'connecting' | 'idle' | 'printing' |
 export interface PrintProgress {
   file: string
   state: PrinterState
-  /** commands of the file acknowledged by the firmware (temperature polls not counted) */
+  /** commands of the file sent to the firmware (temperature polls not counted); with ADVANCED_OK up to its free buffer count may still await their `ok` */
   linesSent: number
   /** bytes of the file consumed up to the last acknowledged command */
   bytesSent: number
