@@ -1,7 +1,7 @@
 // The mDNS socket: one UDP socket on port 5353 that joins 224.0.0.251 on every multicast-capable
 // interface and sends each multicast packet out of each of them, as avahi does. Sending names the
 // interface (IP_MULTICAST_IF), so no route is needed: a LAN of link-local addresses or an isolated
-// switch without a default route works (issue 12). Interfaces are looked at again every few
+// switch without a default route works. Interfaces are looked at again every few
 // seconds, so a cable plugged in later is joined. When mDNS cannot work here (no interface can
 // carry multicast, or every send fails), it is said once in the log and in status().
 import { createSocket } from 'node:dgram'

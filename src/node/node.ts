@@ -72,7 +72,7 @@ export interface HttpTimeouts {
 }
 export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
-export interface PrinterSpec { name: string; path: string; baudRate?: number; park?: string[] }
+export interface PrinterSpec { name: string; path: string; baudRate?: number; park?: string[]; ahead?: number }
 
 /**
  * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
@@ -86,8 +86,10 @@ export function parsePrinterSpec (spec: string): PrinterSpec {
   const p: PrinterSpec = { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
   for (const option of options) {
     const [key, ...rest] = option.split('=')
-    if (key.trim() !== 'park' || !rest.length) throw new Error(`--printer ${spec}: unknown option "${option}"; the only one is park=GCODE;GCODE...`)
-    p.park = rest.join('=').split(';').map((c) => c.trim()).filter(Boolean)
+    const value = rest.join('=')
+    if (key.trim() === 'park' && value) p.park = value.split(';').map((c) => c.trim()).filter(Boolean)
+    else if (key.trim() === 'ahead' && /^[1-9]\d{0,2}$/.test(value)) p.ahead = Number(value)
+    else throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE... and ahead=N (lines sent ahead of their ok, 1: none)`)
   }
   return p
 }

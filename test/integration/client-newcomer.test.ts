@@ -1,4 +1,4 @@
-// The first ten minutes of a new user (issue 12): the README's lines work as written in a checkout,
+// The first ten minutes of a new user: the README's lines work as written in a checkout,
 // options go anywhere, SERVICE.cloud --help, slicer.cloud, where the client looked when it found no
 // node and the tool run here instead, and the small things a newcomer met on the node.
 import { test, before, after } from 'node:test'

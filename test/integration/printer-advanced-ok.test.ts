@@ -63,6 +63,14 @@ describe('ADVANCED_OK', () => {
     assert.ok(stats.maxHeld <= stats.bufsize, `never more than the command queue holds (${stats.maxHeld} held)`)
   })
 
+  test('ahead=1 (a noisy link): one line in flight even when the firmware has room for more', async () => {
+    const stats = await withPrinter(['--advanced-ok', '--bufsize', '3', '--delay-ms', '1'], { temperatureIntervalMs: 0, ahead: 1 }, async (printer, sim) => {
+      assert.equal((await printer.print(cube)).status, 'complete')
+      assert.deepEqual(compareDelivery(expected, printedCommands(sim.log())), exact())
+    })
+    assert.equal(stats.maxHeld, 1)
+  })
+
   test('a firmware that runs slowly fills its queue: B is obeyed', async () => {
     const stats = await withPrinter(['--advanced-ok', '--bufsize', '3', '--delay-ms', '1'], { temperatureIntervalMs: 0 }, async (printer, sim) => {
       assert.equal((await printer.print(cube)).status, 'complete')

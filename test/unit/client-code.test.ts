@@ -1,4 +1,4 @@
-// What a newcomer reads in src/client (issue 12): peers --watch as a function that stops when asked,
+// What a newcomer reads in src/client: peers --watch as a function that stops when asked,
 // one base for cancel/pause/resume, a form without dead members, "no node found" that says where.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

@@ -56,9 +56,11 @@ test('park and unpark: position from M114, targets back first, the file\'s modes
   ])
 })
 
-test('--printer takes a park option', () => {
+test('--printer takes park and ahead options', () => {
   assert.deepEqual(parsePrinterSpec('mk3=/dev/ttyUSB0@115200'), { name: 'mk3', path: '/dev/ttyUSB0', baudRate: 115200 })
   assert.deepEqual(parsePrinterSpec('mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90'), { name: 'mk3', path: '/dev/ttyUSB0', baudRate: 115200, park: ['G91', 'G1 Z10', 'G90'] })
+  assert.deepEqual(parsePrinterSpec('mk3=/dev/ttyUSB0,ahead=1,park=G91'), { name: 'mk3', path: '/dev/ttyUSB0', baudRate: undefined, ahead: 1, park: ['G91'] })
+  assert.throws(() => parsePrinterSpec('mk3=/dev/ttyUSB0,ahead=0'), /unknown option "ahead=0"/)
   assert.throws(() => parsePrinterSpec('mk3=/dev/ttyUSB0,speed=3'), /unknown option "speed=3"/)
 })
 

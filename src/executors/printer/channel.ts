@@ -16,6 +16,8 @@ export interface ChannelOptions {
   errorGraceMs: number
   /** how long to wait for the `ok` of an out-of-band command (M108) */
   extraOkMs: number
+  /** lines in flight at most, however much room the firmware reports (default: no cap) */
+  ahead?: number
   onTemperatures (t: Temperatures): void
   /** a fatal firmware report or a reset during a command, also when no command is waiting */
   onFailure (err: PrinterError): void
@@ -46,7 +48,7 @@ const HISTORY = 64
  * (GCodeQueue::gcode_line_error); lines already on the wire behind it are rejected in turn, each
  * with its own request for the same line: those are expected and not acted on twice. A line the
  * firmware already has is rejected by its number, so sending from the requested line again never
- * doubles one. See issue 11 and bench/results/printer.md for what is left: the tail of a line cut
+ * doubles one. See bench/results/printer.md for what is left: the tail of a line cut
  * in two by that flush reaches Marlin without its number.
  */
 export class Channel {
@@ -139,7 +141,7 @@ export class Channel {
       if (r.temperatures) this.setTemperatures(r.temperatures)
       if (r.advanced) {
         this.advanced = true
-        this.window = Math.max(1, r.advanced.buffer)
+        this.window = Math.max(1, Math.min(this.o.ahead || Infinity, r.advanced.buffer))
       }
       if (r.advanced?.line !== undefined) return this.acknowledgeThrough(r.advanced.line)
       // the `ok` that follows a resend request answers no line

@@ -13,6 +13,8 @@ export interface ConnectOptions {
   nudgeMs: number
   idleTimeoutMs: number
   errorGraceMs: number
+  /** lines sent ahead of their ok at most (PrinterConfig.ahead) */
+  ahead: number
   openLink: OpenLink
   onTemperatures (t: Temperatures): void
   onFailure (err: PrinterError): void
@@ -50,6 +52,7 @@ export function connectChannel (o: ConnectOptions): Connecting {
       nudgeMs: o.nudgeMs,
       idleTimeoutMs: o.idleTimeoutMs,
       errorGraceMs: o.errorGraceMs,
+      ahead: o.ahead,
       extraOkMs: Math.min(3000, o.idleTimeoutMs),
       onTemperatures: o.onTemperatures,
       onFailure: o.onFailure,

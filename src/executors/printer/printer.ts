@@ -99,6 +99,7 @@ class SerialPrinter extends EventEmitter implements Printer {
       safeTimeoutMs: 3000,
       park: [] as string[],
       reconnectMs: 2000,
+      ahead: 0,
       // an option given as undefined keeps its default
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     } as Required<PrinterConfig>

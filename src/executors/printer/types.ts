@@ -59,6 +59,12 @@ export interface PrinterConfig {
   park?: string[]
   /** how often a lost printer is looked for again; 0 never (2000) */
   reconnectMs?: number
+  /**
+   * lines sent ahead of their `ok` at most, where the firmware reports room (ADVANCED_OK); 1 turns
+   * sending ahead off (default: as many as the firmware has room for). On a noisy link a line cut
+   * by the firmware's flush after a rejected one can run as an unnumbered tail: 1 avoids it.
+   */
+  ahead?: number
 }
 
 export interface PrinterDeps {
