@@ -222,8 +222,9 @@ test('30 requests at once, each with a 31 MiB text field: 413 each, the node\'s 
       assert.equal(r.status, 413, r.error ?? r.text)
       assert.match(JSON.parse(r.text).error, /file upload/)
     }
-    // the node's own share: an idle node is ~80 MiB on Node 20, ~94 MiB on Node 24 (2,335 MiB at the peak before the caps)
-    assert.ok(peakMiB - idleMiB < 120, `peak RSS ${peakMiB.toFixed(1)} MiB, ${idleMiB.toFixed(1)} MiB idle`)
+    // the node's own share: an idle node is ~80 MiB on Node 20, ~94 MiB on Node 24 (2,335 MiB at the
+    // peak before the caps); the share is ~60 MiB on Node 20 and 90 to 130 MiB on Node 24
+    assert.ok(peakMiB - idleMiB < 160, `peak RSS ${peakMiB.toFixed(1)} MiB, ${idleMiB.toFixed(1)} MiB idle`)
     if (process.versions.node.startsWith('20.')) assert.ok(peakMiB * MiB < 200e6, `peak RSS ${peakMiB.toFixed(1)} MiB`)
   } finally {
     proc.kill('SIGTERM')
