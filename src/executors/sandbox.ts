@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
@@ -104,8 +105,10 @@ export function probeSandbox (mode: SandboxMode): Sandbox {
   }
   const truePath = onPath('true', SYSTEM_DIRS)
   if (!truePath) return fail('no `true` program to try bwrap with')
-  const { exe, args } = wrap(sb, { exe: truePath, args: [], runDir: '/', inputs: [], ro: [], env: {}, limits: {} })
+  const tried = mkdtempSync(join(tmpdir(), 'rrcloud-sandbox-'))
+  const { exe, args } = wrap(sb, { exe: truePath, args: [], runDir: tried, inputs: [], ro: [], env: {}, limits: {} })
   const r = spawnSync(exe, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000, env: {} })
+  rmSync(tried, { recursive: true, force: true })
   if (r.status !== 0) {
     const err = r.error?.message ?? (r.stderr.toString().trim() || `exit ${r.status ?? r.signal}`)
     return fail(`bwrap does not work here (${err})`)
