@@ -144,7 +144,7 @@ function systemArgs (extra: string[]): string[] {
   // folders on the way to a mount (/etc, /var/cache) would be made 0700, unreadable to the tool
   const parents = new Set<string>()
   for (const p of paths) {
-    for (let d = dirname(p); d !== '/' && !paths.some((q) => d === q || d.startsWith(q + '/')); d = dirname(d)) parents.add(d)
+    for (let d = dirname(p); d !== '/' && d !== '/tmp' && !paths.some((q) => d === q || d.startsWith(q + '/')); d = dirname(d)) parents.add(d)
   }
   for (const d of [...parents].sort()) a.push('--perms', '0755', '--dir', d)
   for (const p of paths) a.push('--ro-bind', p, p)
@@ -174,7 +174,7 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
       '--die-with-parent',
       // mounts in order: the private /tmp first, so that read-only paths under /tmp stay visible
       '--proc', '/proc', '--dev', '/dev',
-      '--size', String(TMP_SIZE), '--tmpfs', '/tmp',
+      '--perms', '1777', '--size', String(TMP_SIZE), '--tmpfs', '/tmp',
       // the tool itself, where it is not part of the system (a Node.js of its own, a tool in /opt)
       ...systemArgs([...toolPaths(j.exe), ...j.ro]),
       '--bind', j.runDir, '/task',

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { prepareRunDir, probeSandbox, toolEnv, wrap } from '../../src/executors/sandbox.js'
 
-test('read-only paths under /tmp stay visible beside the private /tmp, inputs are read-only, the rest of the host is not there', (t) => {
+test('read-only paths under /tmp stay visible beside the private, writable /tmp, inputs are read-only, the rest of the host is not there', (t) => {
   const sb = probeSandbox('auto')
   if (sb.mode !== 'bwrap') return t.skip(`no sandbox here: ${sb.note}`)
   const dir = mkdtempSync(join(tmpdir(), 'rrcloud-sandbox-'))
@@ -20,11 +20,11 @@ test('read-only paths under /tmp stay visible beside the private /tmp, inputs ar
     writeFileSync(join(dir, 'private.txt'), 'not for tools\n')
     const inputs = [{ host: join(dir, 'input.txt'), name: 'in.txt' }]
     prepareRunDir(sb, run, inputs)
-    const script = `cat ${join(lib, 'part.txt')} in.txt; cat ${join(dir, 'private.txt')} 2>/dev/null || echo private: no; echo x > in.txt 2>/dev/null || echo input: read-only; echo out > out.txt`
+    const script = `cat ${join(lib, 'part.txt')} in.txt; cat ${join(dir, 'private.txt')} 2>/dev/null || echo private: no; echo x > in.txt 2>/dev/null || echo input: read-only; touch /tmp/scratch && echo tmp: writable; echo out > out.txt`
     const cmd = wrap(sb, { exe: '/bin/sh', args: ['-c', script], runDir: run, inputs, ro: [lib], env: {}, limits: {} })
     const r = spawnSync(cmd.exe, cmd.args, { cwd: run, env: toolEnv(sb, run, {}), encoding: 'utf8' })
     assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout, 'from the library\nthe input\nprivate: no\ninput: read-only\n')
+    assert.equal(r.stdout, 'from the library\nthe input\nprivate: no\ninput: read-only\ntmp: writable\n')
     assert.equal(spawnSync('cat', [join(run, 'out.txt')], { encoding: 'utf8' }).stdout, 'out\n')
   } finally { rmSync(dir, { recursive: true, force: true }) }
 })
