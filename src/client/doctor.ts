@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { usage } from './errors.js'
 import { builtinServicesDir, confine, resolveService } from '../executors/services.js'
 import { probeSandbox, type Sandbox } from '../executors/sandbox.js'
+import { multicastInterfaces } from '../discovery/mdns.js'
 import { loadChecked } from './shapes.js'
 
 export interface DoctorRow {
@@ -36,4 +37,11 @@ export function doctor (extraDirs: string[] = [], envPath = process.env.PATH ?? 
     if (found.available) return { service: d.name, available: false, exe: found.exe, reason: r.reason, install: ['apt-get install bubblewrap'] }
     return { service: d.name, available: false, reason: r.reason?.replace(/ \(install [^)]*\)$/, ''), install: d.provides.map(installCommand) }
   })
+}
+
+/** Whether mDNS can work here, from the interfaces alone (nothing is sent): one line. */
+export function mdnsLine (): string {
+  const { usable, skipped } = multicastInterfaces()
+  if (usable.length) return `mdns: can work on ${usable.map((i) => `${i.name} (${i.address})`).join(', ')}`
+  return `mdns: cannot work here: no network interface can carry multicast${skipped.length ? ` (${skipped.join('; ')})` : ''}; nodes here cannot be found by other machines, nor find them (name them with --s or in rrcloudrc)`
 }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../client/command.js'
-import { doctor, type DoctorRow } from '../client/doctor.js'
+import { doctor, mdnsLine, type DoctorRow } from '../client/doctor.js'
 import { table } from '../client/format.js'
 import { probeSandbox } from '../executors/sandbox.js'
 
@@ -16,7 +16,8 @@ export default class Doctor extends BaseCommand {
     const { flags } = await this.parse(Doctor)
     const sandbox = probeSandbox('auto')
     const rows = doctor(flags.services, undefined, sandbox)
-    this.log(`sandbox: ${sandbox.note}\n`)
+    this.log(`sandbox: ${sandbox.note}`)
+    this.log(`${mdnsLine()}\n`)
     this.log(table(['SERVICE', 'TOOL', 'TO INSTALL'], rows.map((r) => [
       r.service, r.available ? r.exe! : `missing: ${r.reason}`, r.install.join(' or '),
     ])).trimEnd())

@@ -1,10 +1,12 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fixtures, testNode, until, waitTask, type TestNode } from '../helpers/node.js'
+import { fixtures, root, testNode, until, waitTask, type TestNode } from '../helpers/node.js'
 import { ensureBuilt, fields, run, start, workdir, type Workdir } from '../fixtures/client/harness.js'
 
 let node: TestNode
@@ -143,6 +145,20 @@ test('doctor names the tool of every service here', async () => {
   if (printer) assert.match(printer.reason!, /printer/, 'printing needs a printer on a node, not a tool')
   const text = await rrcloud('doctor')
   assert.match(text.stdout, /^openscad\s+\/usr\/bin\/openscad/m)
+  assert.match(text.stdout, /^sandbox: (bwrap|none)/m)
+  assert.match(text.stdout, /^mdns: (can work on \S+ \(|cannot work here)/m)
+})
+
+test('doctor says when mDNS cannot work here (a host with loopback alone)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root for a network namespace')
+  const ns = `rrdoc-${process.pid}`
+  const ip = (...args: string[]) => promisify(execFile)('ip', args)
+  await ip('netns', 'add', ns)
+  try {
+    await ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
+    const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', ns, process.execPath, join(root, 'bin', 'run.js'), 'doctor'], { env: { ...process.env, RRCLOUD_MDNS: 'off' } })
+    assert.match(stdout, /^mdns: cannot work here: no network interface can carry multicast; nodes here cannot be found by other machines/m)
+  } finally { await ip('netns', 'del', ns) }
 })
 
 test('doctor says what to install for a tool that is missing', async () => {
