@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createPrinter } from '../src/executors/printer/printer.js'
-import { startSimPty, type SimPty, type SimStats } from '../test/helpers/pty.js'
+import { startSimPty, statsOf, type SimPty } from '../test/helpers/pty.js'
 import { compareDelivery, expectedCommands, printedCommands, sliceCube, type Delivery } from '../test/helpers/sliced.js'
 
 const { values: opt } = parseArgs({
@@ -70,17 +70,6 @@ async function measure (tool: Tool, file: string, expected: string[], corrupt: n
     await sim.stop()
     rmSync(sim.dir, { recursive: true, force: true })
   }
-}
-
-async function statsOf (sim: SimPty): Promise<SimStats> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const stats = sim.stats()
-      if (stats) return stats
-    } catch {} // still being written
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error('the simulator wrote no stats')
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

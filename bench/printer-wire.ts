@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createPrinter } from '../src/executors/printer/printer.js'
 import { numberedLine } from '../src/executors/printer/gcode.js'
-import { startSimPty, type SimPty, type SimStats } from '../test/helpers/pty.js'
+import { startSimPty, statsOf, type SimPty } from '../test/helpers/pty.js'
 import { compareDelivery, expectedCommands, printedCommands, sliceSphere, type Delivery } from '../test/helpers/sliced.js'
 
 const { values: opt } = parseArgs({
@@ -104,17 +104,6 @@ async function measure (tool: Tool, file: string, expected: string[], baud: numb
     await sim.stop()
     rmSync(sim.dir, { recursive: true, force: true })
   }
-}
-
-async function statsOf (sim: SimPty): Promise<SimStats> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const stats = sim.stats()
-      if (stats) return stats
-    } catch {} // still being written
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error('the simulator wrote no stats')
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
+import { findExecutable } from './services.js'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
 export type SandboxMode = 'auto' | 'bwrap' | 'none'
@@ -62,21 +63,14 @@ const TOP = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
 /** private /tmp of a tool, bytes */
 const TMP_SIZE = 512 << 20
 
-export function onPath (name: string, extra: string[] = []): string | undefined {
-  for (const dir of [...extra, ...(process.env.PATH ?? '').split(delimiter)].filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK)
-      return join(dir, name)
-    } catch {}
-  }
-  return undefined
-}
-
 const SYSTEM_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
+
+/** A program the sandbox uses: in the system's folders first, then on PATH. */
+const onPath = (name: string) => findExecutable(name, [...SYSTEM_DIRS, ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)])
 
 /** A sandbox of mode none: tools run as the node's user, in their task folder, with limits. */
 function unconfined (note: string, why?: string): Sandbox {
-  return { mode: 'none', note, ...(why ? { why } : {}), prlimit: onPath('prlimit', SYSTEM_DIRS) }
+  return { mode: 'none', note, ...(why ? { why } : {}), prlimit: onPath('prlimit') }
 }
 
 /**
@@ -85,25 +79,25 @@ function unconfined (note: string, why?: string): Sandbox {
  */
 export function probeSandbox (mode: SandboxMode): Sandbox {
   if (mode === 'none') return unconfined('none (asked for with --sandbox none): tools see the whole machine as the node\'s user')
-  const bwrap = process.env.RRCLOUD_BWRAP || onPath('bwrap', SYSTEM_DIRS)
+  const asked = process.env.RRCLOUD_BWRAP || 'bwrap'
+  const bwrap = onPath(asked)
   const fail = (why: string): Sandbox => {
     if (mode === 'bwrap') throw new Error(`--sandbox bwrap: ${why}`)
     return unconfined(`none: ${why}; services that run task content as a program are not offered`, why)
   }
-  const installed = (p?: string) => { try { accessSync(p!, constants.X_OK); return true } catch { return false } }
-  if (!installed(bwrap)) return fail(`bubblewrap (${bwrap ?? 'bwrap'}) is not installed (apt install bubblewrap)`)
+  if (!bwrap) return fail(`bubblewrap (${asked}) is not installed (apt install bubblewrap)`)
   const root = process.getuid?.() === 0
-  const setpriv = root ? onPath('setpriv', SYSTEM_DIRS) : undefined
+  const setpriv = root ? onPath('setpriv') : undefined
   if (root && !setpriv) return fail('setpriv (util-linux) is missing: tools could not run as an unprivileged user')
   const sb: Sandbox = {
     mode: 'bwrap',
     note: `bwrap (${bwrap})${root ? `, tools run as uid ${NOBODY}` : ''}`,
     bwrap,
-    prlimit: onPath('prlimit', SYSTEM_DIRS),
+    prlimit: onPath('prlimit'),
     setpriv,
     ...(root ? { uid: NOBODY, gid: NOBODY } : {}),
   }
-  const truePath = onPath('true', SYSTEM_DIRS)
+  const truePath = onPath('true')
   if (!truePath) return fail('no `true` program to try bwrap with')
   const tried = mkdtempSync(join(tmpdir(), 'rrcloud-sandbox-'))
   const { exe, args } = wrap(sb, { exe: truePath, args: [], runDir: tried, inputs: [], ro: [], env: {}, limits: {} })

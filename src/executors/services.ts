@@ -160,7 +160,8 @@ export function loadDescriptors (dirs: string[]): ServiceDescriptor[] {
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
 }
 
-function findExecutable (exe: string, dirs: string[]): string | undefined {
+/** `exe` itself when it is a path, else the first of `dirs` that has it executable. */
+export function findExecutable (exe: string, dirs: string[]): string | undefined {
   const candidates = isAbsolute(exe) ? [exe] : dirs.map((d) => join(d, exe))
   return candidates.find((p) => {
     try { accessSync(p, constants.X_OK); return true } catch { return false }

@@ -310,13 +310,14 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       const inputs: TaskInput[] = sub.inputs.map((i, n) => ({ path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}) }))
       const ex = executorOf(s, { printer: printer?.name })!
       // content that must not run: a G-code file that is not one, a config that names a program
-      const refused = await ex.refuse(inputsOf({ in: inputs }))
+      const execInputs = inputsOf({ in: inputs })
+      const refused = await ex.refuse(execInputs)
       if (refused) {
         reserved.delete(id)
         await removeInputs()
         throw new TaskError('invalid', refused)
       }
-      const plan = ex.plan(id, inputsOf({ in: inputs }))
+      const plan = ex.plan(id, execInputs)
       const task: Task = {
         id,
         service: s.name,

@@ -109,3 +109,15 @@ export async function startSimPty (simArgs: string[] = [], opts: { dir?: string,
     },
   }
 }
+
+/** What the simulator wrote once the port closed, waited for (up to 3 s; it may still be writing it). */
+export async function statsOf (sim: SimPty): Promise<SimStats> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const stats = sim.stats()
+      if (stats) return stats
+    } catch {} // still being written
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error('the simulator wrote no stats')
+}

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testNode, type TestNode } from '../helpers/node.js'
-import { ensureBuilt, run, workdir, type Workdir } from '../fixtures/client/harness.js'
+import { deadPort, ensureBuilt, run, workdir, type Workdir } from '../fixtures/client/harness.js'
 
 let node: TestNode
 let locked: TestNode
@@ -17,10 +17,7 @@ before(async () => {
   node = await testNode()
   locked = await testNode({ token: 's3cret' })
   w = workdir('cube.scad')
-  const srv = createServer().listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  dead = (srv.address() as { port: number }).port
-  srv.close()
+  dead = await deadPort()
 })
 after(async () => {
   await node.stop()

@@ -10,7 +10,7 @@ import { BlockList } from 'node:net'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { fixtures, getJson, root, testNode, waitTask, type TestNode } from '../helpers/node.js'
-import { ensureBuilt, run, start, workdir, type Workdir } from '../fixtures/client/harness.js'
+import { deadPort, ensureBuilt, run, start, workdir, type Workdir } from '../fixtures/client/harness.js'
 import { createApp } from '../../src/node/app.js'
 
 let node: TestNode
@@ -24,10 +24,7 @@ before(async () => {
   node = await testNode({ name: 'newcomer' })
   w = workdir('cube.scad')
   writeFileSync(join(w.cwd, 'a.txt'), 'hello\n')
-  const srv = createServer().listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  dead = (srv.address() as { port: number }).port
-  srv.close()
+  dead = await deadPort()
 })
 after(async () => {
   await node.stop()
