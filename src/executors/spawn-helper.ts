@@ -20,6 +20,8 @@ import type { SpawnJob } from './spawner.js'
 export interface SpawnRequest extends Omit<SpawnJob, 'progress'> {
   t: 'run'
   n: number
+  /** the tool is started through nice(1): only its session's autogroup is left to set */
+  niceAtStart?: boolean
   progress?: { source: string; flags: string }
 }
 
@@ -38,8 +40,8 @@ function report (m: SpawnReport) {
  * node's: so the session's nice value is set too, where the kernel has autogroups. What the tool
  * starts later inherits both. Best effort: the tool may already be gone.
  */
-function lowerPriority (pid: number, nice: number) {
-  try { setPriority(pid, nice) } catch {}
+function lowerPriority (pid: number, nice: number, atStart: boolean) {
+  if (!atStart) try { setPriority(pid, nice) } catch {}
   try { writeFileSync(`/proc/${pid}/autogroup`, String(nice)) } catch {}
 }
 
@@ -71,7 +73,7 @@ function run (m: SpawnRequest) {
     shell: false,
     stdio: ['ignore', progress && outFd === undefined ? 'pipe' : (outFd ?? logFd), progress ? 'pipe' : logFd],
   })
-  if (child.pid !== undefined && m.nice) lowerPriority(child.pid, m.nice)
+  if (child.pid !== undefined && m.nice) lowerPriority(child.pid, m.nice, m.niceAtStart === true)
   report({ t: 'pid', n: m.n, pid: child.pid })
 
   let sink: WriteStream | undefined

@@ -1,7 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { delimiter } from 'node:path'
 import debug from 'debug'
+import { findExecutable } from './services.js'
 import type { SpawnReport, SpawnRequest } from './spawn-helper.js'
 
 const log = debug('rrcloud:spawner')
@@ -115,17 +117,18 @@ class Spawner {
   run (job: SpawnJob, events: SpawnEvents): void {
     const child = this.child ?? this.start()
     const n = ++this.seq
+    const { exe, args, atStart } = niced(job)
     const req: SpawnRequest = {
       t: 'run',
       n,
-      exe: job.exe,
-      args: job.args,
+      exe,
+      args,
       cwd: job.cwd,
       logFile: job.logFile,
       ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
       ...(job.envOnly ? { envOnly: true } : {}),
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
-      ...(job.nice ? { nice: job.nice } : {}),
+      ...(job.nice ? { nice: job.nice, ...(atStart ? { niceAtStart: true } : {}) } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
     }
     if (this.jobs.size === 0) this.setRef(true)
@@ -136,6 +139,21 @@ class Spawner {
       if (p) this.finish(n, p, null, null, `could not reach the spawn helper: ${err.message}`)
     })
   }
+}
+
+let niceExe: string | null | undefined
+
+/**
+ * The tool started through nice(1) when it is to run niced: the priority is then set before the
+ * tool (and the sandbox's chain of programs before it) runs, and everything it starts inherits it.
+ * Setting it after the start, from outside, comes too late for children forked in the meantime.
+ * Without nice(1) the helper's setpriority after the start is all there is.
+ */
+function niced (job: SpawnJob): { exe: string; args: string[]; atStart?: boolean } {
+  if (!job.nice) return { exe: job.exe, args: job.args }
+  if (niceExe === undefined) niceExe = findExecutable('nice', ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)]) ?? null
+  if (niceExe === null) return { exe: job.exe, args: job.args }
+  return { exe: niceExe, args: ['-n', String(job.nice), '--', job.exe, ...job.args], atStart: true }
 }
 
 export const spawner = new Spawner()
