@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream/promises'
 import debug from 'debug'
 import type { Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
-import type { StreamingForm } from './form.js'
-import { fetchText, openStream, postForm, RequestError, type OnProgress, type Progress, type Reply } from './http.js'
+import type { FormFile, StreamingForm } from './form.js'
+import { fetchText, openStream, postForm, putFile, RequestError, type OnProgress, type Progress, type Reply } from './http.js'
 import { isSpecial } from './output.js'
 import { VERSION } from '../version.js'
 
@@ -48,6 +48,8 @@ export const FINAL = new Set(['complete', 'failed', 'cancelled'])
 
 /** Why a node did not do what was asked; `retry` says another node may well do it. */
 export class NodeError extends ClientError {
+  /** the node's answer as JSON, when it was JSON */
+  details?: Record<string, unknown>
   constructor (message: string, readonly server: Server, readonly status: number | undefined, readonly retry: boolean, exit: number = EXIT.node) {
     super(message, exit)
   }
@@ -67,7 +69,17 @@ export function explain (server: Server, err: unknown, status?: number, body?: s
       'name another with --s=HOST[:PORT] or in rrcloudrc, or run the tool here with --local', server, undefined, UNREACHABLE.has(code) || code === 'ERR_REQUEST')
   }
   let message = body?.trim() ?? ''
-  try { message = JSON.parse(message).error ?? message } catch {}
+  let details: Record<string, unknown> | undefined
+  try {
+    details = JSON.parse(message)
+    message = (details?.error as string | undefined) ?? message
+  } catch {}
+  const e = explainStatus(server, status, message)
+  if (details && typeof details === 'object') e.details = details
+  return e
+}
+
+function explainStatus (server: Server, status: number, message: string): NodeError {
   if (status === 401) {
     return new NodeError(`${server.url} needs a token: pass --token=TOKEN, set RRCLOUD_TOKEN or add "token = ..." to rrcloudrc`, server, status, false)
   }
@@ -94,9 +106,33 @@ export interface NodeApi {
   change (id: string, op: 'cancel' | 'pause' | 'resume'): Promise<TaskView>
   /** M112 to a printer of the node, by name or port path */
   estop (printer: string): Promise<Record<string, unknown>>
+  /** whether the node holds the result of this task, and which of its files it lacks */
+  lookup (body: TreeBody, timeoutMs?: number): Promise<Holding>
+  /** the digests of `sha256` the node does not hold */
+  missing (sha256: string[]): Promise<string[]>
+  /** uploads one file into the node's store */
+  putBlob (sha256: string, file: FormFile, onProgress?: OnProgress): Promise<void>
+  /** a task whose files the node holds (409 with `missing` when it lacks some) */
+  submitTree (body: TreeBody): Promise<TaskView>
   /** streams the output to a temporary file beside dest, renamed to dest once complete (or to a stream) */
   download (id: string, dest: string | NodeJS.WritableStream, onProgress?: OnProgress): Promise<void>
 }
+
+/** A file of a task's tree, by digest: a main input (with its prearg) or another file the tool reads. */
+export interface BlobRef { sha256: string; path: string; prearg?: string }
+
+/** A task whose files are in the node's store (POST /api/v1/tasks as JSON; also /cache/lookup). */
+export interface TreeBody {
+  service: string
+  inputs: BlobRef[]
+  files: BlobRef[]
+  cache?: false
+  notifier?: string
+  printer?: string
+}
+
+/** What a node holds of a task: its result (`hit`), and which of its files it lacks. */
+export interface Holding { hit: boolean; key?: string; missing: string[] }
 
 /** How long a node may take to answer a call without a body to send (a long poll adds its wait). */
 const CALL_MS = 30000
@@ -117,9 +153,11 @@ export function nodeApi (server: Server, token?: string): NodeApi {
       throw explain(server, err)
     }
   }
-  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = CALL_MS): Promise<T> {
+  async function call<T> (path: string, method: 'GET' | 'POST' = 'GET', timeoutMs = CALL_MS, json?: unknown): Promise<T> {
     log('%s %s%s', method, base, path)
-    return parse<T>(await exchange(fetchText(base + path, { method, headers, connectTimeoutMs, timeoutMs })))
+    const body = json === undefined ? undefined : JSON.stringify(json)
+    const h = body === undefined ? headers : { ...headers, 'content-type': 'application/json' }
+    return parse<T>(await exchange(fetchText(base + path, { method, headers: h, connectTimeoutMs, timeoutMs, body })))
   }
   const task = (id: string) => `tasks/${encodeURIComponent(id)}`
   return {
@@ -140,6 +178,13 @@ export function nodeApi (server: Server, token?: string): NodeApi {
     log: (id) => call(`${task(id)}/log`),
     change: (id, op) => call(`${task(id)}/${op}`, 'POST'),
     estop: (printer) => call(`printers/${encodeURIComponent(printer)}/estop`, 'POST', 5000),
+    lookup: (body, timeoutMs = 2000) => call<Holding>('cache/lookup', 'POST', timeoutMs, body),
+    missing: async (sha256) => (await call<{ missing: string[] }>('blobs/missing', 'POST', CALL_MS, { sha256 })).missing,
+    async putBlob (sha256, file, onProgress) {
+      log('PUT %sblobs/%s', base, sha256)
+      parse(await exchange(putFile(`${base}blobs/${sha256}`, file, { headers, connectTimeoutMs }, onProgress)))
+    },
+    submitTree: (body) => call<TaskView>('tasks', 'POST', CALL_MS, body),
     async download (id, dest, onProgress) {
       log('GET %s%s/output', base, task(id))
       const failed = (err: unknown, status?: number) => explain(server, err, status, `cannot get the output of task ${id}`)

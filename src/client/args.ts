@@ -33,12 +33,19 @@ export interface GlobalOptions {
   noLocalFallback: boolean
   wait: boolean
   json: boolean
+  /** files or folders of the model that the scan of its references cannot see (`--with`, repeatable) */
+  with: string[]
+  /** run the tool even when a node holds the result of the same work */
+  noCache: boolean
 }
 
 const VALUED: Record<string, keyof GlobalOptions> = {
   '--s': 'server', '--server': 'server', '--token': 'token', '--notifier': 'notifier', '--printer': 'printer', '--interface': 'interface',
+  '--with': 'with',
 }
-const SWITCHES: Record<string, keyof GlobalOptions> = { '--local': 'local', '--no-local-fallback': 'noLocalFallback', '--wait': 'wait', '--json': 'json' }
+const SWITCHES: Record<string, keyof GlobalOptions> = { '--local': 'local', '--no-local-fallback': 'noLocalFallback', '--wait': 'wait', '--json': 'json', '--no-cache': 'noCache' }
+/** valued options that may be given more than once */
+const LISTS = new Set<keyof GlobalOptions>(['with'])
 
 /** Length of the global option at argv[i] (1 or 2 words), or 0 if argv[i] is not one. */
 export function globalOptionLength (argv: string[], i: number): number {
@@ -52,7 +59,7 @@ export function globalOptionLength (argv: string[], i: number): number {
 
 /** Takes the client's options out of argv; what is left belongs to the service. */
 export function splitGlobal (argv: string[], leadingOnly = false): { opts: GlobalOptions; rest: string[] } {
-  const opts: GlobalOptions = { local: false, noLocalFallback: false, wait: false, json: false }
+  const opts: GlobalOptions = { local: false, noLocalFallback: false, wait: false, json: false, with: [], noCache: false }
   const rest: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -64,7 +71,8 @@ export function splitGlobal (argv: string[], leadingOnly = false): { opts: Globa
     const key = VALUED[eq > 0 ? a.slice(0, eq) : a]
     const value = eq > 0 ? a.slice(eq + 1) : argv[++i]
     if (value === undefined) throw usage(`${a} needs a value, e.g. ${a}=VALUE`)
-    ;(opts[key] as string) = value
+    if (LISTS.has(key)) (opts[key] as string[]).push(value)
+    else (opts[key] as string) = value
   }
   return { opts, rest }
 }

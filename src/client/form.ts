@@ -14,9 +14,12 @@ export class StreamingForm {
     this.#entries.push([name, value])
   }
 
-  /** Adds a file by path; its size is fixed now, so the request can say its length up front. */
-  appendFile (name: string, path: string): void {
-    this.#entries.push([name, { path, name: basename(path), size: statSync(path).size, type: 'application/octet-stream' }])
+  /**
+   * Adds a file by path, sent under its base name or `filename` (a relative path in the task's
+   * folder); its size is fixed now, so the request can say its length up front.
+   */
+  appendFile (name: string, path: string, filename = basename(path), size = statSync(path).size): void {
+    this.#entries.push([name, { path, name: filename, size, type: 'application/octet-stream' }])
   }
 
   entries (): readonly FormEntry[] { return this.#entries }

@@ -89,11 +89,7 @@ export async function fetchText (url: string, o: RequestInit & { body?: string }
 
 const quote = (s: string) => s.replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/"/g, '%22')
 
-/**
- * POSTs a multipart form, its files streamed from disk with their length known up front. A node
- * that answers before it has the whole body (it refuses, e.g. when full) is heard: its answer is
- * returned and the rest of the upload is dropped.
- */
+/** POSTs a multipart form, its files streamed from disk (see sendBody). */
 export async function postForm (url: string, form: StreamingForm, o: RequestInit = {}, onProgress?: OnProgress): Promise<Reply> {
   // unique enough to appear in no file by chance; node:crypto would cost start-up time
   const boundary = `----rrcloud${Date.now().toString(36)}${process.pid.toString(36)}${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
@@ -107,9 +103,23 @@ export async function postForm (url: string, form: StreamingForm, o: RequestInit
     }
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`))
+  return sendBody(url, 'POST', `multipart/form-data; boundary=${boundary}`, parts, o, onProgress)
+}
+
+/** PUTs one file, streamed from disk (a blob of a node's store). */
+export function putFile (url: string, file: FormFile, o: RequestInit = {}, onProgress?: OnProgress): Promise<Reply> {
+  return sendBody(url, 'PUT', 'application/octet-stream', [file], o, onProgress)
+}
+
+/**
+ * Sends a body made of buffers and files read from disk as it goes, its length known up front. A
+ * node that answers before it has the whole body (it refuses, e.g. when full) is heard: its answer
+ * is returned and the rest of the upload is dropped.
+ */
+async function sendBody (url: string, method: string, type: string, parts: Array<Buffer | FormFile>, o: RequestInit, onProgress?: OnProgress): Promise<Reply> {
   const total = parts.reduce((n, p) => n + (Buffer.isBuffer(p) ? p.length : p.size), 0)
   const { req, response, clear } = await start(url, {
-    ...o, method: 'POST', headers: { ...o.headers, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total) },
+    ...o, method, headers: { ...o.headers, 'content-type': type, 'content-length': String(total) },
   })
   let answered: IncomingMessage | undefined
   response.then((r) => { answered = r }, () => {})

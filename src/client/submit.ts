@@ -1,12 +1,14 @@
 import debug from 'debug'
 import { statSync } from 'node:fs'
 import { relative } from 'node:path'
-import { NodeError, nodeApi, type NodeApi, type OnProgress, type TaskView } from './api.js'
+import { NodeError, nodeApi, type Holding, type NodeApi, type OnProgress, type TaskView } from './api.js'
 import type { Input } from './args.js'
 import { ClientError, EXIT } from './errors.js'
 import { StreamingForm } from './form.js'
 import type { Server } from './servers.js'
 import { avoid } from './avoid.js'
+import { bytesOf, isSmall, lacking, treeBody, type TaskTree } from './tree.js'
+import { preferData } from '../scheduler/data.js'
 
 const log = debug('rrcloud:submit')
 
@@ -16,19 +18,93 @@ export interface TaskRequest {
   notifier?: string
   /** a printer of the node, by name or port path (printer services) */
   printer?: string
+  /** the inputs and the other files the tool reads, by digest (without: the inputs alone, as the seed sent them) */
+  tree?: TaskTree
+  /** false: run the tool even when the node holds the result */
+  cache?: boolean
 }
 
-/** The seed's form: service, fileIn0..n (streamed from disk, never read whole), prearg0..n, notifier. */
+/**
+ * The seed's form: service, fileIn0..n (streamed from disk, never read whole), prearg0..n, notifier;
+ * with a tree of several files, each input's place in it (pathN) and the other files as `file`
+ * parts named by their place.
+ */
 function formOf (r: TaskRequest): StreamingForm {
   const form = new StreamingForm()
   form.append('service', r.service)
-  for (const [i, inp] of r.inputs.entries()) {
-    form.appendFile(`fileIn${i}`, inp.path)
-    if (inp.prearg) form.append(`prearg${i}`, inp.prearg)
-  }
+  if (r.cache === false) form.append('cache', 'no')
   if (r.notifier) form.append('notifier', r.notifier)
   if (r.printer) form.append('printer', r.printer)
+  const tree = r.tree?.files.length ? r.tree : undefined
+  for (const [i, inp] of r.inputs.entries()) {
+    if (inp.prearg) form.append(`prearg${i}`, inp.prearg)
+    if (tree) form.append(`path${i}`, tree.inputs[i].rel)
+  }
+  for (const [i, inp] of r.inputs.entries()) form.appendFile(`fileIn${i}`, inp.path)
+  for (const f of tree?.files ?? []) form.appendFile('file', f.path, f.rel, f.size)
   return form
+}
+
+/** Progress over several uploads, as one transfer. */
+function overall (total: number, onProgress?: OnProgress) {
+  let done = 0
+  return {
+    part: (p: { transferred: number }) => onProgress?.({ transferred: done + p.transferred, total, percent: total ? (done + p.transferred) / total : 1 }),
+    next: (size: number) => { done += size },
+  }
+}
+
+/**
+ * A task with many or large files: the node is asked which it lacks (or the lookup already said),
+ * only those are uploaded into its store, then the task names them all by digest. A file the node
+ * let go in between (409 with `missing`) is sent once more.
+ */
+async function placeTree (api: NodeApi, r: TaskRequest & { tree: TaskTree }, held: Holding | undefined, onProgress?: OnProgress): Promise<TaskView> {
+  const body = treeBody(r.tree, r)
+  let missing = held?.missing ?? await api.missing([...r.tree.inputs, ...r.tree.files].map((f) => f.sha256))
+  for (let attempt = 0; ; attempt++) {
+    const files = lacking(r.tree, missing)
+    const progress = overall(files.reduce((n, f) => n + f.size, 0), onProgress)
+    for (const f of files) {
+      await api.putBlob(f.sha256, { path: f.path, name: f.rel, size: f.size, type: 'application/octet-stream' }, progress.part)
+      progress.next(f.size)
+    }
+    try {
+      return await api.submitTree(body)
+    } catch (err) {
+      const again = err instanceof NodeError && err.status === 409 && Array.isArray(err.details?.missing)
+      if (!again || attempt > 0) throw err
+      missing = err.details!.missing as string[]
+      log('%s let go of %d file(s); sending them again', api.server.url, missing.length)
+    }
+  }
+}
+
+/** A node that does not have the store's API (an older one): 404 or 405 on it. */
+const noStore = (e: unknown) => e instanceof NodeError && (e.status === 404 || e.status === 405)
+
+/**
+ * With several candidates, each is asked (at once, briefly) whether it holds the task's result or
+ * its files; the order then prefers a hit, then the data, then load (src/scheduler/data.ts).
+ */
+async function byData (candidates: Server[], token: string | undefined, r: TaskRequest & { tree: TaskTree }): Promise<{ order: Server[]; held: Map<Server, Holding> }> {
+  const held = new Map<Server, Holding>()
+  if (candidates.length < 2) return { order: candidates, held }
+  const asked = candidates.slice(0, 8)
+  const body = treeBody(r.tree, r)
+  const answers = await Promise.all(asked.map(async (s) => {
+    try {
+      const h = await nodeApi(s, token).lookup(body, 1500)
+      held.set(s, h)
+      return { hit: h.hit && r.cache !== false, missingBytes: bytesOf(r.tree, h.missing) }
+    } catch (err) {
+      log('%s: no lookup: %s', s.url, (err as Error).message)
+      return undefined
+    }
+  }))
+  const order = preferData(asked, answers, r.tree.bytes)
+  log('by data: %s', order.map((s) => s.url).join(' '))
+  return { order: [...order, ...candidates.slice(asked.length)], held }
 }
 
 const size = (path: string) => {
@@ -48,10 +124,23 @@ const refused = (e: NodeError) => e.status === 401 || e.status === 403
  */
 export async function submit (candidates: Server[], token: string | undefined, r: TaskRequest, onProgress?: OnProgress): Promise<{ api: NodeApi; task: TaskView }> {
   const errors: NodeError[] = []
-  for (const server of candidates) {
+  // a small tree goes as one form; asking around is still worth it for a result held elsewhere
+  const tree = r.tree && !isSmall(r.tree) ? r.tree : undefined
+  const ask = r.tree && (tree || r.cache !== false) ? r.tree : undefined
+  const { order, held } = ask ? await byData(candidates, token, { ...r, tree: ask }) : { order: candidates, held: new Map<Server, Holding>() }
+  for (const server of order) {
     const api = nodeApi(server, token)
     try {
-      const task = await api.submit(formOf(r), onProgress)
+      let task: TaskView | undefined
+      if (tree) {
+        try {
+          task = await placeTree(api, { ...r, tree }, held.get(server), onProgress)
+        } catch (err) {
+          if (!noStore(err)) throw err
+          log('%s has no store; sending the form', server.url)
+        }
+      }
+      task ??= await api.submit(formOf(r), onProgress)
       log('task %s on %s', task.id, server.url)
       return { api, task }
     } catch (err) {

@@ -12,6 +12,9 @@ export const OPTIONS_HELP = `Options, before or among the arguments (up to a --)
   --notifier=URL       called when the task ends ($id, $myip)
   --token=TOKEN        for a node with --token (or RRCLOUD_TOKEN)
   --json               print the task as JSON, not "id: ID"
+  --with=PATH          a file or folder the model reads that its references do not name
+                       (a computed file name); repeatable
+  --no-cache           run the tool even when a node holds the result of the same work
   --help               this text`
 
 const count = (min: number, max: number) =>

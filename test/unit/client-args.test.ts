@@ -19,8 +19,11 @@ const fails = (fn: () => unknown, re: RegExp, exit = 2) => assert.throws(fn, (e:
 
 test('splitGlobal takes the client options, before or among the tool arguments, and stops at --', () => {
   const { opts, rest } = splitGlobal(['--s=host:1234', '--notifier', 'http://x/ping-$id', 'slic3r', '--load=prusa.conf', '--wait', 'huge.stl', '--token=t', '--local', '--json', '--', '--wait'])
-  assert.deepEqual(opts, { server: 'host:1234', notifier: 'http://x/ping-$id', wait: true, token: 't', local: true, noLocalFallback: false, json: true })
+  assert.deepEqual(opts, { server: 'host:1234', notifier: 'http://x/ping-$id', wait: true, token: 't', local: true, noLocalFallback: false, json: true, with: [], noCache: false })
   assert.equal(splitGlobal(['openscad', 'x.scad', '--no-local-fallback']).opts.noLocalFallback, true)
+  // --with is repeatable, in either spelling; --no-cache is a switch
+  const w = splitGlobal(['openscad', '--with=lib', 'x.scad', '--with', 'data/a.dat', '--no-cache'])
+  assert.deepEqual([w.opts.with, w.opts.noCache, w.rest], [['lib', 'data/a.dat'], true, ['openscad', 'x.scad']])
   assert.deepEqual(rest, ['slic3r', '--load=prusa.conf', 'huge.stl', '--wait'])
   assert.deepEqual(splitGlobal(['--server', 'a', 'x']).opts.server, 'a')
   assert.deepEqual(splitGlobal(['a', '--wait'], true).rest, ['a', '--wait'])

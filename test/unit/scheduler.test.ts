@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { afterSubmit, rank, spread, type PeerInfo } from '../../src/scheduler/rank.js'
+import { preferData } from '../../src/scheduler/data.js'
 
 const peer = (id: string, o: Partial<PeerInfo> = {}): PeerInfo => ({
   id, name: id, url: `http://${id}:4468`, services: ['echo', 'slic3r'], load: 0, slots: 2, free: 2, queue: 0, ...o,
@@ -79,4 +80,17 @@ test('spread: over many clients each node gets its share; a batch after a drawn 
     }
     assert.deepEqual(count, { one: 5, two: 10, three: 15 }, `first draw ${random}`)
   }
+})
+
+test('data: a node with the result first, then the one with the big files; small differences keep the load order', () => {
+  const MiB = 1 << 20
+  const nodes = ['idle', 'busy', 'busier']
+  // nothing held anywhere: load order
+  assert.deepEqual(preferData(nodes, [{ hit: false, missingBytes: 50 * MiB }, { hit: false, missingBytes: 50 * MiB }, undefined], 50 * MiB), nodes)
+  // the busiest node holds the 50 MiB model: it goes first, the others keep their order
+  assert.deepEqual(preferData(nodes, [{ hit: false, missingBytes: 50 * MiB }, undefined, { hit: false, missingBytes: 0 }], 50 * MiB), ['busier', 'idle', 'busy'])
+  // a few KiB missing here or there are no reason to wait behind a busy node
+  assert.deepEqual(preferData(nodes, [{ hit: false, missingBytes: 300 << 10 }, { hit: false, missingBytes: 0 }, { hit: false, missingBytes: 0 }], MiB), nodes)
+  // a cache hit beats everything, even a node that has all the files
+  assert.deepEqual(preferData(nodes, [{ hit: false, missingBytes: 0 }, { hit: true, missingBytes: 0 }, { hit: true, missingBytes: 0 }], 50 * MiB), ['busy', 'busier', 'idle'])
 })
