@@ -7,7 +7,7 @@ import { ClientError, EXIT } from './errors.js'
 import { StreamingForm } from './form.js'
 import type { Server } from './servers.js'
 import { avoid } from './avoid.js'
-import { bytesOf, isSmall, lacking, treeBody, type TaskTree } from './tree.js'
+import { bytesOf, isSmall, lacking, mapLimit, treeBody, type TaskTree } from './tree.js'
 import { preferData } from '../scheduler/data.js'
 
 const log = debug('rrcloud:submit')
@@ -45,12 +45,12 @@ function formOf (r: TaskRequest): StreamingForm {
   return form
 }
 
-/** Progress over several uploads, as one transfer. */
+/** Progress over several uploads at once, as one transfer. */
 function overall (total: number, onProgress?: OnProgress) {
   let done = 0
   return {
-    part: (p: { transferred: number }) => onProgress?.({ transferred: done + p.transferred, total, percent: total ? (done + p.transferred) / total : 1 }),
-    next: (size: number) => { done += size },
+    part: () => onProgress?.({ transferred: done, total, percent: total ? done / total : 1 }),
+    next: (bytes: number) => { done += bytes },
   }
 }
 
@@ -65,10 +65,11 @@ async function placeTree (api: NodeApi, r: TaskRequest & { tree: TaskTree }, hel
   for (let attempt = 0; ; attempt++) {
     const files = lacking(r.tree, missing)
     const progress = overall(files.reduce((n, f) => n + f.size, 0), onProgress)
-    for (const f of files) {
-      await api.putBlob(f.sha256, { path: f.path, name: f.rel, size: f.size, type: 'application/octet-stream' }, progress.part)
-      progress.next(f.size)
-    }
+    // a few at a time: many small files are not a round trip each in a row
+    await mapLimit(files, 4, async (f) => {
+      let last = 0
+      await api.putBlob(f.sha256, { path: f.path, name: f.rel, size: f.size, type: 'application/octet-stream' }, (p) => { progress.next(p.transferred - last); last = p.transferred; progress.part() })
+    })
     try {
       return await api.submitTree(body)
     } catch (err) {

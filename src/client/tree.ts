@@ -15,8 +15,8 @@ export interface TaskTree {
   bytes: number
 }
 
-/** Up to this much, and this many files, a task goes as one multipart form; beyond, file by file into the node's store. */
-export const SMALL_TREE = { bytes: 1 << 20, files: 64 }
+/** One file up to this size goes as one multipart form, as the seed sent it; a larger one, or a model of several files, goes into the node's store file by file. */
+export const SMALL_INPUTS = 1 << 20
 
 /** SHA-256 of a file, read in 1 MiB pieces. node:crypto is loaded only when there is something to hash. */
 export async function sha256Of (path: string): Promise<string> {
@@ -27,7 +27,7 @@ export async function sha256Of (path: string): Promise<string> {
 }
 
 /** Runs `fn` over `items`, at most `n` at a time, keeping their order. */
-async function mapLimit<T, R> (items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R> (items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length)
   let next = 0
   const worker = async () => { while (next < items.length) { const i = next++; out[i] = await fn(items[i]) } }
@@ -45,8 +45,8 @@ export async function hashTree (
   return { inputs, files: rest, bytes: [...inputs, ...rest].reduce((n, f) => n + f.size, 0) }
 }
 
-/** Whether the tree goes as one multipart form rather than through the node's store. */
-export const isSmall = (t: TaskTree) => t.bytes <= SMALL_TREE.bytes && t.inputs.length + t.files.length <= SMALL_TREE.files
+/** Whether the task goes as one multipart form rather than through the node's store: small inputs and no other files. */
+export const isSmall = (t: TaskTree) => t.files.length === 0 && t.bytes <= SMALL_INPUTS
 
 /** The JSON body of a task whose files are in the node's store. */
 export function treeBody (t: TaskTree, r: { service: string; notifier?: string; printer?: string; cache?: boolean }): TreeBody {
