@@ -1,9 +1,9 @@
-import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { basename, delimiter, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { compose, resolveService, type ServiceDescriptor } from '../executors/services.js'
-import { runProcess } from '../executors/process.js'
+import { compose, resolveService, taskEnv, type ServiceDescriptor } from '../executors/services.js'
+import { missingError, runProcess } from '../executors/process.js'
 import type { Rewritten } from './args.js'
 import { ClientError, EXIT } from './errors.js'
 import { isSpecial } from './output.js'
@@ -29,6 +29,19 @@ export async function moveInto (from: string, dest: string): Promise<void> {
 /** Whether the service's tool is installed on this machine. */
 export const installedHere = (d: ServiceDescriptor): boolean => resolveService(d).available
 
+/**
+ * The tool's environment here: the user's, with the descriptor's variables; a variable that names
+ * the task's folder (`$task`) is a search path, and keeps the user's own value of it after it.
+ */
+function localEnv (env: Record<string, string>, taskDir: string): Record<string, string> {
+  const out = taskEnv(env, taskDir)
+  for (const [k, v] of Object.entries(env)) {
+    const own = process.env[k]
+    if (v.includes('$task') && own) out[k] += delimiter + own
+  }
+  return out
+}
+
 /** --local: runs the service's tool on this machine, in a scratch folder, with no node involved. */
 export async function runLocal (d: ServiceDescriptor, rw: Rewritten, reporter: Reporter): Promise<number> {
   const s = resolveService(d)
@@ -41,11 +54,12 @@ export async function runLocal (d: ServiceDescriptor, rw: Rewritten, reporter: R
       exe: s.exe,
       args: c.args,
       cwd: tmp,
-      env: s.env,
+      env: localEnv(s.env, tmp),
       logFile,
       stdoutTo: c.stdoutTo,
       timeoutMs: (d.timeout ?? 1800) * 1000,
       progress: reporter.enabled ? s.progress : undefined,
+      missing: s.missing,
       onProgress: (p) => reporter.state(`${d.name} (local) ${p}`),
     })
     reporter.state(`${d.name} (local) running`)
@@ -54,10 +68,10 @@ export async function runLocal (d: ServiceDescriptor, rw: Rewritten, reporter: R
     const r = await h.done
     process.off('SIGINT', cancel)
     reporter.done()
-    const ok = r.exitCode === 0 && (!c.outFile || existsSync(c.outFile))
+    const ok = r.exitCode === 0 && !r.missing && (!c.outFile || existsSync(c.outFile))
     if (!ok) {
-      process.stderr.write(readFileSync(logFile))
-      const why = r.cancelled ? 'cancelled' : r.timedOut ? 'timed out' : r.error ?? (r.signal ? `killed by ${r.signal}` : r.exitCode === 0 ? 'it wrote no output' : `exit code ${r.exitCode}`)
+      await pipeline(createReadStream(logFile), process.stderr, { end: false })
+      const why = r.cancelled ? 'cancelled' : r.timedOut ? 'timed out' : r.error ?? (r.missing ? missingError(r.missing) : r.signal ? `killed by ${r.signal}` : r.exitCode === 0 ? 'it wrote no output' : `exit code ${r.exitCode}`)
       process.stderr.write(`rrcloud: ${d.name} failed here (${why})\n`)
       return r.cancelled ? EXIT.interrupted : r.exitCode || EXIT.failed
     }

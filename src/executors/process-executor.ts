@@ -4,7 +4,7 @@ import { constants } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { ExecEnd, ExecInput, Execution, Executor } from './executor.js'
-import { runProcess } from './process.js'
+import { missingError, runProcess } from './process.js'
 import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from './sandbox.js'
 import { compose, deniedSetting, type ResolvedService } from './services.js'
 
@@ -41,7 +41,8 @@ async function deniedIn (s: ResolvedService, path: string): Promise<string | und
 
 /**
  * A service's tool, run as a child process in the task's own folder (tasks/run/ID), sandboxed as
- * the node is set up to (./sandbox.ts). Its output moves to tasks/out only when it exits with 0.
+ * the node is set up to (./sandbox.ts). Its output moves to tasks/out only when it exits with 0
+ * and said nothing that the descriptor's `missing` matches.
  */
 export function createProcessExecutor (s: ResolvedService, config: ProcessExecutorConfig): Executor {
   /** the command line in the task's folder: inputs by their names there, the output beside them */
@@ -85,6 +86,7 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
         stdoutTo: c.stdoutTo && join(runDir, c.stdoutTo),
         timeoutMs: job.timeoutMs ?? 0,
         progress: s.progress,
+        missing: s.missing,
         onProgress: (text) => job.onUpdate({ progress: text }),
         graceMs: config.graceMs,
         nice: config.nice,
@@ -96,6 +98,8 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
           if (r.timedOut) return { status: 'failed', exitCode, error: `timed out after ${Math.round((job.timeoutMs ?? 0) / 1000)} s` }
           if (r.lost) return { status: 'failed', exitCode, error: r.lost }
           if (r.error) return { status: 'failed', exitCode, error: `could not start ${s.exe}: ${r.error}` }
+          // a model without one of its files gives another result, often with exit code 0: none is kept
+          if (r.missing) return { status: 'failed', exitCode, error: missingError(r.missing) }
           if (r.exitCode !== 0) return { status: 'failed', exitCode, error: r.signal ? `killed by ${r.signal}` : exitReason(config.sandbox, r.exitCode) }
           if (!c.outFile || !job.outFile) return { status: 'complete', exitCode }
           // the output becomes visible under tasks/out only now, whole: nothing partial is ever served

@@ -3,7 +3,7 @@ import { spawner, type SpawnJob } from './spawner.js'
 
 const log = debug('rrcloud:process')
 
-/** A tool to run: what the spawn helper needs (SpawnJob: exe, args, cwd, env, logFile, stdoutTo, progress), and how to watch it. */
+/** A tool to run: what the spawn helper needs (SpawnJob: exe, args, cwd, env, logFile, stdoutTo, progress, missing), and how to watch it. */
 export interface RunOptions extends SpawnJob {
   timeoutMs: number
   onProgress?: (text: string) => void
@@ -20,6 +20,8 @@ export interface RunResult {
   error?: string
   /** started, but its end could not be watched (the spawn helper died): why; the tool was killed */
   lost?: string
+  /** the first line of its output that matched `missing`: a file it needed could not be opened */
+  missing?: string
 }
 
 export interface RunHandle {
@@ -31,6 +33,9 @@ export interface RunHandle {
   pause (): void
   resume (): void
 }
+
+/** A task's error when its tool said it could not open a file the model needs (descriptor `missing`). */
+export const missingError = (line: string): string => `the tool could not open a file of the model: ${line}`
 
 function signalGroup (pid: number, sig: NodeJS.Signals): boolean {
   try {
@@ -54,6 +59,7 @@ export function runProcess (o: RunOptions): RunHandle {
   let paused = false
   let exited = false
   let stopping = false
+  let missing: string | undefined
   const timers: NodeJS.Timeout[] = []
 
   const stop = () => {
@@ -87,10 +93,11 @@ export function runProcess (o: RunOptions): RunHandle {
         if (stopping) stop()
       },
       onProgress (text) { o.onProgress?.(text) },
+      onMissing (text) { missing ??= text },
       onExit (code, signal, error, lost) {
         exited = true
         timers.forEach(clearTimeout)
-        resolve({ exitCode: code, signal, timedOut, cancelled, error, ...(lost ? { lost } : {}) })
+        resolve({ exitCode: code, signal, timedOut, cancelled, error, ...(lost ? { lost } : {}), ...(missing ? { missing } : {}) })
       },
     })
   })

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process'
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, dirname, join } from 'node:path'
-import { findExecutable } from './services.js'
+import { delimiter, dirname, join, resolve } from 'node:path'
+import { findExecutable, taskEnv } from './services.js'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
 export type SandboxMode = 'auto' | 'bwrap' | 'none'
@@ -201,13 +201,13 @@ export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]):
   if (sb.uid !== undefined) chownSync(runDir, sb.uid, sb.gid!)
 }
 
-/** The environment of a tool: a plain PATH, a home of its own, the descriptor's variables. */
+/** The environment of a tool: a plain PATH, a home of its own, the descriptor's variables (`$task`: its folder as it sees it). */
 export function toolEnv (sb: Sandbox, runDir: string, extra: Record<string, string>): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: sb.mode === 'bwrap' ? '/tmp' : runDir,
     TMPDIR: sb.mode === 'bwrap' ? '/tmp' : runDir,
     LANG: 'C.UTF-8',
-    ...extra,
+    ...taskEnv(extra, sb.mode === 'bwrap' ? '/task' : resolve(runDir)),
   }
 }

@@ -31,6 +31,11 @@ export interface ServiceDescriptor {
   env: Record<string, string>
   provides: string[]
   progress?: RegExp
+  /**
+   * output lines that say a file the model needs could not be opened (`missing`, any number of
+   * them): a task whose output has one fails, even when the tool exits with 0
+   */
+  missing?: RegExp
   /** extra read-only paths the tool needs in its sandbox (`sandbox.ro`) */
   sandboxRo: string[]
   /** the tool runs task content as a program: offered only in a sandbox, unless --sandbox none (`sandbox = required`) */
@@ -76,17 +81,44 @@ const confSchema = z.object({
   deny: z.string().default(''),
 }).passthrough()
 
-/** Parses the `key = value` lines of a descriptor; `#` starts a comment at line start or after a blank. */
-export function parseConf (text: string, file: string): Record<string, string> {
-  const out: Record<string, string> = {}
+/** One `key = value` line of a descriptor, and its line number. */
+export interface ConfLine { key: string; value: string; line: number }
+
+/** The `key = value` lines of a descriptor; `#` starts a comment at line start or after a blank. */
+export function confLines (text: string, file: string): ConfLine[] {
+  const out: ConfLine[] = []
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.replace(/(^|\s)#.*$/, '').trim()
     if (line === '') return
     const eq = line.indexOf('=')
     if (eq <= 0) throw new ServiceConfigError(`${file}:${i + 1}: expected "key = value", got "${raw.trim()}"`)
-    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
+    out.push({ key: line.slice(0, eq).trim(), value: line.slice(eq + 1).trim(), line: i + 1 })
   })
   return out
+}
+
+/** The keys of a descriptor; a key given twice keeps its last value. */
+export function parseConf (text: string, file: string): Record<string, string> {
+  return Object.fromEntries(confLines(text, file).map((l) => [l.key, l.value]))
+}
+
+/** A regular expression of a descriptor line, or an error that names the file and the line. */
+function pattern (l: ConfLine, file: string): RegExp {
+  try {
+    return new RegExp(l.value)
+  } catch (e) {
+    throw new ServiceConfigError(`${file}:${l.line}: ${l.key}: ${(e as Error).message}`)
+  }
+}
+
+/** The `missing` lines as one expression; one that matches an empty line would fail every task. */
+function missingPattern (lines: ConfLine[], file: string): RegExp | undefined {
+  const all = lines.filter((l) => l.key === 'missing' && l.value !== '')
+  for (const l of all) {
+    if (pattern(l, file).test('')) throw new ServiceConfigError(`${file}:${l.line}: missing: "${l.value}" matches an empty line`)
+  }
+  if (all.length <= 1) return all[0] && new RegExp(all[0].value)
+  return new RegExp(all.map((l) => `(?:${l.value})`).join('|'))
 }
 
 const list = (s: string, sep: RegExp | string): string[] => s.split(sep).map((x) => x.trim()).filter(Boolean)
@@ -94,12 +126,21 @@ const list = (s: string, sep: RegExp | string): string[] => s.split(sep).map((x)
 /** `$root`: the package's folder; `$node`: the Node.js that runs this node (for tools written in JavaScript). */
 const expand = (s: string) => s.replaceAll('$root', packageRoot).replaceAll('$node', process.execPath)
 
+/**
+ * A descriptor's `env` for one run: `$task` becomes the tool's working folder as the tool sees
+ * it (`/task` in the sandbox, the task's folder without one, the scratch folder of `--local`).
+ */
+export function taskEnv (env: Record<string, string>, taskDir: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replaceAll('$task', taskDir)]))
+}
+
 /** Words of a command; `''` or `""` is an empty argument. */
 const words = (s: string) => s.split(/\s+/).filter(Boolean).map((w) => w === "''" || w === '""' ? '' : w)
 
 export function parseDescriptor (name: string, text: string, file: string): ServiceDescriptor {
   if (!NAME.test(name)) throw new ServiceConfigError(`${file}: service name "${name}" must be lower-case letters, digits, - or _`)
-  const parsed = confSchema.safeParse(parseConf(text, file))
+  const lines = confLines(text, file)
+  const parsed = confSchema.safeParse(Object.fromEntries(lines.map((l) => [l.key, l.value])))
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     throw new ServiceConfigError(`${file}: ${issue.path.join('.') || 'file'}: ${issue.message}`)
@@ -140,7 +181,8 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     timeout: c.timeout,
     env,
     provides: list(c.provides, ','),
-    progress: c.progress ? new RegExp(c.progress) : undefined,
+    progress: c.progress ? pattern(lines.filter((l) => l.key === 'progress').at(-1)!, file) : undefined,
+    missing: missingPattern(lines, file),
     sandboxRo: list(expand(c['sandbox.ro']), ','),
     sandboxRequired: c.sandbox === 'required',
     limits: { memoryMiB: c['limit.memory'], cpuSec: c['limit.cpu'], fileMiB: c['limit.fsize'], procs: c['limit.procs'] },

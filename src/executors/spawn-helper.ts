@@ -1,7 +1,8 @@
 // The spawn helper: a small, long-lived process that starts the node's tools on its behalf, so
 // that the node itself never forks (fork copies the page tables of the whole node, ~100 MiB, for
 // every task). It opens the task's log and output files, spawns the tool in a process group of
-// its own, scans its output for progress and reports pid, progress and exit over IPC.
+// its own, scans its output for progress and for files the tool could not open, and reports pid,
+// progress, the first such file and exit over IPC.
 // Signals (cancel, timeout, pause) are sent by the node to the tool's process group directly.
 // It exits when the node does (the IPC channel closes); tools it started keep running, as they
 // would have if the node had started them, and a restarted node stops them.
@@ -12,22 +13,28 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { SpawnJob } from './spawner.js'
 
+/** A RegExp as it travels over IPC (it does not survive JSON). */
+export interface Pattern { source: string; flags: string }
+
 /**
- * A job as it travels to the helper: SpawnJob (spawner.ts) with a number, and its progress pattern
- * as source and flags (a RegExp does not survive IPC). `env` is added to the helper's environment,
- * which is the node's as it was when the helper started.
+ * A job as it travels to the helper: SpawnJob (spawner.ts) with a number, and its patterns as
+ * source and flags. `env` is added to the helper's environment, which is the node's as it was
+ * when the helper started.
  */
-export interface SpawnRequest extends Omit<SpawnJob, 'progress'> {
+export interface SpawnRequest extends Omit<SpawnJob, 'progress' | 'missing'> {
   t: 'run'
   n: number
   /** the tool is started through nice(1): only its session's autogroup is left to set */
   niceAtStart?: boolean
-  progress?: { source: string; flags: string }
+  progress?: Pattern
+  missing?: Pattern
 }
 
 export type SpawnReport =
   | { t: 'pid'; n: number; pid?: number }
   | { t: 'progress'; n: number; text: string }
+  /** the first line of output that matched `missing` */
+  | { t: 'missing'; n: number; text: string }
   | { t: 'exit'; n: number; code: number | null; signal: NodeJS.Signals | null; error?: string }
 
 function report (m: SpawnReport) {
@@ -65,25 +72,34 @@ function run (m: SpawnRequest) {
     report({ t: 'exit', n: m.n, code: null, signal: null, error: (e as Error).message })
     return
   }
-  const progress = m.progress ? new RegExp(m.progress.source, m.progress.flags) : undefined
+  const regex = (p?: Pattern) => p && new RegExp(p.source, p.flags)
+  const progress = regex(m.progress)
+  let missing = regex(m.missing)
+  // output is read here only when there is something to look for in it
+  const scan = progress !== undefined || missing !== undefined
   const child = spawn(m.exe, m.args, {
     cwd: m.cwd,
     env: m.envOnly ? m.env ?? {} : m.env ? { ...process.env, ...m.env } : process.env,
     detached: true,
     shell: false,
-    stdio: ['ignore', progress && outFd === undefined ? 'pipe' : (outFd ?? logFd), progress ? 'pipe' : logFd],
+    stdio: ['ignore', scan && outFd === undefined ? 'pipe' : (outFd ?? logFd), scan ? 'pipe' : logFd],
   })
   if (child.pid !== undefined && m.nice) lowerPriority(child.pid, m.nice, m.niceAtStart === true)
   report({ t: 'pid', n: m.n, pid: child.pid })
 
   let sink: WriteStream | undefined
-  if (progress) {
+  if (scan) {
     sink = createWriteStream('', { fd: logFd })
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue
       stream.pipe(sink, { end: false })
       createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-        if (progress.test(line)) report({ t: 'progress', n: m.n, text: line.trim().slice(0, 200) })
+        if (progress?.test(line)) report({ t: 'progress', n: m.n, text: line.trim().slice(0, 200) })
+        // the first is the one that counts
+        if (missing?.test(line)) {
+          missing = undefined
+          report({ t: 'missing', n: m.n, text: line.trim().slice(0, 300) })
+        }
       })
     }
   } else {

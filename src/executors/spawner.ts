@@ -22,6 +22,8 @@ export interface SpawnJob {
   stdoutTo?: string
   /** lines of output matching this are reported as progress */
   progress?: RegExp
+  /** the first line of output matching this is reported: a file the tool needed could not be opened */
+  missing?: RegExp
   /** CPU niceness of the tool (0 to 19; 0 or unset: as the node's) */
   nice?: number
 }
@@ -30,6 +32,7 @@ export interface SpawnEvents {
   /** the tool runs as `pid` (undefined: it could not be started; onExit follows) */
   onPid (pid: number | undefined): void
   onProgress (text: string): void
+  onMissing (text: string): void
   /** `error`: the tool could not be started; `lost`: it was, but the helper died (the tool was killed) */
   onExit (code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string): void
 }
@@ -88,6 +91,8 @@ class Spawner {
       job.events.onPid(m.pid)
     } else if (m.t === 'progress') {
       job.events.onProgress(m.text)
+    } else if (m.t === 'missing') {
+      job.events.onMissing(m.text)
     } else {
       this.finish(m.n, job, m.code, m.signal, m.error)
     }
@@ -130,6 +135,7 @@ class Spawner {
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
       ...(job.nice ? { nice: job.nice, ...(atStart ? { niceAtStart: true } : {}) } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
+      ...(job.missing ? { missing: { source: job.missing.source, flags: job.missing.flags } } : {}),
     }
     if (this.jobs.size === 0) this.setRef(true)
     this.jobs.set(n, { events, started: false })

@@ -28,3 +28,12 @@ test('read-only paths under /tmp stay visible beside the private, writable /tmp,
     assert.equal(spawnSync('cat', [join(run, 'out.txt')], { encoding: 'utf8' }).stdout, 'out\n')
   } finally { rmSync(dir, { recursive: true, force: true }) }
 })
+
+test('toolEnv: $task is /task in the sandbox, the task\'s folder (absolute) without one', () => {
+  const extra = { OPENSCADPATH: '$task/.lib', LANG: 'de_DE.UTF-8' }
+  const boxed = toolEnv({ mode: 'bwrap', note: '' }, '/data/tasks/run/1-000001', extra)
+  assert.equal(boxed.OPENSCADPATH, '/task/.lib')
+  assert.equal(boxed.LANG, 'de_DE.UTF-8', 'the descriptor\'s variables win')
+  assert.equal(toolEnv({ mode: 'none', note: '' }, '/data/tasks/run/1-000001', extra).OPENSCADPATH, '/data/tasks/run/1-000001/.lib')
+  assert.equal(toolEnv({ mode: 'none', note: '' }, 'rel/run/2', extra).OPENSCADPATH, join(process.cwd(), 'rel/run/2/.lib'))
+})

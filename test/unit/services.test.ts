@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { allowedPreargs, builtinServicesDir, compose, loadDescriptors, parseDescriptor, resolveService, ServiceConfigError } from '../../src/executors/services.js'
+import { allowedPreargs, builtinServicesDir, compose, loadDescriptors, parseDescriptor, resolveService, ServiceConfigError, taskEnv } from '../../src/executors/services.js'
 
 const shipped = () => loadDescriptors([builtinServicesDir])
 
@@ -43,6 +43,9 @@ test('broken descriptors name the file, the line or the key', () => {
     ['cmd = x\noutput = -o\n', /output must contain \$fileOut/],
     ['cmd = x\nfileOut = ../../etc/passwd\n', /fileOut: \$id or \$id\.EXT/],
     ['cmd = x\ninputs = many\n', /inputs: a count/],
+    ["cmd = x\nmissing = ^Can't open\nmissing = ^WARNING: (unclosed\n", /a\.conf:3: missing: Invalid regular expression/],
+    ['cmd = x\n\nmissing = ^ERROR|\n', /a\.conf:3: missing: "\^ERROR\|" matches an empty line/],
+    ['cmd = x\nprogress = [0-9\n', /a\.conf:2: progress: Invalid regular expression/],
   ]
   for (const [text, msg] of bad) assert.throws(() => parseDescriptor('a', text, 'a.conf'), (e: Error) => e instanceof ServiceConfigError && msg.test(e.message), text)
   assert.throws(() => parseDescriptor('../x', 'cmd = x', 'y.conf'), /must be lower-case/)
@@ -55,4 +58,39 @@ test('comments, $root and env in descriptors', () => {
   assert.ok(!d.path[0].includes('$root'))
   assert.match(d.env.NODE_PATH, /node_modules$/)
   assert.deepEqual([d.minInputs, d.maxInputs], [1, 3])
+})
+
+test('missing: one expression of all its lines, case-sensitive; the shipped openscad matches what OpenSCAD says of a file it cannot open', () => {
+  const d = parseDescriptor('m', "cmd = x\nmissing = ^Can't open '\nmissing = ^no (such|file) here\n", 'm.conf')
+  for (const line of ["Can't open 'a.scad'", 'no such here', 'no file here']) assert.ok(d.missing!.test(line), line)
+  for (const line of ["can't open 'a.scad'", "ECHO: Can't open 'a'", 'no such']) assert.ok(!d.missing!.test(line), line)
+  assert.equal(parseDescriptor('m', 'cmd = x\n', 'm.conf').missing, undefined)
+  const scad = shipped().find((s) => s.name === 'openscad')!
+  for (const line of [
+    "WARNING: Can't open include file 'lib.scad'.",
+    "WARNING: Can't open library 'lib.scad'.",
+    "WARNING: Can't open library file '/task/lib.scad'",
+    "WARNING: Can't open import file '/task/x.stl', import() at line 1",
+    "WARNING: Could not read file '/task/x.3mf', import() at line 1",
+    "WARNING: Can't open DXF file '/task/x.dxf'.",
+    "WARNING: Can't open DXF file 'x.dxf'! in file m.scad, line 1",
+    "WARNING: Can't open DAT file '/task/x.dat'.",
+    "WARNING: The file '/task/x.dat' couldn't be opened.",
+    "ERROR: Can't open file '/task/x.svg', import() at line 1",
+  ]) assert.ok(scad.missing!.test(line), line)
+  for (const line of [
+    "ECHO: \"WARNING: Can't open include file 'x'.\"",
+    'DEPRECATED: The dxf_linear_extrude() module will be removed in future releases.',
+    'Total rendering time: 0:00:00.000',
+    "WARNING: Ignoring unknown variable 'a', in file m.scad, line 1.",
+  ]) assert.ok(!scad.missing!.test(line), line)
+  for (const s of shipped()) if (s.name !== 'openscad') assert.equal(s.missing, undefined, `${s.name}: fails with a non-zero exit by itself`)
+})
+
+test('$task in env: left for each run, then the tool\'s folder', () => {
+  const d = parseDescriptor('o', 'cmd = openscad\nenv.OPENSCADPATH = $task/.lib:$root/libs\n', 'o.conf')
+  assert.match(d.env.OPENSCADPATH, /^\$task\/\.lib:\/.+\/libs$/)
+  assert.match(taskEnv(d.env, '/task').OPENSCADPATH, /^\/task\/\.lib:\/.+\/libs$/)
+  assert.deepEqual(taskEnv({ A: '$task', B: 'x' }, '/run/1'), { A: '/run/1', B: 'x' })
+  assert.equal(shipped().find((s) => s.name === 'openscad')!.env.OPENSCADPATH, '$task/.lib')
 })
