@@ -1,13 +1,14 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, posix, relative, resolve, sep } from 'node:path'
 
 export const LIMITS = { files: 10_000, depth: 64, parseBytes: 16 * 1024 * 1024 }
 
 /**
- * A file and its place: by its own path (relative to the project's root, known only at the end),
- * or, for a file found in an OpenSCAD library folder, `lib`: its posix path under `.lib/`.
+ * A file (`path`, read through any link) and its place: `at`, where it appears to be here (beside
+ * the link that led to it; `path` when not given), relative to the project's root, known only at
+ * the end; or, for a file found in an OpenSCAD library folder, `lib`: its posix path under `.lib/`.
  */
-export interface Found { path: string; lib?: string }
+export interface Found { path: string; at?: string; lib?: string }
 
 /** A file waiting to be read, with what its scanner needs to know about how it was reached. */
 export interface Item<S = unknown> { file: Found; depth: number; parse: boolean; state?: S }
@@ -15,7 +16,7 @@ export interface Item<S = unknown> { file: Found; depth: number; parse: boolean;
 /** Where a file's references point, as its tool resolves them; calls back into the crawl. */
 export type Visit<S> = (item: Item<S>, text: string, crawl: Crawl<S>) => void
 
-export const keyOf = (f: Found) => (f.lib === undefined ? f.path : `.lib/${f.lib}`)
+export const keyOf = (f: Found) => (f.lib === undefined ? f.at ?? f.path : `.lib/${f.lib}`)
 
 /** A regular file (through a symbolic link too). */
 export function isFile (path: string): boolean {
@@ -32,11 +33,27 @@ export function shown (path: string): string {
   return r === '' || r.startsWith('..') || isAbsolute(r) ? path : r
 }
 
-/** The same place seen from `from`'s folder: a file beside a `.lib/` file stays in `.lib/`. */
-export function beside (from: Found, name: string): Found | undefined {
-  const path = resolve(dirname(from.path), name)
-  if (from.lib === undefined) return { path }
-  const lib = posix.normalize(posix.join(posix.dirname(from.lib), name.split(sep).join('/')))
+const realDir = (path: string) => {
+  try {
+    return dirname(realpathSync(path))
+  } catch {
+    return dirname(path)
+  }
+}
+
+/**
+ * `name`, written in `from`: read from `from`'s folder, or from its target's when `real` (a tool
+ * that resolves links: Node, OpenSCAD for included files), and placed beside `from`'s own place,
+ * so that the tool finds it there on the node. Beside a `.lib/` file it stays in `.lib/`.
+ */
+export function beside (from: Found, name: string, real = false): Found | undefined {
+  const dir = real ? realDir(from.path) : dirname(from.path)
+  const path = resolve(dir, name)
+  if (from.lib === undefined) {
+    const at = resolve(dirname(from.at ?? from.path), relative(dir, path))
+    return at === path ? { path } : { path, at }
+  }
+  const lib = posix.normalize(posix.join(posix.dirname(from.lib), relative(dir, path).split(sep).join('/')))
   return lib.startsWith('../') || lib === '..' ? undefined : { path, lib }
 }
 

@@ -64,14 +64,14 @@ export function scanProject (service: string, inputs: Array<{ path: string; prea
   const inTree = (f: Found) => f.lib === undefined
   let root = fixed ?? ancestor([...mains, ...found.filter(inTree)])
   if (fixed) {
-    const outside = (f: Found) => inTree(f) && relative(fixed, f.path).startsWith('..')
+    const outside = (f: Found) => inTree(f) && relative(fixed, f.at ?? f.path).startsWith('..')
     if (mains.some(outside)) root = ancestor([...mains, ...found.filter(inTree)])
     else {
-      for (const f of found.filter(outside)) crawl.note(undefined, undefined, `${shown(f.path)}: outside ${shown(fixed)}, where the tool runs; not sent`)
+      for (const f of found.filter(outside)) crawl.note(undefined, undefined, `${shown(f.at ?? f.path)}: outside ${shown(fixed)}, where the tool runs; not sent`)
       found = found.filter((f) => !outside(f))
     }
   }
-  const place = (f: Found): ProjectFile => ({ path: f.path, rel: inTree(f) ? relative(root, f.path).split(sep).join('/') : `.lib/${f.lib}` })
+  const place = (f: Found): ProjectFile => ({ path: f.path, rel: inTree(f) ? relative(root, f.at ?? f.path).split(sep).join('/') : `.lib/${f.lib}` })
   const placed = mains.map(place)
   const taken = new Set(placed.map((p) => p.rel))
   const files = found.map(place).filter((p) => !taken.has(p.rel)).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
@@ -80,7 +80,7 @@ export function scanProject (service: string, inputs: Array<{ path: string; prea
 
 /** The deepest folder that holds every file. */
 function ancestor (files: Found[]): string {
-  const parts = files.map((f) => dirname(f.path).split(sep))
+  const parts = files.map((f) => dirname(f.at ?? f.path).split(sep))
   const common = parts[0] ?? [process.cwd()]
   let n = common.length
   for (const p of parts) {

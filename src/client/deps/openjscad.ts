@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
-import { Crawl, isFile, type Found, type Item } from './crawl.js'
+import { beside, Crawl, isFile, type Found, type Item } from './crawl.js'
 import { callArgs, lex, source, type Token } from './lex.js'
 
 /** The files that are programs: followed. Anything else required (STL, DXF, JSON…) is data. */
@@ -14,20 +14,22 @@ const EXTENSIONS = ['.js', '.json', '.jscad', '.amf', '.dxf', '.obj', '.stl', '.
 
 const relativeSpec = (s: string) => s === '.' || s === '..' || s.startsWith('./') || s.startsWith('../')
 
-/** A specifier resolved as Node's `require` does: the file, with an extension, or a folder's main or index. */
+/** A specifier resolved as Node's `require` does (from the real folder): the file, with an extension, or a folder's main or index. */
 function resolveSpec (from: Found, spec: string): Found | undefined {
   const asFile = (p: string) => [p, ...EXTENSIONS.map((e) => p + e)].find(isFile)
   const asIndex = (p: string) => asFile(join(p, 'index'))
-  const base = resolve(dirname(from.path), spec)
-  let path = asFile(base)
+  const base = beside(from, spec, true)!
+  let path = asFile(base.path)
   if (!path) {
     try {
-      const main = JSON.parse(readFileSync(join(base, 'package.json'), 'utf8')).main
-      if (typeof main === 'string') path = asFile(resolve(base, main)) ?? asIndex(resolve(base, main))
+      const main = JSON.parse(readFileSync(join(base.path, 'package.json'), 'utf8')).main
+      if (typeof main === 'string') path = asFile(resolve(base.path, main)) ?? asIndex(resolve(base.path, main))
     } catch { /* no package.json: the folder's index */ }
   }
-  path ??= asIndex(base)
-  return path === undefined ? undefined : { path }
+  path ??= asIndex(base.path)
+  if (path === undefined) return undefined
+  const at = resolve(dirname(base.at ?? base.path), relative(dirname(base.path), path))
+  return at === path ? { path } : { path, at }
 }
 
 /** The package.json whose "type" tells Node how to read a .js file: the nearest, up to the main input's folder. */

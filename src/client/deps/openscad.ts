@@ -57,7 +57,7 @@ export function scanOpenscad (mains: Found[], o: ScadOptions): Crawl<State> {
     if (name === '') return
     if (isAbsolute(name)) return crawl.note(item.file, t.line, `${kind} <${name}>: an absolute path, which the node does not have; use a library folder (OPENSCADPATH)`)
     const state = (f: Found): State => (kind === 'use' ? { root: f } : item.state!)
-    const near = beside(item.file, name)
+    const near = beside(item.file, name, !mains.includes(item.file))
     if (near && isFile(near.path)) return crawl.add(near, item, true, state(near))
     for (const dir of libs) {
       const lib = posix.normalize(name.split(sep).join('/'))
@@ -85,14 +85,15 @@ export function scanOpenscad (mains: Found[], o: ScadOptions): Crawl<State> {
   /**
    * A data file, resolved as OpenSCAD does. 2021.01 looks beside the file the parse started from
    * (the includer's, for an included file), then beside the main input; later releases look beside
-   * the file that makes the call. Every one of those that exists is sent.
+   * the file that makes the call. Every one of those that exists is sent. A file reached through a
+   * link is read from the link's target folder, except the main input (checked with 2021.01).
    */
   function data (item: Item<State>, name: string, call: string, line: number) {
     if (name === '') return
     if (isAbsolute(name)) return crawl.note(item.file, line, `${call}: an absolute path, which the node does not have; use a relative name`)
     const seen = new Set<string>()
     for (const from of [item.file, item.state!.root, ...mains.slice(0, 1)]) {
-      const f = beside(from, name)
+      const f = beside(from, name, !mains.includes(from))
       if (!f || seen.has(keyOf(f)) || !isFile(f.path)) continue
       seen.add(keyOf(f))
       crawl.add(f, item, false)
