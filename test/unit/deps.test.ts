@@ -83,7 +83,7 @@ test('comments, nested comments, strings, template literals and regular expressi
   const s = tree({
     'main.scad': '// include <a.scad>\n/* use <b.scad> */ x = "import(\\"c.stl\\")";\nimport("real.stl");\n',
     'real.stl': 'solid\nendsolid\n',
-    'main.jscad': "const r = /require\\('\\.\\/a'\\)/; const t = `require('./b')`\n// require('./c')\nconst s = \"import './d.js'\"\nmodule.exports = require('./real')\n",
+    'main.jscad': "const r = /require\\('\\.\\/a'\\)/; const t = `require('./b')`\n// require('./c')\nconst s = \"import './d.js'\"\nconst half = 4 / 2; module.exports = require('./real') / half\n",
     'real.js': '',
     'scene.pov': '/* outer /* inner */ #include "a.inc" */\n#declare S = "#include \\"b.inc\\""; // #include "c.inc"\n#include "real.inc"\n',
     'real.inc': '',

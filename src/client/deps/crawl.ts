@@ -27,10 +27,15 @@ export function isFile (path: string): boolean {
   }
 }
 
+/** Whether `path` is `dir` or below it. */
+export function within (dir: string, path: string): boolean {
+  const r = relative(dir, path)
+  return r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r)
+}
+
 /** How a path is shown in a warning: as the user would type it from here. */
 export function shown (path: string): string {
-  const r = relative(process.cwd(), path)
-  return r === '' || r.startsWith('..') || isAbsolute(r) ? path : r
+  return within(process.cwd(), path) && path !== process.cwd() ? relative(process.cwd(), path) : path
 }
 
 const realDir = (path: string) => {

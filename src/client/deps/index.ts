@@ -2,7 +2,7 @@ import { readdirSync, realpathSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { usage } from '../errors.js'
-import { Crawl, keyOf, shown, type Found, type Scan } from './crawl.js'
+import { Crawl, keyOf, shown, within, type Found, type Scan } from './crawl.js'
 import { scanOpenjscad } from './openjscad.js'
 import { scanOpenscad } from './openscad.js'
 import { povrayBase, scanPovray } from './povray.js'
@@ -64,7 +64,7 @@ export function scanProject (service: string, inputs: Array<{ path: string; prea
   const inTree = (f: Found) => f.lib === undefined
   let root = fixed ?? ancestor([...mains, ...found.filter(inTree)])
   if (fixed) {
-    const outside = (f: Found) => inTree(f) && relative(fixed, f.at ?? f.path).startsWith('..')
+    const outside = (f: Found) => inTree(f) && !within(fixed, f.at ?? f.path)
     if (mains.some(outside)) root = ancestor([...mains, ...found.filter(inTree)])
     else {
       for (const f of found.filter(outside)) crawl.note(undefined, undefined, `${shown(f.at ?? f.path)}: outside ${shown(fixed)}, where the tool runs; not sent`)

@@ -4,8 +4,8 @@
  */
 
 export interface Token {
-  /** id: a name (with its leading `#` for a POV-Ray directive); str: a string literal; angle: OpenSCAD's `<file>`; tpl: a JS template literal; p: any other character */
-  t: 'id' | 'str' | 'angle' | 'tpl' | 'p'
+  /** id: a name (with its leading `#` for a POV-Ray directive); str: a string literal; angle: OpenSCAD's `<file>`; tpl: a JS template literal; num: a number; p: any other character */
+  t: 'id' | 'str' | 'angle' | 'tpl' | 'num' | 'p'
   /** the name, the string's value, or the character */
   v: string
   line: number
@@ -138,7 +138,12 @@ export function lex (src: string, d: Dialect): Token[] {
       if (d.angle && (v === 'include' || v === 'use')) angle()
       continue
     }
-    if (/[0-9]/.test(c)) { while (i < src.length && /[0-9A-Za-z_.]/.test(src[i])) i++; continue }
+    if (/[0-9]/.test(c)) {
+      const s = i
+      while (i < src.length && /[0-9A-Za-z_.]/.test(src[i])) i++
+      push('num', src.slice(s, i), at)
+      continue
+    }
     push('p', c, at)
     i++
   }

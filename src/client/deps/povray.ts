@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
-import { Crawl, isFile, shown, type Found, type Item } from './crawl.js'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { Crawl, isFile, shown, within, type Found, type Item } from './crawl.js'
 import { lex, type Token } from './lex.js'
 
 /*
@@ -31,7 +31,7 @@ const TYPES: Record<string, string[]> = {
 export function povrayBase (mains: Found[]): string {
   const cwd = process.cwd()
   const main = mains[0]?.path
-  return !main || !relative(cwd, main).startsWith('..') ? cwd : dirname(main)
+  return !main || within(cwd, main) ? cwd : dirname(main)
 }
 
 /** The Library_Path folders of the system's povray.ini (the node has them too): what is there is not sent. */
@@ -79,7 +79,7 @@ export function scanPovray (mains: Found[], base: string): Crawl {
     if (isAbsolute(t.v)) return crawl.note(item.file, at.line, `${what}: an absolute path, which the node does not have; use a relative one`)
     const names = [t.v, ...exts.filter((e) => !t.v.toLowerCase().endsWith(e)).map((e) => t.v + e)]
     const path = names.map((n) => resolve(base, n)).find(isFile)
-    if (path && relative(base, path).startsWith('..')) return crawl.note(item.file, at.line, `${what}: outside ${shown(base)}, where povray runs; the node cannot have it there`)
+    if (path && !within(base, path)) return crawl.note(item.file, at.line, `${what}: outside ${shown(base)}, where povray runs; the node cannot have it there`)
     if (path) return crawl.add({ path }, item, parse)
     if (system.some((d) => names.some((n) => isFile(join(d, n))))) return
     const near = names.map((n) => resolve(dirname(item.file.path), n)).find(isFile)
