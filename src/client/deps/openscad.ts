@@ -59,9 +59,8 @@ export function scanOpenscad (mains: Found[], o: ScadOptions): Crawl<State> {
     const state = (f: Found): State => (kind === 'use' ? { root: f } : item.state!)
     const near = beside(item.file, name, !mains.includes(item.file))
     if (near && isFile(near.path)) return crawl.add(near, item, true, state(near))
-    for (const dir of libs) {
-      const lib = posix.normalize(name.split(sep).join('/'))
-      if (lib.startsWith('../')) continue
+    const lib = posix.normalize(name.split(sep).join('/'))
+    for (const dir of lib.startsWith('../') ? [] : libs) {
       const path = join(dir, name)
       if (isFile(path)) return crawl.add({ path, lib }, item, true, state({ path, lib }))
     }
