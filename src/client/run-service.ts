@@ -73,7 +73,9 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   }
   if (shape.printer) printer ??= await onlyPrinter(ctx, service).catch(named)
   const needs = { printer }
-  const request = { service, inputs: rw.inputs, notifier: o.notifier, printer }
+  // a print is one G-code file; a model goes with the files it reads
+  const tree = shape.printer ? undefined : await (await import('./project.js')).projectOf(service, rw.inputs, o.with)
+  const request = { service, inputs: rw.inputs, notifier: o.notifier, printer, tree, ...(o.noCache ? { cache: false } : {}) }
   const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
   const placed = () => place().catch(named)
   // Ctrl-C in a synchronous run cancels the task; before the node has answered, as soon as it does
