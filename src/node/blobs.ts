@@ -38,6 +38,8 @@ export interface CachedResult { sha256: string; task: string }
  */
 export interface BlobStore {
   readonly enabled: boolean
+  /** bytes the blobs may take together (0: off) */
+  readonly limit: number
   /** the digests of `shas` this node does not hold, each once, in order; those held count as used */
   missing (shas: string[]): string[]
   /** the size of a held blob */
@@ -79,6 +81,7 @@ const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code ?? ''
 /** A store that holds nothing: --cache-size 0. */
 const none = (): BlobStore => ({
   enabled: false,
+  limit: 0,
   missing: (shas) => [...new Set(shas)],
   size: () => undefined,
   file: () => undefined,
@@ -200,6 +203,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
 
   return {
     enabled: true,
+    limit: config.maxBytes,
     missing (shas) {
       const out: string[] = []
       const seen = new Set<string>()

@@ -191,7 +191,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   store.events.on('task', (t: Task) => {
     events.emit('task', t)
     if (!FINAL.has(t.status) || !ending.delete(t.id)) return
-    log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}${t.cached ? ` from the cache (the result of task ${t.cached})` : ''}`)
+    log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}${t.cached ? ` from the cache for ${t.client}: the result of task ${t.cached}` : ''}`)
     if (t.notifier) {
       deps.notify(t.notifier.replaceAll('$id', t.id).replaceAll('$myip', t.client))
     }
@@ -453,7 +453,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       statsChanged()
       if (cached) {
         blobs.hit(key!)
-        log(`task ${id} ${s.name} from ${sub.client}: the result of task ${cached}`)
         return task
       }
       log(`task ${id} queued ${s.name} from ${sub.client}`)
