@@ -195,18 +195,18 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     if (t.notifier) {
       deps.notify(t.notifier.replaceAll('$id', t.id).replaceAll('$myip', t.client))
     }
-    if (t.status === 'complete' && t.key && !t.cached && t.out) remember(t)
+    if (t.status === 'complete' && t.out && !t.cached && blobs.enabled) remember(t)
   })
 
   /** results being hashed into the cache, after their task completed */
   const recording = new Set<Promise<void>>()
-  /** A completed task's output enters the store and the result cache, without holding up the task. */
+  /** A completed task's output enters the store (and the result cache, with its key), without holding up the task. */
   function remember (t: Task) {
     const path = join(config.dataDir, t.out!)
     const p: Promise<void> = hashFile(path)
       .then(({ sha256, size }) => {
         blobs.add(path, sha256, size)
-        blobs.record(t.key!, sha256, t.id)
+        if (t.key) blobs.record(t.key, sha256, t.id)
       })
       .catch((e) => log(`task ${t.id}: its result is not cached: ${(e as Error).message}`))
       .finally(() => recording.delete(p))
