@@ -62,6 +62,15 @@ test('upload only what is missing, then a task by digest; the store counts the b
   assert.deepEqual(await r.json(), { sha256: sha(a), size: a.length })
   assert.deepEqual(await missing([sha(a), sha(b)]), [sha(b)], 'only what is still missing')
   assert.equal((await put(a)).status, 200, 'a blob held already')
+  // a client that waits for 100 Continue is answered without sending what the node has
+  const held = await new Promise<{ status: number, continued: boolean }>((resolve, reject) => {
+    let continued = false
+    const req = request(`${base}/api/v1/blobs/${sha(a)}`, { method: 'PUT', headers: { ...auth, expect: '100-continue', 'content-length': String(a.length) } },
+      (res) => { res.resume(); resolve({ status: res.statusCode!, continued }) })
+    req.on('continue', () => { continued = true; req.end(a) })
+    req.on('error', reject)
+  })
+  assert.deepEqual(held, { status: 200, continued: false })
   const after = await store()
   assert.equal(after.bytes - before.bytes, a.length)
   assert.equal(after.blobs - before.blobs, 1)
@@ -197,6 +206,24 @@ test('a project by digests: main.scad includes sub/lib.scad and imports parts/p.
   // the task's files are links of the store's blobs: one copy of the bytes
   const dir = join(node.dataDir, 'tasks/in', done.id)
   assert.equal(statSync(join(dir, 'parts/p.stl')).ino, statSync(join(node.dataDir, 'blobs', shas[2].slice(0, 2), shas[2])).ino)
+})
+
+test('without a sandbox the folder is links at the same paths, and the project renders the same', async () => {
+  const local = await renderLocally()
+  const plain = await testNode({ sandbox: 'none' })
+  try {
+    const f = new FormData()
+    f.append('service', 'openscad')
+    f.append('fileIn0', new Blob([files.main]), 'main.scad')
+    f.append('file', new Blob([files.lib]), 'sub/lib.scad')
+    f.append('file', new Blob([files.stl]), 'parts/p.stl')
+    const t = await (await fetch(`${plain.url}/api/v1/tasks`, { method: 'POST', body: f })).json() as any
+    assert.equal(t.cmd, `openscad ${t.id}-0.scad -o${t.id}.stl`, 'an input without a path is named after the task')
+    assert.equal(t.in, `tasks/in/${t.id}/${t.id}-0.scad`)
+    const done = await waitTask(plain.url, t.id, 60000)
+    assert.equal(done.status, 'complete', done.error)
+    assert.ok(Buffer.from(await (await fetch(`${plain.url}/api/v1/tasks/${t.id}/output`)).arrayBuffer()).equals(local))
+  } finally { await plain.stop() }
 })
 
 test('a form with pathN and file parts makes the same project; its uploads enter the store', async () => {

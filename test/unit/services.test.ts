@@ -56,3 +56,11 @@ test('comments, $root and env in descriptors', () => {
   assert.match(d.env.NODE_PATH, /node_modules$/)
   assert.deepEqual([d.minInputs, d.maxInputs], [1, 3])
 })
+
+test('cache = no keeps a tool out of the result cache; echo and the other shipped tools cache', () => {
+  assert.equal(parseDescriptor('r', 'cmd = x\n', 'r.conf').cache, true)
+  assert.equal(parseDescriptor('r', 'cmd = x\ncache = no\n', 'r.conf').cache, false)
+  assert.equal(parseDescriptor('r', 'cmd = x\ncache = yes\n', 'r.conf').cache, true)
+  assert.throws(() => parseDescriptor('r', 'cmd = x\ncache = sometimes\n', 'r.conf'), /r\.conf: cache: Invalid enum value/)
+  for (const d of shipped()) assert.equal(d.cache, true, d.name)
+})
