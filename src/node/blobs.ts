@@ -205,17 +205,13 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     enabled: true,
     limit: config.maxBytes,
     missing (shas) {
-      const out: string[] = []
-      const seen = new Set<string>()
+      const unique = [...new Set(shas)]
+      const out = unique.filter((sha) => q.get.get(sha) === undefined)
       const now = Date.now()
-      db.transaction(() => {
-        for (const sha of shas) {
-          if (seen.has(sha)) continue
-          seen.add(sha)
-          if (q.get.get(sha) === undefined) out.push(sha)
-          else q.touch.run(now, sha)
-        }
-      })()
+      // those held count as used: a task that names them is likely to come
+      try {
+        db.transaction(() => { for (const sha of unique) q.touch.run(now, sha) })()
+      } catch {}
       return out
     },
     size: (sha) => SHA256.test(sha) ? q.get.get(sha) as number | undefined : undefined,
@@ -273,7 +269,10 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     result (key) {
       const r = q.result.get(key) as CachedResult | undefined
       if (!r) return undefined
-      if (!existsSync(pathOf(r.sha256))) { drop(r.sha256, q.get.get(r.sha256) as number ?? 0); return undefined }
+      if (!existsSync(pathOf(r.sha256))) {
+        try { drop(r.sha256, q.get.get(r.sha256) as number ?? 0) } catch {}
+        return undefined
+      }
       return r
     },
     record (key, sha, task) {

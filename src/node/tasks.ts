@@ -517,7 +517,11 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         store.remove(t.id)
       }
       if (old.length) log(`retention: removed ${old.length} task(s) older than ${config.retentionHours} h`)
-      blobs.sweep(before)
+      try {
+        blobs.sweep(before)
+      } catch (e) {
+        log(`retention: could not sweep the content store: ${(e as Error).message}`)
+      }
       // a submission in progress has its uploads in tmp and its inputs under a reserved id
       const orphans = removeOrphans(before, new Set([...store.ids(), ...reserved]))
       if (orphans) log(`retention: removed ${orphans} file(s) of no task older than ${config.retentionHours} h`)
