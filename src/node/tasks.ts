@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
-import { rename, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join, relative, sep } from 'node:path'
+import { rm, writeFile } from 'node:fs/promises'
+import { basename, join, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
 import type { ResolvedService } from '../executors/services.js'
@@ -15,7 +14,7 @@ import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
 import { createBlobStore, hashFile, type BlobStore } from './blobs.js'
 import { cacheable, cacheKey, ID_PLACEHOLDER } from './cache.js'
-import { checkTree } from './tree.js'
+import { autoName, digestsOf, taskFolder } from './task-folder.js'
 
 export interface RunnerConfig {
   dataDir: string
@@ -122,10 +121,6 @@ export const taskDirs = (dataDir: string) => ({
   run: join(dataDir, 'tasks', 'run'),
 })
 
-/** An input without a path is named after its task: `ID-N.ext`. */
-const autoName = (id: string, i: { ext: string }, n: number) => `${id}-${n}${i.ext ? `.${i.ext}` : ''}`
-const sha256Of = (content: string) => createHash('sha256').update(content).digest('hex')
-
 /**
  * A tool whose node died keeps running; stop it at restart, but only if the pid still
  * belongs to a process working in our data folder (pids are reused).
@@ -150,7 +145,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const printQueues = new Map([...printers.keys()].map((n) => [n, new PQueue({ concurrency: 1 })]))
   const running = new Map<string, Execution>()
   let closing = false
-  const rel = (p: string) => relative(config.dataDir, p)
   const printing = () => [...running.keys()].filter((id) => store.get(id)?.printer).length
 
   const events = new EventEmitter()
@@ -362,47 +356,22 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       let id = newTaskId()
       while (reserved.has(id) || store.get(id)) id = newTaskId()
       reserved.add(id)
-      // a task whose files have paths gets a folder of its own, laid out as the tool sees it
-      const tree = files.length > 0 || sub.inputs.some((i) => i.name)
-      const names = sub.inputs.map((i, n) => i.name ?? autoName(id, i, n))
-      const at = (name: string) => tree ? join(dirs.in, id, name) : join(dirs.in, name)
-      const paths = names.map(at)
-      const filePaths = files.map((f) => at(f.name))
+      const folder = taskFolder(dirs.in, id, sub, blobs)
+      const { names, paths, shas } = folder
       const outPath = (out: string) => join(dirs.out, out)
       const ex = executorOf(s, { printer: printer?.name })!
       const plan = ex.plan(id, names.map((name, n) => ({ host: paths[n], name, ...(sub.inputs[n].prearg ? { prearg: sub.inputs[n].prearg } : {}) })))
-      const removeInputs = async () => {
-        await Promise.all(paths.map((p) => rm(p, { force: true })))
-        await rm(join(dirs.in, id), { recursive: true, force: true })
-      }
       const refuse = async (e: unknown): Promise<never> => {
         reserved.delete(id)
-        await removeInputs()
+        await folder.remove()
         throw e
       }
-      const shas = sub.inputs.map((i) => i.sha256 ?? (i.content !== undefined ? sha256Of(i.content) : undefined))
       try {
-        if (tree) checkTree([...names, ...files.map((f) => f.name)], plan.out ? [plan.out] : [])
-        for (const p of tree ? [...paths, ...filePaths] : []) mkdirSync(dirname(p), { recursive: true })
-        // files named by digest come from the store, checked and linked in one go: none can go meanwhile
-        const stored = [...sub.inputs.map((i, n) => ({ i, path: paths[n] })), ...files.map((f, n) => ({ i: f as IncomingInput, path: filePaths[n] }))]
-          .filter(({ i }) => !i.tmpPath && i.content === undefined)
-        const missing = blobs.missing(stored.map(({ i }) => i.sha256!))
-        for (const { i, path } of missing.length ? [] : stored) if (!blobs.linkTo(i.sha256!, path)) missing.push(i.sha256!)
-        if (missing.length) {
-          throw new TaskError('conflict', `${missing.length} file(s) of this task are not on this node: upload them (PUT /api/v1/blobs/SHA256) and send the task again`, { missing })
-        }
-        await Promise.all([
-          ...sub.inputs.map((i, n) => i.tmpPath ? rename(i.tmpPath, paths[n]) : i.content !== undefined ? writeFile(paths[n], i.content) : undefined),
-          ...files.map((f, n) => f.tmpPath ? rename(f.tmpPath, filePaths[n]) : undefined),
-        ])
+        await folder.fill(plan.out)
       } catch (e) {
         return refuse(e)
       }
-      const inputs: TaskInput[] = sub.inputs.map((i, n) => ({
-        path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}), ...(i.name ? { name: i.name } : {}), ...(shas[n] ? { sha256: shas[n] } : {}),
-      }))
-      const taskFiles: TaskInput[] = files.map((f, n) => ({ path: rel(filePaths[n]), name: f.name, sha256: f.sha256 }))
+      const { inputs, files: taskFiles } = folder.records(config.dataDir)
       // content that must not run: a G-code file that is not one, a config that names a program
       const refused = await ex.refuse(inputsOf({ in: inputs }))
       if (refused) return refuse(new TaskError('invalid', refused))
@@ -442,14 +411,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         reserved.delete(id)
       }
       // accepted: what was uploaded enters the store, as links of the task's own files
-      const uploaded = [
-        ...sub.inputs.map((i, n) => ({ path: paths[n], sha: shas[n], size: i.size ?? (i.content !== undefined ? Buffer.byteLength(i.content) : undefined), new: i.tmpPath || i.content !== undefined })),
-        ...files.map((f, n) => ({ path: filePaths[n], sha: f.sha256, size: f.size, new: Boolean(f.tmpPath) })),
-      ]
-      for (const u of uploaded) {
-        if (!u.new || !u.sha || u.size === undefined) continue
-        try { blobs.add(u.path, u.sha, u.size) } catch (e) { log(`store: could not keep an input of task ${id}: ${(e as Error).message}`) }
-      }
+      folder.keep(log)
       statsChanged()
       if (cached) {
         blobs.hit(key!)
@@ -463,7 +425,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       const s = services.get(sub.service)
       if (!s) throw new TaskError('invalid', `unknown service ${sub.service}`, { services: [...services.keys()] })
       const files = sub.files ?? []
-      const shas = sub.inputs.map((i) => i.sha256 ?? (i.content !== undefined ? sha256Of(i.content) : ''))
+      const shas = digestsOf(sub).map((x) => x ?? '')
       const missing = blobs.missing([...sub.inputs.filter((i) => !i.tmpPath && i.content === undefined).map((i) => i.sha256!), ...files.map((f) => f.sha256)])
       const key = keyOf(s, sub, shas)
       return { hit: cacheable(s) && Boolean(blobs.result(key)), key, missing }
