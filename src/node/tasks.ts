@@ -101,7 +101,7 @@ export interface TaskRunner {
   stats (): { slots: number; running: number; queued: number }
   /** why there is no room for one more waiting task (--max-queue), or undefined: such tasks get 503 */
   full (): string | undefined
-  /** resolves when no task is queued or running (and their records are written) */
+  /** resolves when no task is queued or running (and their records are written, their results recorded) */
   idle (): Promise<void>
   /** resolves once every change so far is committed; rejects with StoreUnwritable if it cannot be now */
   flushed (): Promise<void>
@@ -466,8 +466,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       : undefined,
     idle: async () => {
       await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle()))
-      await Promise.all(recording)
+      // the last ends committed: their results are being recorded by then
       await store.flushed().catch(() => {})
+      await Promise.all(recording)
     },
     flushed: () => store.flushed(),
     events,
