@@ -37,5 +37,6 @@ test('the key of a result changes with the tool, the files, their names and the 
     utimesSync(exe, new Date(), new Date(Date.now() + 5000))
     assert.notEqual(cacheKey(s, [{ name: 'main.scad', sha256: a }], [{ name: 'lib/x.scad', sha256: b }, { name: 'lib/y.scad', sha256: a }]), key)
     assert.equal(cacheable(resolveService(parseDescriptor('t', conf + 'cache = no\n', 't.conf'), '')), false)
+    assert.equal(cacheable({ ...resolveService(parseDescriptor('p', 'kind = printer\nfileIn = gcode\n', 'p.conf'), ''), available: true }), false, 'prints never come from a cache')
   } finally { rmSync(dir, { recursive: true, force: true }) }
 })
