@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
-import { parsePrinterSpec, startNode } from '../node/node.js'
+import { DEFAULT_CACHE_SIZE, parsePrinterSpec, parseSize, startNode } from '../node/node.js'
 import { DEFAULT_ALLOW } from '../node/access.js'
 
 const defaultDataDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'rrcloud')
@@ -19,6 +19,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     '<%= config.bin %> node --allow 192.168.1.0/24 --token s3cret',
     '<%= config.bin %> node --printer mk3=/dev/ttyUSB0@115200',
     '<%= config.bin %> node --cors https://dashboard.example.org,octopi',
+    '<%= config.bin %> node --cache-size 10G',
   ]
 
   static flags = {
@@ -33,6 +34,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     cors: Flags.string({ description: 'comma-separated origins (http://host:port) or host names whose web pages may use this node, beyond those served from the LAN (addresses in --allow, localhost, *.local); * for any page, null for file:// and sandboxed pages' }),
     token: Flags.string({ description: 'require this token to create or change tasks', env: 'RRCLOUD_TOKEN' }),
     'max-upload': Flags.integer({ min: 1, default: 1024, description: 'MiB of uploads per task (all its files together); beyond, 413' }),
+    'cache-size': Flags.string({ default: '2G', description: 'space for the content store and result cache: files uploaded by digest, inputs and outputs, least recently used first out (500M, 2G, or bytes; 0: no store and no cache)' }),
     'max-field': Flags.integer({ min: 1, default: 1, description: 'MiB of a text field (an input sent as a string, held in memory); a request\'s fields together: twice that' }),
     nice: Flags.integer({ min: 0, max: 19, default: 10, description: 'CPU niceness of the tools (0 to 19; 0: same as the node), so that the HTTP API and printer streaming stay responsive while slicers run' }),
     'max-queue': Flags.integer({ min: 0, default: 1000, description: 'tasks that may wait for a slot; beyond, new tasks are refused (503) and clients go to another node' }),
@@ -51,6 +53,12 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     const { flags } = await this.parse(NodeCommand)
     const stamp = () => new Date().toISOString()
     const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
+    let cacheSize = DEFAULT_CACHE_SIZE
+    try {
+      cacheSize = parseSize(flags['cache-size'])
+    } catch (e) {
+      this.error(`--cache-size ${(e as Error).message}`, { exit: 2 })
+    }
     let node
     try {
       node = await startNode({
@@ -67,6 +75,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         maxUpload: flags['max-upload'] * 2 ** 20,
         maxField: flags['max-field'] * 2 ** 20,
         maxQueue: flags['max-queue'],
+        cacheSize,
         nice: flags.nice,
         serviceDirs: flags.services,
         mdns: flags.mdns,

@@ -4,7 +4,7 @@
  * through this, and learns how it ended; what is particular to a kind stays in its executor.
  */
 
-/** An input of a task: the file on this machine, its name in the task's folder, its prearg. */
+/** An input of a task: the file on this machine, its name (a relative path) in the task's folder, its prearg. */
 export interface ExecInput { host: string; name: string; prearg?: string }
 
 /** What a task will run, decided when it is accepted. */
@@ -19,6 +19,8 @@ export interface ExecPlan {
 export interface ExecJob {
   id: string
   inputs: ExecInput[]
+  /** the other files of the task's folder (a model's includes, imports): there for the tool, not on its command line */
+  files: ExecInput[]
   /** the task's log */
   logFile: string
   /** where its output is kept once the task completes (with plan().out) */

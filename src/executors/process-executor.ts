@@ -72,11 +72,11 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
       const failed = (error: string): Execution => ({ done: Promise.resolve({ status: 'failed', error }), cancel () {}, pause () {}, resume () {} })
       try {
         // a rerun starts from a clean folder: nothing of an earlier attempt is taken for output
-        prepareRunDir(config.sandbox, runDir, job.inputs)
+        prepareRunDir(config.sandbox, runDir, [...job.inputs, ...job.files])
       } catch (e) {
         return failed(`could not prepare the task's folder: ${(e as Error).message}`)
       }
-      const cmd = wrap(config.sandbox, { exe: s.exe!, args: c.args, runDir, inputs: job.inputs, ro: s.sandboxRo, env: s.env, limits })
+      const cmd = wrap(config.sandbox, { exe: s.exe!, args: c.args, runDir, inputs: [...job.inputs, ...job.files], ro: s.sandboxRo, env: s.env, limits })
       const h = runProcess({
         ...cmd,
         cwd: runDir,

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { findExecutable, taskEnv } from './services.js'
@@ -186,19 +186,25 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
 }
 
 /**
- * Makes a task's folder afresh: its inputs under their names (links without a sandbox; files that
- * bwrap mounts the inputs on, read-only, with one), owned by the tools' user.
+ * Makes a task's folder afresh: its inputs under their names, which may be paths (links without
+ * a sandbox; files that bwrap mounts the inputs on, read-only, with one), in folders the tool's
+ * user may read; the folder itself owned by that user.
  */
 export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]): void {
   rmSync(runDir, { recursive: true, force: true })
   mkdirSync(runDir, { recursive: true })
+  const folders = new Set<string>()
   for (const i of inputs) {
     const at = join(runDir, i.name)
+    for (let d = dirname(at); d !== runDir && !folders.has(d); d = dirname(d)) folders.add(d)
     mkdirSync(dirname(at), { recursive: true })
     if (sb.mode === 'bwrap') writeFileSync(at, '')
     else symlinkSync(i.host, at)
   }
-  if (sb.uid !== undefined) chownSync(runDir, sb.uid, sb.gid!)
+  for (const d of [runDir, ...folders]) {
+    chmodSync(d, 0o755)
+    if (sb.uid !== undefined) chownSync(d, sb.uid, sb.gid!)
+  }
 }
 
 /** The environment of a tool: a plain PATH, a home of its own, the descriptor's variables (`$task`: its folder as it sees it). */

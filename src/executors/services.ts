@@ -44,6 +44,8 @@ export interface ServiceDescriptor {
   limits: Limits
   /** config keys that name programs (`deny`): a config input (one given with a prearg) that sets one is refused */
   deny: string[]
+  /** results may come from the node's result cache (`cache = no`: a tool whose output differs from run to run) */
+  cache: boolean
 }
 
 /** A descriptor checked against this machine: which executable would run, or why none can. */
@@ -79,6 +81,7 @@ const confSchema = z.object({
   'limit.fsize': z.coerce.number().int().positive().optional(),
   'limit.procs': z.coerce.number().int().positive().optional(),
   deny: z.string().default(''),
+  cache: z.enum(['yes', 'no']).default('yes'),
 }).passthrough()
 
 /** One `key = value` line of a descriptor, and its line number. */
@@ -187,6 +190,7 @@ export function parseDescriptor (name: string, text: string, file: string): Serv
     sandboxRequired: c.sandbox === 'required',
     limits: { memoryMiB: c['limit.memory'], cpuSec: c['limit.cpu'], fileMiB: c['limit.fsize'], procs: c['limit.procs'] },
     deny: list(c.deny, ','),
+    cache: c.cache === 'yes',
   }
 }
 

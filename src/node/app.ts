@@ -9,9 +9,12 @@ import { badRequest, HttpError, notFound, toHttpError } from './errors.js'
 import { isAllowed, plainIp, tokenMatches } from './access.js'
 import { corsGuard, createOriginPolicy, type OriginPolicy } from './cors.js'
 import { taskView, toHtml, toText, type Format } from './render.js'
-import { closeAfterReply, createBodyReader, diskFull, isDiskFull, type ParsedBody } from './uploads.js'
-import { taskDirs, type IncomingInput, type TaskRunner } from './tasks.js'
+import { awaitingContinue, closeAfterReply, createBodyReader, diskFull, isDiskFull, type ParsedBody } from './uploads.js'
+import { taskDirs, type TaskRunner } from './tasks.js'
 import { FINAL, TASK_ID, type Task } from './task.js'
+import type { BlobStore } from './blobs.js'
+import { missingSchema, SHA256, zodProblem } from './tree.js'
+import { createSubmissionReader } from './submission.js'
 
 export interface AppConfig {
   dataDir: string
@@ -44,12 +47,13 @@ export interface AppDeps {
   log?: (line: string) => void
   /** sends M112 to a printer of this node by name or port; undefined when there is none; throws when it cannot */
   estop?: (printer: string) => Record<string, unknown> | undefined
+  /** the content store (none, or one with --cache-size 0: the blob endpoints answer 404) */
+  blobs?: BlobStore
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
 const MAX_WAIT = 60
 const OUT_FILE = /^\d{1,12}-\d{6}(\.[a-z0-9]{1,8})?$/i
-const EXT = /^[a-z0-9]{1,8}$/i
 
 function formatOf (ctx: Context, body?: ParsedBody): Format {
   const f = String(body?.fields.format ?? ctx.query.format ?? '').toLowerCase()
@@ -83,7 +87,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   const { runner } = deps
   const dirs = taskDirs(config.dataDir)
   const maxField = config.maxField ?? 1 << 20
-  const readBody = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField, maxText: config.maxText ?? 2 * maxField, maxFields: config.maxFields ?? 256 })
+  const reader = createBodyReader(dirs.tmp, { maxUpload: config.maxUpload, maxField, maxText: config.maxText ?? 2 * maxField, maxFields: config.maxFields ?? 256 })
   const offered = () => deps.services.filter((s) => s.available).map((s) => s.name)
   const app = new Koa({ proxy: false })
   const router = new Router()
@@ -150,18 +154,18 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       const full = runner.full()
       if (full) throw new HttpError(503, full)
     }
-    const body = await readBody(ctx, {
+    const body = await reader.body(ctx, {
       log: deps.log,
       // the service, when it came before the files, says whether a full queue refuses them
       beforeFiles: (fields) => { if (fields.service) checkRoom(serviceNamed(fields.service)) },
     })
     try {
       if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
-      const sub = toSubmission(ctx, body)
+      const sub = submission.of(body, clientOf(ctx))
       const t = await runner.submit(sub)
       // an upload given twice under one name: the last one counts, the others go
       if (body.files.length > 1) {
-        const used = new Set(sub.inputs.map((i) => i.tmpPath))
+        const used = new Set([...sub.inputs, ...sub.files ?? []].map((i) => i.tmpPath))
         for (const f of body.files) if (!used.has(f.path)) rmSync(f.path, { force: true })
       }
       return t
@@ -181,51 +185,13 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     return s
   }
 
-  function toSubmission (ctx: Context, body: ParsedBody) {
-    const { fields, files } = body
-    const name = fields.service
-    if (!name) throw badRequest('no service given: send service=NAME', { services: offered() })
-    const s = serviceNamed(name)
-    for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
-      if (!/^(service|format|notifier|token|printer|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
-    }
-    const byIndex = new Map<number, IncomingInput>()
-    for (const f of files) {
-      const m = /^fileIn(\d+)$/.exec(f.field)
-      if (!m) throw badRequest(`unexpected file field ${f.field}: inputs are fileIn0, fileIn1, ...`)
-      const base = f.originalName.split(/[\\/]/).pop()!
-      if (base === '' || base === '.' || base === '..') {
-        throw badRequest(`${f.field} is an upload without a file name (${JSON.stringify(f.originalName)}): name the file (its extension tells the tool what it is), or send the content as a plain field`)
-      }
-      const ext = base.includes('.') ? base.split('.').pop()! : ''
-      byIndex.set(Number(m[1]), { tmpPath: f.path, ext: EXT.test(ext) ? ext.toLowerCase() : s.fileIn })
-    }
-    for (const [k, v] of Object.entries(fields)) {
-      const m = /^fileIn(\d+)$/.exec(k)
-      // an empty field is no input (a browser sends one for a file input left empty)
-      if (m && v !== '' && !byIndex.has(Number(m[1]))) byIndex.set(Number(m[1]), { content: v, ext: s.fileIn })
-    }
-    const allowed = allowedPreargs(s)
-    for (const [k, v] of Object.entries(fields)) {
-      const m = /^prearg(\d+)$/.exec(k)
-      if (!m || v === '') continue
-      const input = byIndex.get(Number(m[1]))
-      if (!input) throw badRequest(`${k} has no fileIn${m[1]} to go with`)
-      if (!allowed.includes(v)) {
-        throw badRequest(`${k} "${v}" is not allowed for ${s.name}; ${allowed.length ? `allowed: ${allowed.join(' ')}` : 'it takes no prearguments'}`)
-      }
-      input.prearg = v
-    }
-    const inputs = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v)
-    if (inputs.length === 0) throw badRequest(`no input: send fileIn0 as a file upload or as content for ${s.name}`)
-    if (inputs.length < s.minInputs || inputs.length > s.maxInputs) {
-      throw badRequest(`${s.name} takes ${s.minInputs === s.maxInputs ? s.minInputs : `${s.minInputs} to ${s.maxInputs}`} input(s), got ${inputs.length}`)
-    }
-    const notifier = fields.notifier || undefined
-    if (notifier && !/^https?:\/\/\S+$/i.test(notifier)) throw badRequest('notifier must be an http:// or https:// URL')
-    const refused = notifier && deps.notifierRefusal?.(notifier)
-    if (refused) throw badRequest(`notifier refused: ${refused}`)
-    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier, printer: fields.printer || undefined }
+  const submission = createSubmissionReader({ service: serviceNamed, offered, notifierRefusal: deps.notifierRefusal })
+  const clientOf = (ctx: Context) => plainIp(ctx.req.socket.remoteAddress ?? '')
+
+  /** the content store, or 404 when this node keeps none */
+  const store = () => {
+    if (!deps.blobs?.enabled) throw notFound('this node keeps no content store (--cache-size 0): send the files with the task (multipart)')
+    return deps.blobs
   }
 
   function sendFile (ctx: Context, path: string, name: string) {
@@ -342,6 +308,54 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     reply(ctx, peers.filter((p) => (p as { record?: { id?: string } }).record?.id !== self), 'peers')
   })
   v1.get('/tasks', (ctx) => reply(ctx, runner.list().map(view(ctx)), 'tasks'))
+  v1.post('/blobs/missing', async (ctx) => {
+    const blobs = store()
+    const parsed = missingSchema.safeParse(await reader.json(ctx, { log: deps.log }))
+    if (!parsed.success) throw badRequest(zodProblem(parsed.error))
+    reply(ctx, { missing: blobs.missing(parsed.data.sha256) }, 'missing')
+  })
+  v1.put('/blobs/:sha', async (ctx) => {
+    checkToken(ctx)
+    const blobs = store()
+    const sha = ctx.params.sha
+    if (!SHA256.test(sha)) throw badRequest(`${sha} is not a SHA-256: name a blob by 64 lower-case hex digits`)
+    const held = blobs.size(sha)
+    // a client that waits for 100 Continue does not send what the node has
+    if (held !== undefined && awaitingContinue.has(ctx.res)) {
+      blobs.file(sha)
+      reply(ctx, { sha256: sha, size: held }, 'blob')
+      closeAfterReply(ctx)
+      return
+    }
+    const [max, flag] = blobs.limit < config.maxUpload ? [blobs.limit, '--cache-size'] : [config.maxUpload, '--max-upload']
+    const got = await reader.blob(ctx, { log: deps.log, max, flag })
+    if (got.sha256 !== sha) {
+      rmSync(got.path, { force: true })
+      throw badRequest(`the body's SHA-256 is ${got.sha256}, not ${sha}: nothing was kept`)
+    }
+    let created: boolean
+    try {
+      created = blobs.adopt(got.path, sha, got.size)
+    } catch (e) {
+      rmSync(got.path, { force: true })
+      throw isDiskFull(e) ? diskFull() : e
+    }
+    ctx.status = created ? 201 : 200
+    if (created) ctx.set('Location', `/api/v1/blobs/${sha}`)
+    reply(ctx, { sha256: sha, size: got.size }, 'blob')
+  })
+  v1.get('/blobs/:sha', (ctx) => {
+    const file = store().file(ctx.params.sha)
+    if (!file) throw notFound(`no blob ${ctx.params.sha} on this node`)
+    ctx.set('ETag', `"${ctx.params.sha}"`)
+    sendFile(ctx, file, ctx.params.sha)
+  })
+  v1.post('/cache/lookup', async (ctx) => {
+    const sub = submission.tree(await reader.json(ctx, { log: deps.log }), clientOf(ctx))
+    const r = runner.lookup(sub)
+    const sizes = r.missing.map((m) => sub.sizes.get(m))
+    reply(ctx, { ...r, ...(sizes.every((n) => n !== undefined) ? { missingBytes: sizes.reduce((a, n) => a! + n!, 0) } : {}) }, 'lookup')
+  })
   v1.post('/tasks', async (ctx) => {
     const t = await submit(ctx)
     ctx.status = 201

@@ -63,7 +63,7 @@ export function createOriginPolicy (config: OriginConfig): OriginPolicy {
   }
 }
 
-const METHODS = 'GET, POST, DELETE, OPTIONS'
+const METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
 const HEADERS = 'Content-Type, Authorization, X-Rrcloud-Token'
 
 /**

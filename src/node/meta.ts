@@ -3,6 +3,7 @@ import type { MdnsStatus } from '../discovery/index.js'
 import type { ResolvedService } from '../executors/services.js'
 import type { Sandbox } from '../executors/sandbox.js'
 import type { Store } from './store.js'
+import type { BlobStats } from './blobs.js'
 import { VERSION } from '../version.js'
 
 export function formatUptime (sec: number): string {
@@ -18,6 +19,8 @@ export function createMeta (
     services: ResolvedService[], sandbox: Sandbox, store: Store,
     counts: () => { running: number, free: number, queue: number },
     printers: () => unknown[], mdns: () => MdnsStatus,
+    /** the content store: bytes, blobs, limit, results, hits */
+    blobs?: () => BlobStats,
   },
 ) {
   const offered = deps.services.filter((s) => s.available).map((s) => s.name)
@@ -45,6 +48,8 @@ export function createMeta (
       printers: deps.printers(),
       // whether other machines can find this node over mDNS, and if not, why
       mdns: deps.mdns(),
+      // the content store and result cache (limit 0: off)
+      ...(deps.blobs ? { store: deps.blobs() } : {}),
     }
   }
 }

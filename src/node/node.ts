@@ -15,6 +15,7 @@ import { createMeta } from './meta.js'
 import { resolveOffer } from './offer.js'
 import { emergencyStop, listPrinters, openPrinters } from './printers.js'
 import type { Store } from './store.js'
+import type { BlobStore } from './blobs.js'
 import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
 import type { Advertiser, Browser, NodeRecord } from '../discovery/index.js'
@@ -59,6 +60,19 @@ export interface NodeConfig {
   sandbox?: SandboxMode
   /** limits of every tool run; unset ones get defaults (memory: RAM / slots, file size: 4 GiB, 256 processes) */
   limits?: Limits
+  /** bytes the content store may hold (default 2 GiB); 0: no store and no result cache */
+  cacheSize?: number
+}
+
+/** --cache-size by default: 2 GiB */
+export const DEFAULT_CACHE_SIZE = 2 * 2 ** 30
+
+/** A size as people write it: `2G`, `500M`, `64k`, `1.5GiB`, or bytes (`1048576`); units are powers of 1024. */
+export function parseSize (text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(text)
+  if (!m) throw new Error(`${text} is not a size: write bytes, or a number with K, M, G or T (powers of 1024), e.g. 500M or 2G`)
+  const unit = m[2] ? 1024 ** ('kmgt'.indexOf(m[2].toLowerCase()) + 1) : 1
+  return Math.floor(Number(m[1]) * unit)
 }
 
 /** How long the HTTP server waits for a client, ms. */
@@ -167,18 +181,25 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await mdns.abandon()
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }, { createBlobStore }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./blobs.js')]).catch(giveUp)
   let store: Store
+  let blobs: BlobStore
   try {
     store = createStore({ dataDir: config.dataDir }, { log })
   } catch (err) {
     return giveUp(err)
   }
+  try {
+    blobs = createBlobStore({ dataDir: config.dataDir, maxBytes: config.cacheSize ?? DEFAULT_CACHE_SIZE }, { log })
+  } catch (err) {
+    store.close()
+    return giveUp(err)
+  }
   const notifier = createNotifier({ allow: defaultAllow ? undefined : allow }, { log })
   const runner = createTaskRunner(
     { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice, sandbox, limits },
-    { store, log, notify: (url) => notifier.notify(url) },
+    { store, log, notify: (url) => notifier.notify(url), blobs },
   )
   /** free slots and waiting tasks, as meta and the mDNS record show them */
   const counts = () => {
@@ -187,7 +208,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   }
   const meta = createMeta(
     { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
-    { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status() },
+    { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status(), blobs: () => blobs.stats() },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
@@ -195,7 +216,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       dataDir: config.dataDir, allow, origins, token: config.token,
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
     },
-    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log) },
+    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs },
   )
   const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
@@ -205,6 +226,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await runner.close().catch(() => {})
     await notifier.close()
     store.close()
+    blobs.close()
     return giveUp(err)
   }
   const addr = server.address()
@@ -238,6 +260,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         await stopping
         await notifier.close()
         store.close()
+        blobs.close()
       })()
       return closed
     },

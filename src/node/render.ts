@@ -7,8 +7,10 @@ export type Format = 'text' | 'json' | 'html'
  * which may carry a secret, only with `notifier: true`.
  */
 export function taskView (t: Task, show: { notifier?: boolean } = {}): Record<string, unknown> {
-  const { in: inputs, notifier, ...rest } = t
+  const { in: inputs, files, notifier, ...rest } = t
   const v: Record<string, unknown> = { ...rest, in: inputs.map((i) => (i.prearg ?? '') + i.path).join(',') }
+  // the folder's other files by the names the tool sees them at
+  if (files?.length) v.files = files.map((f) => f.name ?? f.path)
   if (show.notifier) v.notifier = notifier
   for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k]
   return v

@@ -3,7 +3,11 @@ export const STATUSES = ['queued', 'busy', 'paused', 'complete', 'failed', 'canc
 export type Status = typeof STATUSES[number]
 export const FINAL: ReadonlySet<Status> = new Set(['complete', 'failed', 'cancelled'])
 
-export interface TaskInput { path: string; prearg?: string }
+/**
+ * A file of a task: where it is kept (`path`, under the data folder), the path the tool sees it
+ * at in its folder when the client named it (`name`), its digest and, for an input, its prearg.
+ */
+export interface TaskInput { path: string; prearg?: string; name?: string; sha256?: string }
 
 /** A task as stored and shown; field names follow the seed (`client cmd ctime etime in out ...`). */
 export interface Task {
@@ -16,6 +20,8 @@ export interface Task {
   ctime: number
   etime?: number
   in: TaskInput[]
+  /** the other files of the task's folder (includes, imports), each under its name */
+  files?: TaskInput[]
   out?: string
   notifier?: string
   pid?: number
@@ -29,6 +35,10 @@ export interface Task {
   bytesSent?: number
   totalBytes?: number
   temperatures?: string
+  /** the key of its result in the node's result cache (tasks of tools that cache) */
+  key?: string
+  /** completed from the result cache: the task whose result it is */
+  cached?: string
 }
 
 /** Seed-style ids: `<epoch seconds>-<6 digits>`, e.g. 1361982308-837500. */

@@ -1,6 +1,6 @@
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
-import { rename, rm, writeFile } from 'node:fs/promises'
-import { basename, join, relative, sep } from 'node:path'
+import { rm, writeFile } from 'node:fs/promises'
+import { basename, join, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
 import type { ResolvedService } from '../executors/services.js'
@@ -12,6 +12,9 @@ import type { Printer } from '../executors/printer/printer.js'
 import { StoreUnwritable, TaskError } from './errors.js'
 import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
+import { createBlobStore, hashFile, type BlobStore } from './blobs.js'
+import { cacheable, cacheKey, ID_PLACEHOLDER } from './cache.js'
+import { autoName, digestsOf, taskFolder } from './task-folder.js'
 
 export interface RunnerConfig {
   dataDir: string
@@ -40,28 +43,56 @@ export interface RunnerDeps {
   log: (line: string) => void
   /** called once when a task ends, with the notifier URL already expanded */
   notify: (url: string) => void
+  /** the node's content store and result cache (none: the runner keeps nothing beyond its tasks) */
+  blobs?: BlobStore
 }
 
-/** An input as accepted by the HTTP layer: an uploaded file on disk, or content sent as a string. */
+/**
+ * An input as accepted by the HTTP layer: an uploaded file on disk, content sent as a string, or
+ * (with neither) a file of the node's content store, named by its digest.
+ */
 export interface IncomingInput {
   tmpPath?: string
   content?: string
+  /** known for uploads (hashed as they came in) and for files named by digest */
+  sha256?: string
+  size?: number
   ext: string
   prearg?: string
+  /** its path in the task's folder, when the client gave one (checked: see tree.ts) */
+  name?: string
 }
+
+/** Another file of the task's folder: an upload on disk, or a file of the content store. */
+export interface IncomingFile { name: string; sha256: string; tmpPath?: string; size?: number }
 
 export interface Submission {
   service: string
   inputs: IncomingInput[]
+  /** the other files of the task's folder (a model's includes and imports) */
+  files?: IncomingFile[]
   client: string
   notifier?: string
   /** a printer of this node, by name or port path (printer services only) */
   printer?: string
+  /** false: run the tool even when the result of the same work is known (it is recorded all the same) */
+  cache?: boolean
+}
+
+/** What the node has for a task not sent yet. */
+export interface Lookup {
+  /** the result is known: the task would complete at once */
+  hit: boolean
+  key: string
+  /** digests of the task's files this node does not hold */
+  missing: string[]
 }
 
 export interface TaskRunner {
-  /** stores and queues a task; resolves once its record is committed */
+  /** stores and queues a task (or completes it from the result cache); resolves once its record is committed */
   submit (s: Submission): Promise<Task>
+  /** whether a task's result is known here, and which of its files are not */
+  lookup (s: Submission): Lookup
   get (id: string): Task
   list (): Task[]
   cancel (id: string): Task
@@ -70,7 +101,7 @@ export interface TaskRunner {
   stats (): { slots: number; running: number; queued: number }
   /** why there is no room for one more waiting task (--max-queue), or undefined: such tasks get 503 */
   full (): string | undefined
-  /** resolves when no task is queued or running (and their records are written) */
+  /** resolves when no task is queued or running (and their records are written, their results recorded) */
   idle (): Promise<void>
   /** resolves once every change so far is committed; rejects with StoreUnwritable if it cannot be now */
   flushed (): Promise<void>
@@ -104,6 +135,7 @@ function killOrphan (pid: number, runDir: string) {
 
 export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskRunner {
   const { store, log } = deps
+  const blobs = deps.blobs ?? createBlobStore({ dataDir: config.dataDir, maxBytes: 0 })
   const dirs = taskDirs(config.dataDir)
   Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }))
   const services = new Map(config.services.map((s) => [s.name, s]))
@@ -113,7 +145,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const printQueues = new Map([...printers.keys()].map((n) => [n, new PQueue({ concurrency: 1 })]))
   const running = new Map<string, Execution>()
   let closing = false
-  const rel = (p: string) => relative(config.dataDir, p)
   const printing = () => [...running.keys()].filter((id) => store.get(id)?.printer).length
 
   const events = new EventEmitter()
@@ -154,11 +185,27 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   store.events.on('task', (t: Task) => {
     events.emit('task', t)
     if (!FINAL.has(t.status) || !ending.delete(t.id)) return
-    log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}`)
+    log(`task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}${t.cached ? ` from the cache for ${t.client}: the result of task ${t.cached}` : ''}`)
     if (t.notifier) {
       deps.notify(t.notifier.replaceAll('$id', t.id).replaceAll('$myip', t.client))
     }
+    if (t.status === 'complete' && t.out && !t.cached && blobs.enabled) remember(t)
   })
+
+  /** results being hashed into the cache, after their task completed */
+  const recording = new Set<Promise<void>>()
+  /** A completed task's output enters the store (and the result cache, with its key), without holding up the task. */
+  function remember (t: Task) {
+    const path = join(config.dataDir, t.out!)
+    const p: Promise<void> = hashFile(path)
+      .then(({ sha256, size }) => {
+        blobs.add(path, sha256, size)
+        if (t.key) blobs.record(t.key, sha256, t.id)
+      })
+      .catch((e) => log(`task ${t.id}: its result is not cached: ${(e as Error).message}`))
+      .finally(() => recording.delete(p))
+    recording.add(p)
+  }
 
   // one executor per service that runs a tool, one per printer
   const processExecutors = new Map(config.services.filter((s) => s.kind === 'process' && s.exe).map((s) => [s.name, createProcessExecutor(s, {
@@ -168,7 +215,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   /** the executor of a task: its service's, or its printer's (undefined: the printer is gone) */
   const executorOf = (s: ResolvedService, t: { printer?: string }): Executor | undefined =>
     s.kind === 'printer' ? (t.printer ? printExecutors.get(t.printer) : undefined) : processExecutors.get(s.name)
-  const inputsOf = (t: { in: TaskInput[] }) => t.in.map((i) => ({ host: join(config.dataDir, i.path), name: basename(i.path), ...(i.prearg ? { prearg: i.prearg } : {}) }))
+  const inputsOf = (t: { in: TaskInput[] }) => t.in.map((i) => ({ host: join(config.dataDir, i.path), name: i.name ?? basename(i.path), ...(i.prearg ? { prearg: i.prearg } : {}) }))
+  const filesOf = (t: { files?: TaskInput[] }) => (t.files ?? []).map((f) => ({ host: join(config.dataDir, f.path), name: f.name ?? basename(f.path) }))
 
   async function execute (id: string): Promise<void> {
     const t = store.get(id)
@@ -188,6 +236,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     const h = ex.start({
       id,
       inputs: inputsOf(t),
+      files: filesOf(t),
       logFile: join(dirs.log, id),
       outFile: t.out && join(config.dataDir, t.out),
       timeoutMs: timeoutSec && timeoutSec * 1000,
@@ -250,14 +299,16 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   }
 
   function removeFiles (t: Task) {
-    const files = [...t.in.map((i) => i.path), t.out, `tasks/log/${t.id}`].filter(Boolean) as string[]
+    const files = [...t.in.map((i) => i.path), ...(t.files ?? []).map((f) => f.path), t.out, `tasks/log/${t.id}`].filter(Boolean) as string[]
     for (const f of files) rmSync(join(config.dataDir, f), { force: true })
+    // the folder of a task whose files have paths
+    rmSync(join(dirs.in, t.id), { recursive: true, force: true })
   }
 
   /**
    * Removes what is in the task folders, changed before `before` (ms), and belongs to none of
-   * `ids`: files are named after their task (`ID-N.ext` in, `ID.ext` out, `ID` log, run folder
-   * `ID`); anything in tmp is an upload.
+   * `ids`: files are named after their task (`ID-N.ext` or folder `ID` in, `ID.ext` out, `ID`
+   * log, run folder `ID`); anything in tmp is an upload.
    */
   function removeOrphans (before: number, ids: Set<string>): number {
     let n = 0
@@ -282,6 +333,11 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const sweeper = setInterval(() => runner.sweep(), Math.max(sweepEvery, 1000))
   sweeper.unref()
 
+  /** the key of a task's result: its folder as the tool sees it, inputs named after the task by a placeholder */
+  const keyOf = (s: ResolvedService, sub: Submission, shas: string[]) => cacheKey(s,
+    sub.inputs.map((i, n) => ({ name: i.name ?? autoName(ID_PLACEHOLDER, i, n), sha256: shas[n], ...(i.prearg ? { prearg: i.prearg } : {}) })),
+    (sub.files ?? []).map((f) => ({ name: f.name, sha256: f.sha256 })))
+
   /** ids chosen but not yet stored */
   const reserved = new Set<string>()
   const maxQueue = config.maxQueue ?? 1000
@@ -295,56 +351,84 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (full) throw new TaskError('full', full)
       const unwritable = store.failure()
       if (unwritable) throw new StoreUnwritable(unwritable)
+      const files = sub.files ?? []
+      if (printer && files.length) throw new TaskError('invalid', 'a print takes its G-code file alone, no other files')
       let id = newTaskId()
       while (reserved.has(id) || store.get(id)) id = newTaskId()
       reserved.add(id)
-      const paths = sub.inputs.map((i, n) => join(dirs.in, `${id}-${n}${i.ext ? `.${i.ext}` : ''}`))
-      const removeInputs = () => Promise.all(paths.map((p) => rm(p, { force: true })))
-      try {
-        await Promise.all(sub.inputs.map((i, n) => i.tmpPath ? rename(i.tmpPath, paths[n]) : writeFile(paths[n], i.content ?? '')))
-      } catch (e) {
+      const folder = taskFolder(dirs.in, id, sub, blobs)
+      const { names, paths, shas } = folder
+      const outPath = (out: string) => join(dirs.out, out)
+      const ex = executorOf(s, { printer: printer?.name })!
+      const plan = ex.plan(id, names.map((name, n) => ({ host: paths[n], name, ...(sub.inputs[n].prearg ? { prearg: sub.inputs[n].prearg } : {}) })))
+      const refuse = async (e: unknown): Promise<never> => {
         reserved.delete(id)
-        await removeInputs()
+        await folder.remove()
         throw e
       }
-      const inputs: TaskInput[] = sub.inputs.map((i, n) => ({ path: rel(paths[n]), ...(i.prearg ? { prearg: i.prearg } : {}) }))
-      const ex = executorOf(s, { printer: printer?.name })!
-      // content that must not run: a G-code file that is not one, a config that names a program
-      const execInputs = inputsOf({ in: inputs })
-      const refused = await ex.refuse(execInputs)
-      if (refused) {
-        reserved.delete(id)
-        await removeInputs()
-        throw new TaskError('invalid', refused)
+      try {
+        await folder.fill(plan.out)
+      } catch (e) {
+        return refuse(e)
       }
-      const plan = ex.plan(id, execInputs)
+      const { inputs, files: taskFiles } = folder.records(config.dataDir)
+      // content that must not run: a G-code file that is not one, a config that names a program
+      const refused = await ex.refuse(inputsOf({ in: inputs }))
+      if (refused) return refuse(new TaskError('invalid', refused))
+      const key = blobs.enabled && cacheable(s) && plan.out && shas.every(Boolean) ? keyOf(s, sub, shas as string[]) : undefined
+      // the same work done before: the task completes now, with that task's output
+      const hit = key && sub.cache !== false ? blobs.result(key) : undefined
+      const cached = hit && blobs.linkTo(hit.sha256, outPath(plan.out!)) ? hit.task : undefined
+      const now = Date.now() / 1000
       const task: Task = {
         id,
         service: s.name,
-        status: 'queued',
+        status: cached ? 'complete' : 'queued',
         client: sub.client,
         server: config.serverName,
         cmd: plan.cmd,
-        ctime: Date.now() / 1000,
+        ctime: now,
+        ...(cached ? { etime: now, exitCode: 0, cached } : {}),
         in: inputs,
+        ...(taskFiles.length ? { files: taskFiles } : {}),
         out: plan.out && `tasks/out/${plan.out}`,
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
         ...(printer ? { printer: printer.name } : {}),
+        ...(key ? { key } : {}),
       }
-      store.insert(task)
       try {
+        if (cached) await writeFile(join(dirs.log, id), `cache hit: the result of task ${cached} (same service, tool, command and files); ${s.name} did not run\n`)
+        // its end (log line, notifier) is told once committed
+        if (cached) end(task)
+        store.insert(task)
         // the task is accepted once its record is on disk, so that it outlives a crash
         await store.flushed()
       } catch (e) {
-        await removeInputs()
-        throw e
+        ending.delete(id)
+        await Promise.all([rm(join(dirs.log, id), { force: true }), plan.out ? rm(outPath(plan.out), { force: true }) : undefined])
+        return refuse(e)
       } finally {
         reserved.delete(id)
       }
+      // accepted: what was uploaded enters the store, as links of the task's own files
+      folder.keep(log)
       statsChanged()
+      if (cached) {
+        blobs.hit(key!)
+        return task
+      }
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(task)
       return task
+    },
+    lookup (sub) {
+      const s = services.get(sub.service)
+      if (!s) throw new TaskError('invalid', `unknown service ${sub.service}`, { services: [...services.keys()] })
+      const files = sub.files ?? []
+      const shas = digestsOf(sub).map((x) => x ?? '')
+      const missing = blobs.missing([...sub.inputs.filter((i) => !i.tmpPath && i.content === undefined).map((i) => i.sha256!), ...files.map((f) => f.sha256)])
+      const key = keyOf(s, sub, shas)
+      return { hit: cacheable(s) && Boolean(blobs.result(key)), key, missing }
     },
     get,
     list: () => store.list(),
@@ -382,7 +466,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       : undefined,
     idle: async () => {
       await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle()))
+      // the last ends committed: their results are being recorded by then
       await store.flushed().catch(() => {})
+      await Promise.all(recording)
     },
     flushed: () => store.flushed(),
     events,
@@ -394,6 +480,11 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         store.remove(t.id)
       }
       if (old.length) log(`retention: removed ${old.length} task(s) older than ${config.retentionHours} h`)
+      try {
+        blobs.sweep(before)
+      } catch (e) {
+        log(`retention: could not sweep the content store: ${(e as Error).message}`)
+      }
       // a submission in progress has its uploads in tmp and its inputs under a reserved id
       const orphans = removeOrphans(before, new Set([...store.ids(), ...reserved]))
       if (orphans) log(`retention: removed ${orphans} file(s) of no task older than ${config.retentionHours} h`)

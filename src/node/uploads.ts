@@ -1,5 +1,5 @@
 import multer from '@koa/multer'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, rm, rmSync, type WriteStream } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
@@ -7,8 +7,13 @@ import { pipeline } from 'node:stream'
 import type { Context } from 'koa'
 import { HttpError } from './errors.js'
 
-export interface UploadedFile { field: string; path: string; originalName: string; size: number }
-export interface ParsedBody { fields: Record<string, string>; files: UploadedFile[] }
+/** A file of a form, on disk in tasks/tmp, with its SHA-256 (hashed as it came in). */
+export interface UploadedFile { field: string; path: string; originalName: string; size: number; sha256: string }
+/**
+ * A body's text fields and files; `json` instead for a JSON body that names its files by digest
+ * (it has `inputs`): its shape is not flat fields, and the app checks it as a whole.
+ */
+export interface ParsedBody { fields: Record<string, string>; files: UploadedFile[]; json?: Record<string, unknown> }
 
 export interface UploadLimits {
   /** all the files of one request, bytes */
@@ -98,14 +103,19 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
       up.outs.add(out)
       // known before the file is complete, so that a refused request's partial file is removed
       file.path = path
+      // hashed as it comes: the content store names it by digest without reading it again
+      const hash = createHash('sha256')
       file.stream.on('data', (chunk: Buffer) => {
         up.fileBytes += chunk.length
         if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
+        else hash.update(chunk)
       })
       pipeline(file.stream, out, (err) => {
         up.outs.delete(out)
         if (err && diskFullCode(err)) up.abort(diskFull())
-        if (!err && !up.error) return cb(null, { destination: dir, filename, path, size: out.bytesWritten } as Partial<multer.File> as multer.File)
+        if (!err && !up.error) {
+          return cb(null, { destination: dir, filename, path, size: out.bytesWritten, sha256: hash.digest('hex') } as Partial<multer.File> as multer.File)
+        }
         up.paths.delete(path)
         rm(path, { force: true }, () => cb(up.error ?? err!))
       })
@@ -151,8 +161,9 @@ function letBodyCome (ctx: Context) {
 const peer = (ctx: Context) => (ctx.req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '')
 
 /**
- * Reads a task submission: multipart (files streamed to `tmpDir` as they arrive), urlencoded
- * (the seed's jQuery examples) or JSON. Limits are checked against Content-Length before the body
+ * Reads request bodies: `body`, a task submission: multipart (files streamed to `tmpDir` as they
+ * arrive, hashed on the way), urlencoded (the seed's jQuery examples) or JSON; `json`, any JSON;
+ * `blob`, a raw upload for the content store. Limits are checked against Content-Length before the body
  * is read, then counted as it arrives; a request over one is answered at once, without reading the
  * rest. Files of a refused or cut-off request are deleted.
  */
@@ -282,11 +293,65 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
     }
     return {
       fields,
-      files: files.map((f) => ({ field: f.fieldname, path: f.path, originalName: f.originalname, size: f.size })),
+      files: files.map((f) => ({ field: f.fieldname, path: f.path, originalName: f.originalname, size: f.size, sha256: (f as { sha256?: string }).sha256! })),
     }
   }
 
-  return async function readBody (ctx: Context, opts: ReadOptions = {}): Promise<ParsedBody> {
+  /** A JSON body of any shape, within the text limit. */
+  async function readJson (ctx: Context, opts: ReadOptions = {}): Promise<unknown> {
+    const text = await readText(ctx, opts)
+    try {
+      return JSON.parse(text)
+    } catch (err) {
+      throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`)
+    }
+  }
+
+  /**
+   * A raw body (a blob), streamed to `tmpDir` while it is hashed. Over `max` (checked against
+   * Content-Length first, then as it arrives) it is refused at once; a refused, cut-off or
+   * unwritable upload leaves no file.
+   */
+  function readBlob (ctx: Context, opts: ReadOptions & { max: number, flag: string }): Promise<{ path: string, sha256: string, size: number }> {
+    const tooLarge = () => new HttpError(413, `the blob is over this node's limit of ${MiB(opts.max)} (${opts.flag})`)
+    const length = ctx.request.length
+    if (length !== undefined && length > opts.max) throw tooLarge()
+    letBodyCome(ctx)
+    mkdirSync(tmpDir, { recursive: true })
+    const path = join(tmpDir, randomBytes(12).toString('hex'))
+    const req = ctx.req
+    const out = createWriteStream(path, { highWaterMark: 1 << 20 })
+    const hash = createHash('sha256')
+    let size = 0
+    const watch = watchCutOff(ctx, opts, () => size)
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const finish = (err?: Error) => {
+        if (settled) return
+        settled = true
+        req.off('data', onData).off('close', onClose).off('error', onClose)
+        watch.stop()
+        if (!err) return resolve({ path, sha256: hash.digest('hex'), size })
+        // the rest is not read: the reply closes the connection
+        req.unpipe(out)
+        req.pause()
+        out.destroy()
+        rm(path, { force: true }, () => reject(err))
+      }
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        if (size > opts.max) finish(tooLarge())
+        else hash.update(chunk)
+      }
+      const onClose = () => { if (watch.cutOff()) finish(new HttpError(400, 'the upload was cut off')) }
+      req.on('data', onData).on('close', onClose).on('error', onClose)
+      out.on('error', (e) => finish(diskFullCode(e) ? diskFull() : e))
+      out.on('finish', () => finish())
+      req.pipe(out)
+    })
+  }
+
+  async function readBody (ctx: Context, opts: ReadOptions = {}): Promise<ParsedBody> {
     const type = ctx.request.type
     if (type === 'multipart/form-data') return readMultipart(ctx, opts)
     if (type === 'application/x-www-form-urlencoded') {
@@ -301,6 +366,8 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
         throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`)
       }
       if (!data || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'JSON body must be an object of form fields')
+      // files named by digest: checked as a whole by the app
+      if ('inputs' in data) return { fields: {}, files: [], json: data as Record<string, unknown> }
       const field = ([k, v]: [string, unknown]) => {
         if (v !== null && typeof v === 'object') throw new HttpError(400, `JSON field ${k} is ${Array.isArray(v) ? 'an array' : 'an object'}: give a string, a number or true/false`)
         return [k, String(v)]
@@ -311,4 +378,6 @@ export function createBodyReader (tmpDir: string, limits: UploadLimits) {
     if (ctx.request.length === 0 || (!ctx.request.length && !ctx.get('transfer-encoding'))) return { fields: {}, files: [] }
     throw new HttpError(415, `unsupported body type ${type || '(none)'}: send multipart/form-data, urlencoded or JSON`)
   }
+
+  return { body: readBody, json: readJson, blob: readBlob }
 }

@@ -96,7 +96,8 @@ test('files of no task are removed at start, and by the sweeper once older than 
     // what a crash leaves: files written before their record, or whose record is gone
     const lost = '1795867666-884502'
     mkdirSync(join(dataDir, 'tasks/run', lost), { recursive: true })
-    const orphans = [`tasks/in/${lost}-0.scad`, `tasks/in/${lost}-1.txt`, `tasks/out/${lost}.stl`, `tasks/log/${lost}`,
+    mkdirSync(join(dataDir, 'tasks/in', lost, 'sub'), { recursive: true })
+    const orphans = [`tasks/in/${lost}-0.scad`, `tasks/in/${lost}-1.txt`, `tasks/in/${lost}/sub/lib.scad`, `tasks/out/${lost}.stl`, `tasks/log/${lost}`,
       `tasks/run/${lost}/part.stl`, 'tasks/tmp/3f9a0c1b2d4e5f60718293a4'].map((f) => join(dataDir, f))
     for (const f of orphans) writeFileSync(f, 'left over')
 
@@ -104,9 +105,10 @@ test('files of no task are removed at start, and by the sweeper once older than 
     try {
       for (const f of orphans) assert.ok(!existsSync(f), `${f} is removed`)
       assert.ok(!existsSync(join(dataDir, 'tasks/run', lost)))
+      assert.ok(!existsSync(join(dataDir, 'tasks/in', lost)), 'the folder of a task whose files had paths')
       assert.ok(mine.every((f) => existsSync(f)), 'a task\'s files stay')
       assert.equal(await (await fetch(`${node.url}/api/v1/tasks/${kept.id}/output`)).text(), 'kept')
-      assert.ok(node.lines.includes('start: removed 6 file(s) of no task'), node.lines.join('\n'))
+      assert.ok(node.lines.includes('start: removed 7 file(s) of no task'), node.lines.join('\n'))
 
       // while the node runs: only what is older than the retention period goes
       const old = join(dataDir, 'tasks/out', '1795867000-000001.stl')

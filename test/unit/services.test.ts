@@ -94,3 +94,11 @@ test('$task in env: left for each run, then the tool\'s folder', () => {
   assert.deepEqual(taskEnv({ A: '$task', B: 'x' }, '/run/1'), { A: '/run/1', B: 'x' })
   assert.equal(shipped().find((s) => s.name === 'openscad')!.env.OPENSCADPATH, '$task/.lib')
 })
+
+test('cache = no keeps a tool out of the result cache; echo and the other shipped tools cache', () => {
+  assert.equal(parseDescriptor('r', 'cmd = x\n', 'r.conf').cache, true)
+  assert.equal(parseDescriptor('r', 'cmd = x\ncache = no\n', 'r.conf').cache, false)
+  assert.equal(parseDescriptor('r', 'cmd = x\ncache = yes\n', 'r.conf').cache, true)
+  assert.throws(() => parseDescriptor('r', 'cmd = x\ncache = sometimes\n', 'r.conf'), /r\.conf: cache: Invalid enum value/)
+  for (const d of shipped()) assert.equal(d.cache, true, d.name)
+})
