@@ -114,8 +114,61 @@ export interface NodeApi {
   putBlob (sha256: string, file: FormFile, onProgress?: OnProgress): Promise<void>
   /** a task whose files the node holds (409 with `missing` when it lacks some) */
   submitTree (body: TreeBody): Promise<TaskView>
-  /** streams the output to a temporary file beside dest, renamed to dest once complete (or to a stream) */
-  download (id: string, dest: string | NodeJS.WritableStream, onProgress?: OnProgress): Promise<void>
+  /** streams the output to a temporary file beside dest, renamed to dest once complete (or to a stream); `path`: another output than the task's */
+  download (id: string, dest: string | NodeJS.WritableStream, onProgress?: OnProgress, path?: string): Promise<void>
+  /** a pipeline whose stages' files the node holds (409 with `missing` when it lacks some) */
+  createPipeline (body: PipelineBody): Promise<PipelineView>
+  /** the pipeline once it ends or after `seconds` (a long poll; 0: now) */
+  pipeline (id: string, seconds?: number): Promise<PipelineView>
+  cancelPipeline (id: string): Promise<PipelineView>
+  /** every stage's log, each headed by its stage */
+  pipelineLog (id: string): Promise<string>
+  /** a stage's output (n from 1), written as `download` writes a task's */
+  downloadStage (id: string, n: number, dest: string | NodeJS.WritableStream, onProgress?: OnProgress): Promise<void>
+}
+
+/** A stage of a pipeline as sent: a task by digest whose inputs may include the previous stage's output. */
+export interface PipelineStageBody {
+  service: string
+  inputs: Array<{ sha256: string; path?: string; prearg?: string; size?: number } | { from: 'previous'; path?: string; prearg?: string }>
+  files: Array<{ sha256: string; path: string; size?: number }>
+  printer?: string
+}
+export interface PipelineBody { stages: PipelineStageBody[]; cache?: false; notifier?: string }
+
+/** A stage as the driving node shows it. */
+export interface StageView {
+  n: number
+  service: string
+  state: 'waiting' | 'placing' | 'queued' | 'busy' | 'paused' | 'complete' | 'failed' | 'cancelled'
+  node?: string
+  nodeUrl?: string
+  task?: string
+  printer?: string
+  percent?: number
+  progress?: string
+  exitCode?: number | null
+  error?: string
+  out?: string
+  outSha256?: string
+  outSize?: number
+  attempts?: number
+}
+
+/** A pipeline as the driving node shows it. */
+export interface PipelineView {
+  id: string
+  status: 'running' | 'complete' | 'failed' | 'cancelled'
+  client: string
+  ctime: number
+  etime?: number
+  /** index of the running stage */
+  stage: number
+  stages: StageView[]
+  error?: string
+  exitCode?: number | null
+  failedLog?: string
+  cancelling?: boolean
 }
 
 /** A file of a task's tree, by digest: a main input (with its prearg) or another file the tool reads. */
@@ -160,7 +213,8 @@ export function nodeApi (server: Server, token?: string): NodeApi {
     return parse<T>(await exchange(fetchText(base + path, { method, headers: h, connectTimeoutMs, timeoutMs, body })))
   }
   const task = (id: string) => `tasks/${encodeURIComponent(id)}`
-  return {
+  const pipelinePath = (id: string) => `pipelines/${encodeURIComponent(id)}`
+  const api: NodeApi = {
     server,
     async submit (form, onProgress) {
       log('POST %stasks', base)
@@ -185,12 +239,12 @@ export function nodeApi (server: Server, token?: string): NodeApi {
       parse(await exchange(putFile(`${base}blobs/${sha256}`, file, { headers, connectTimeoutMs }, onProgress)))
     },
     submitTree: (body) => call<TaskView>('tasks', 'POST', CALL_MS, body),
-    async download (id, dest, onProgress) {
-      log('GET %s%s/output', base, task(id))
-      const failed = (err: unknown, status?: number) => explain(server, err, status, `cannot get the output of task ${id}`)
+    async download (id, dest, onProgress, path = `${task(id)}/output`) {
+      log('GET %s%s', base, path)
+      const failed = (err: unknown, status?: number) => explain(server, err, status, `cannot get the output of ${path.startsWith('tasks/') ? 'task' : 'pipeline'} ${id}`)
       let res
       try {
-        res = await openStream(`${base}${task(id)}/output`, { headers, connectTimeoutMs })
+        res = await openStream(`${base}${path}`, { headers, connectTimeoutMs })
       } catch (err) {
         throw failed(err)
       }
@@ -235,5 +289,14 @@ export function nodeApi (server: Server, token?: string): NodeApi {
         throw new ClientError(`cannot write ${dest}: ${e.code ?? e.message}; choose another place with -o FILE`, EXIT.usage)
       }
     },
+    createPipeline: (body) => call<PipelineView>('pipelines', 'POST', CALL_MS, body),
+    async pipeline (id, seconds = 0) {
+      log('GET %s%s?wait=%d', base, pipelinePath(id), seconds)
+      return parse<PipelineView>(await exchange(fetchText(`${base}${pipelinePath(id)}${seconds ? `?wait=${seconds}` : ''}`, { headers, connectTimeoutMs, timeoutMs: CALL_MS + seconds * 1000 })))
+    },
+    cancelPipeline: (id) => call(`${pipelinePath(id)}/cancel`, 'POST'),
+    pipelineLog: (id) => call(`${pipelinePath(id)}/log`),
+    downloadStage: (id, n, dest, onProgress) => api.download(id, dest, onProgress, `${pipelinePath(id)}/stages/${n}/output`),
   }
+  return api
 }

@@ -100,7 +100,7 @@ const outExt = (s: ServiceShape) => s.fileOut.replace(/^\$id/, '')
  * Rewrites a seed command line (`--load=prusa.conf huge.stl --output=huge.gcode`) into what the
  * node takes: input files with their preargs, and a local path for the result.
  */
-export function rewriteArgs (s: ServiceShape, args: string[], cwd = process.cwd()): Rewritten {
+export function rewriteArgs (s: ServiceShape, args: string[], cwd = process.cwd(), given = 0): Rewritten {
   const inputs: Input[] = []
   let output: string | undefined
   const setOutput = (v: string, arg: string) => {
@@ -134,15 +134,16 @@ export function rewriteArgs (s: ServiceShape, args: string[], cwd = process.cwd(
     if (!st.isFile()) throw usage(`input ${inp.path} is not a file`)
     inp.path = full
   }
-  if (inputs.length === 0) throw usage(`no input file given: ${s.name} FILE...`)
-  if (inputs.length < s.minInputs || inputs.length > s.maxInputs) {
+  // `given`: inputs that come by other means (the previous stage's output in a pipeline)
+  if (inputs.length + given === 0) throw usage(`no input file given: ${s.name} FILE...`)
+  if (inputs.length + given < s.minInputs || inputs.length + given > s.maxInputs) {
     const want = s.minInputs === s.maxInputs ? s.minInputs : Number.isFinite(s.maxInputs) ? `${s.minInputs} to ${s.maxInputs}` : `at least ${s.minInputs}`
-    throw usage(`${s.name} takes ${want} input file(s), got ${inputs.length}`)
+    throw usage(`${s.name} takes ${want} input file(s), got ${inputs.length}${given ? ` and the previous stage's output` : ''}`)
   }
   if (output !== undefined) return { inputs, output, explicitOutput: true }
   const model = inputs.find((x) => !x.prearg) ?? inputs[0]
   const ext = outExt(s)
-  if (!ext) return { inputs, explicitOutput: false }
+  if (!ext || !model) return { inputs, explicitOutput: false }
   let derived = join(dirname(model.path), basename(model.path, extname(model.path)) + ext)
   // never write over an input (echo.txt → echo.out.txt)
   if (inputs.some((x) => x.path === derived)) derived = derived.slice(0, -ext.length) + '.out' + ext

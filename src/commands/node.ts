@@ -4,6 +4,14 @@ import { join } from 'node:path'
 import { DEFAULT_CACHE_SIZE, parsePrinterSpec, parseSize, startNode } from '../node/node.js'
 import { DEFAULT_ALLOW } from '../node/access.js'
 
+/** `HOST`, `HOST:PORT` or `http://HOST:PORT` as a base URL (port 4468 unless given). */
+function peerUrl (spec: string): string {
+  const s = spec.trim()
+  const u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`)
+  if (!u.port && !/^https?:\/\/[^/]+:\d+/i.test(s)) u.port = '4468'
+  return u.origin
+}
+
 const defaultDataDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'rrcloud')
 
 export default class NodeCommand extends Command {
@@ -20,6 +28,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     '<%= config.bin %> node --printer mk3=/dev/ttyUSB0@115200',
     '<%= config.bin %> node --cors https://dashboard.example.org,octopi',
     '<%= config.bin %> node --cache-size 10G',
+    '<%= config.bin %> node --offer openscad,slic3r --peer pi.local',
   ]
 
   static flags = {
@@ -42,6 +51,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
     interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
     services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),
+    offer: Flags.string({ description: 'offer only these services, comma-separated (of those whose tools are installed here), e.g. openscad,slic3r' }),
+    peer: Flags.string({ multiple: true, description: 'another node (HOST[:PORT] or http://HOST:PORT) that pipelines driven here may place stages on, beside the peers heard over mDNS (repeatable)' }),
     sandbox: Flags.string({ options: ['auto', 'bwrap', 'none'], default: 'auto', description: 'how tools are confined: bwrap (each sees only its task folder and the read-only system, no network, as an unprivileged user), auto (bwrap when it works here; otherwise services that run task content as a program, such as openjscad, are not offered), none (tools see the whole machine; see docs/security.md)' }),
     'task-memory': Flags.integer({ min: 0, description: 'memory (data segment) of each tool process, MiB (default: RAM / slots; 0: no limit)' }),
     'task-cpu': Flags.integer({ min: 0, description: 'CPU seconds of each tool process (default: --timeout x cores; 0: no limit)' }),
@@ -78,6 +89,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         cacheSize,
         nice: flags.nice,
         serviceDirs: flags.services,
+        offer: flags.offer?.split(',').map((x) => x.trim()).filter(Boolean),
+        peers: (flags.peer ?? []).map(peerUrl),
         mdns: flags.mdns,
         printers: (flags.printer ?? []).map(parsePrinterSpec),
         interface: flags.interface,

@@ -49,6 +49,23 @@ export interface AppDeps {
   estop?: (printer: string) => Record<string, unknown> | undefined
   /** the content store (none, or one with --cache-size 0: the blob endpoints answer 404) */
   blobs?: BlobStore
+  /** more routes under /api/v1, from modules of their own (pipelines) */
+  routes?: Array<(v1: Router, edge: Edge) => void>
+}
+
+/** What a module of routes gets from the app: the body reader, the token check and the reply, as the app's own routes use them. */
+export interface Edge {
+  /** a JSON body, within the text limit */
+  json (ctx: Context): Promise<unknown>
+  /** throws 401 when the node has a token and the request does not carry it */
+  checkToken (ctx: Context): void
+  /** the token the request carries, if any */
+  tokenOf (ctx: Context): string | undefined
+  /** whether the request may see notifier URLs */
+  trusted (ctx: Context): boolean
+  /** the client's address */
+  clientOf (ctx: Context): string
+  reply (ctx: Context, data: unknown, title: string): void
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -399,6 +416,17 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!done) throw notFound(`no printer ${ctx.params.name} on this node`)
     reply(ctx, done, 'emergency stop')
   })
+
+  for (const mount of deps.routes ?? []) {
+    mount(v1, {
+      json: (ctx) => reader.json(ctx, { log: deps.log }),
+      checkToken,
+      tokenOf: clientToken,
+      trusted: (ctx) => !config.token || tokenMatches(config.token, clientToken(ctx)),
+      clientOf,
+      reply,
+    })
+  }
 
   app.use(router.routes())
   app.use(v1.routes())

@@ -62,6 +62,10 @@ export interface NodeConfig {
   limits?: Limits
   /** bytes the content store may hold (default 2 GiB); 0: no store and no result cache */
   cacheSize?: number
+  /** offer only these services (of those whose tools are here) */
+  offer?: string[]
+  /** other nodes, by base URL, that this node's pipelines may place stages on beside the peers it hears over mDNS */
+  peers?: string[]
 }
 
 /** --cache-size by default: 2 GiB */
@@ -173,7 +177,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   mkdirSync(config.dataDir, { recursive: true })
   const nodeId = nodeIdOf(config.dataDir)
   const printers = openPrinters(config.printers ?? [], config.printerOptions, log)
-  const { sandbox, services, offered, limits } = resolveOffer({ ...config, slots, timeoutSec, printers: [...printers.keys()] }, log)
+  const { sandbox, services, offered, limits } = resolveOffer({ ...config, slots, timeoutSec, printers: [...printers.keys()], offer: config.offer }, log)
   const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers, tokenRequired }, st)
   const mdns = createNodeAdvertising({ mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record() }, { log })
   // a node that fails to start is never announced
@@ -181,8 +185,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await mdns.abandon()
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }, { createBlobStore }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./blobs.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }, { createBlobStore }, { createNodePipelines }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./blobs.js'), import('./node-pipelines.js')]).catch(giveUp)
   let store: Store
   let blobs: BlobStore
   try {
@@ -210,19 +214,25 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
     { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status(), blobs: () => blobs.stats() },
   )
+  let self = { url: '', port: 0 }
+  const pipelines = createNodePipelines(
+    { dataDir: config.dataDir, retentionHours, token: config.token, allow, maxBytes: Math.min(blobs.limit, config.maxUpload ?? 2 ** 30), peers: config.peers },
+    { blobs, log, notify: (url) => notifier.notify(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }) },
+  )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
     },
-    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs },
+    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs, routes: [pipelines.routes] },
   )
   const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')
   } catch (err) {
+    await pipelines.close()
     await runner.close().catch(() => {})
     await notifier.close()
     store.close()
@@ -233,6 +243,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
   mdns.listening(port, () => record(counts()))
+  self = { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port }
+  pipelines.start()
   if (config.mdns === true) {
     runner.events.on('stats', mdns.update)
     for (const p of printers.values()) p.on('state', mdns.update)
@@ -241,7 +253,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   return {
     server,
     port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: self.url,
     store,
     runner,
     services,
@@ -250,6 +262,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     browser: mdns.browser,
     close () {
       closed ??= (async () => {
+        // pipelines stop being driven, as they are: the next start resumes them
+        await pipelines.close()
         await mdns.close()
         server.close()
         server.closeAllConnections()

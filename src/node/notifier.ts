@@ -57,8 +57,28 @@ const hostOf = (url: string) => {
 const lookupAll = (host: string) => new Promise<LookupAddress[]>((resolve, reject) =>
   dnsLookup(host, { all: true, verbatim: true }, (err, addrs) => err ? reject(err) : resolve(addrs)))
 
+/** A URL the node will not call: why, in words a log line or a reply can carry. */
+export class RefusedUrl extends Error {}
+
+/**
+ * The addresses of a URL's host, resolved once and each checked: never a link-local or cloud
+ * metadata address, and inside `allow` when it is given. Throws RefusedUrl naming the first
+ * refused one (a name is refused when any of its addresses is).
+ */
+export async function checkedAddresses (url: string, allow?: BlockList, lookup: (host: string) => Promise<LookupAddress[]> = lookupAll): Promise<LookupAddress[]> {
+  const host = hostOf(url)
+  if (host === undefined) throw new RefusedUrl('not a URL')
+  const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host)
+  if (addrs.length === 0) throw new Error(`${host} has no address`)
+  for (const { address } of addrs) {
+    const kind = refusedKind(plainIp(address), allow)
+    if (kind) throw new RefusedUrl(`${isIP(host) ? `${host} is` : `${host} resolves to ${plainIp(address)},`} ${kind}`)
+  }
+  return addrs
+}
+
 /** A lookup for the HTTP client that answers only `addrs`, already checked: no second resolution. */
-const pinned = (addrs: LookupAddress[]): LookupFunction => (hostname, options, cb) => {
+export const pinned = (addrs: LookupAddress[]): LookupFunction => (hostname, options, cb) => {
   const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family
   const list = family ? addrs.filter((a) => a.family === family) : addrs
   if (list.length === 0) return cb(Object.assign(new Error(`no IPv${family} address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0)
@@ -74,13 +94,12 @@ export function createNotifier (config: NotifierConfig, deps: NotifierDeps): Not
   let closed: Promise<void> | undefined
 
   async function send (url: string) {
-    const host = hostOf(url)
-    if (host === undefined) return log(`notifier ${url} refused: not a URL`)
-    const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host)
-    if (addrs.length === 0) throw new Error(`${host} has no address`)
-    for (const { address } of addrs) {
-      const kind = refusedKind(plainIp(address), config.allow)
-      if (kind) return log(`notifier ${url} refused: ${isIP(host) ? `${host} is` : `${host} resolves to ${plainIp(address)},`} ${kind}; nothing sent`)
+    let addrs: LookupAddress[]
+    try {
+      addrs = await checkedAddresses(url, config.allow, lookup)
+    } catch (e) {
+      if (!(e instanceof RefusedUrl)) throw e
+      return log(`notifier ${url} refused: ${e.message}${e.message === 'not a URL' ? '' : '; nothing sent'}`)
     }
     // got loads on the first notification: most nodes never send one, and it costs ~0.1 s at start
     const { default: got } = await import('got')

@@ -16,7 +16,7 @@ export interface Offer {
  * printer service when a printer is attached), and the limits each tool run gets.
  */
 export function resolveOffer (
-  config: { sandbox?: SandboxMode, serviceDirs?: string[], limits?: Limits, slots: number, timeoutSec: number, printers: string[] },
+  config: { sandbox?: SandboxMode, serviceDirs?: string[], limits?: Limits, slots: number, timeoutSec: number, printers: string[], offer?: string[] },
   log: (line: string) => void,
 ): Offer {
   const mode = config.sandbox ?? 'auto'
@@ -30,6 +30,7 @@ export function resolveOffer (
     ...config.limits,
   }
   const services = resolveAll([builtinServicesDir, ...(config.serviceDirs ?? [])]).map((s) => {
+    if (config.offer && !config.offer.includes(s.name)) return { ...s, available: false, reason: `not in this node's --offer (${config.offer.join(',')})` }
     if (s.kind === 'printer' && config.printers.length) return { ...s, available: true, reason: undefined }
     return confine(s, sandbox, mode)
   })

@@ -39,6 +39,9 @@ export interface Task {
   key?: string
   /** completed from the result cache: the task whose result it is */
   cached?: string
+  /** the output's digest and size once it is in the node's content store (GET /api/v1/blobs/SHA) */
+  outSha256?: string
+  outSize?: number
 }
 
 /** Seed-style ids: `<epoch seconds>-<6 digits>`, e.g. 1361982308-837500. */

@@ -201,6 +201,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       .then(({ sha256, size }) => {
         blobs.add(path, sha256, size)
         if (t.key) blobs.record(t.key, sha256, t.id)
+        // by its digest, the output can go from this node's store to another's (the next stage of a pipeline)
+        if (blobs.size(sha256) !== undefined && store.get(t.id)) set(t.id, { outSha256: sha256, outSize: size })
       })
       .catch((e) => log(`task ${t.id}: its result is not cached: ${(e as Error).message}`))
       .finally(() => recording.delete(p))
@@ -388,7 +390,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         server: config.serverName,
         cmd: plan.cmd,
         ctime: now,
-        ...(cached ? { etime: now, exitCode: 0, cached } : {}),
+        ...(cached ? { etime: now, exitCode: 0, cached, outSha256: hit!.sha256, outSize: blobs.size(hit!.sha256) } : {}),
         in: inputs,
         ...(taskFiles.length ? { files: taskFiles } : {}),
         out: plan.out && `tasks/out/${plan.out}`,

@@ -1,0 +1,93 @@
+import type Router from '@koa/router'
+import type { Context } from 'koa'
+import { z } from 'zod'
+import type { Edge } from './app.js'
+import type { BlobPuller } from './blob-pull.js'
+import { badRequest, notFound } from './errors.js'
+import { SHA256, zodProblem } from './tree.js'
+import { FINAL_PIPELINE, PIPELINE_ID, pipelineView, type Pipeline } from '../pipeline/pipeline.js'
+import type { Pipelines } from '../pipeline/driver.js'
+
+/** longest long poll of a pipeline, seconds */
+const MAX_WAIT = 60
+
+const fetchSchema = z.object({ sha256: z.string().regex(SHA256, 'a SHA-256: 64 lower-case hex digits'), from: z.string().min(1).max(2048) }).strict()
+
+/**
+ * The routes of pipelines (`/api/v1/pipelines`) and of blobs passed node to node
+ * (`POST /api/v1/blobs/fetch`), mounted by the app beside its own.
+ */
+export function pipelineRoutes (deps: { pipelines: Pipelines, puller: BlobPuller }) {
+  const { pipelines, puller } = deps
+  return (v1: Router, edge: Edge) => {
+    const view = (ctx: Context) => (p: Pipeline) => pipelineView(p, { notifier: edge.trusted(ctx) })
+    const id = (ctx: Context) => {
+      const x = ctx.params.id
+      if (!PIPELINE_ID.test(x)) throw notFound(`no pipeline ${x}`)
+      return x
+    }
+    /** the pipeline once it ends, or as it is after `seconds` (or when the client hangs up) */
+    const untilFinal = (p: Pipeline, seconds: number, ctx: Context) => new Promise<Pipeline>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        pipelines.events.off('pipeline', on)
+        ctx.res.off('close', done)
+        resolve(pipelines.get(p.id))
+      }
+      const on = (x: Pipeline) => { if (x.id === p.id && FINAL_PIPELINE.has(x.status)) done() }
+      const timer = setTimeout(done, seconds * 1000)
+      pipelines.events.on('pipeline', on)
+      ctx.res.on('close', done)
+    })
+
+    v1.post('/blobs/fetch', async (ctx) => {
+      edge.checkToken(ctx)
+      const parsed = fetchSchema.safeParse(await edge.json(ctx))
+      if (!parsed.success) throw badRequest(zodProblem(parsed.error))
+      // the transfer may outlast the connection's idle timeout: nothing goes either way meanwhile
+      ctx.req.socket.setTimeout(0)
+      const r = await puller.pull(parsed.data.sha256, parsed.data.from, edge.tokenOf(ctx))
+      ctx.status = r.pulled ? 201 : 200
+      edge.reply(ctx, r, 'blob')
+    })
+
+    v1.post('/pipelines', async (ctx) => {
+      edge.checkToken(ctx)
+      const p = pipelines.create(await edge.json(ctx), edge.clientOf(ctx), edge.tokenOf(ctx))
+      ctx.status = 201
+      ctx.set('Location', `/api/v1/pipelines/${p.id}`)
+      edge.reply(ctx, pipelineView(p, { notifier: true }), 'pipeline')
+    })
+    v1.get('/pipelines', (ctx) => edge.reply(ctx, pipelines.list().map(view(ctx)), 'pipelines'))
+    v1.get('/pipelines/:id', async (ctx) => {
+      const p = pipelines.get(id(ctx))
+      ctx.set('X-Rrcloud-Max-Wait', String(MAX_WAIT))
+      const wait = ctx.query.wait === undefined ? 0 : Number(ctx.query.wait)
+      if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the pipeline to end (at most ${MAX_WAIT})`)
+      const socket = ctx.req.socket
+      if (wait > 0 && socket.timeout && socket.timeout < (MAX_WAIT + 10) * 1000) socket.setTimeout((MAX_WAIT + 10) * 1000)
+      edge.reply(ctx, view(ctx)(wait > 0 && !FINAL_PIPELINE.has(p.status) ? await untilFinal(p, Math.min(wait, MAX_WAIT), ctx) : p), 'pipeline')
+    })
+    const cancel = (ctx: Context) => {
+      edge.checkToken(ctx)
+      edge.reply(ctx, view(ctx)(pipelines.cancel(id(ctx))), 'pipeline')
+    }
+    v1.post('/pipelines/:id/cancel', cancel)
+    v1.delete('/pipelines/:id', cancel)
+    v1.get('/pipelines/:id/log', async (ctx) => {
+      const text = await pipelines.log(id(ctx))
+      ctx.type = 'text/plain'
+      ctx.body = text
+    })
+    v1.get('/pipelines/:id/stages/:n/output', async (ctx) => {
+      const n = Number(ctx.params.n)
+      if (!Number.isInteger(n) || n < 1) throw notFound(`no stage ${ctx.params.n}`)
+      const out = await pipelines.output(id(ctx), n)
+      ctx.type = 'application/octet-stream'
+      if (out.size !== undefined) ctx.length = out.size
+      ctx.set('Content-Disposition', `attachment; filename="${out.name.replace(/[^\w.-]/g, '_')}"`)
+      ctx.body = out.stream
+      out.stream.on('error', () => ctx.res.destroy())
+    })
+  }
+}
