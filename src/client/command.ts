@@ -1,8 +1,9 @@
 import { Args, Command, Errors, Flags } from '@oclif/core'
-import type { TaskView } from './api.js'
+import type { PipelineView, TaskView } from './api.js'
 import { clientContext, type ClientContext } from './context.js'
 import { ClientError } from './errors.js'
 import { changeTask } from './tasks.js'
+import { changePipeline, PIPELINE_ID } from './pipe.js'
 
 /** Commands print a ClientError as `rrcloud: message` and exit with its code (JSON with --json). */
 export abstract class BaseCommand extends Command {
@@ -40,11 +41,11 @@ export abstract class TaskChangeCommand extends ClientCommand {
   static args = { id: Args.string({ description: 'task id', required: true, ignoreStdin: true }) }
   protected abstract readonly change: 'cancel' | 'pause' | 'resume'
 
-  async run (): Promise<TaskView> {
+  async run (): Promise<TaskView | PipelineView> {
     // oclif spreads the class it is given: statics inherited from here would be left out
     const C = this.constructor as typeof TaskChangeCommand
     const { args, flags } = await this.parse({ args: C.args, flags: C.flags, baseFlags: C.baseFlags, enableJsonFlag: C.enableJsonFlag } as typeof TaskChangeCommand)
-    const task = await changeTask(this.client(flags), args.id, this.change)
+    const task = PIPELINE_ID.test(args.id) ? await changePipeline(this.client(flags), args.id, this.change) : await changeTask(this.client(flags), args.id, this.change)
     this.log(`id: ${task.id}\nstatus: ${task.status}`)
     return task
   }

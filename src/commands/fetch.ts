@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { ClientCommand } from '../client/command.js'
 import { fetchOutput } from '../client/tasks.js'
+import { fetchPipeline, PIPELINE_ID } from '../client/pipe.js'
 
 export default class Fetch extends ClientCommand {
   static summary = "Write a complete task's result to a file."
@@ -12,7 +13,7 @@ export default class Fetch extends ClientCommand {
     '<%= config.bin %> fetch 1361982308-837500 -o - | head',
   ]
 
-  static args = { id: Args.string({ description: 'task id', required: true, ignoreStdin: true }) }
+  static args = { id: Args.string({ description: 'task id, or pipeline id (its last output)', required: true, ignoreStdin: true }) }
   static flags = {
     output: Flags.string({ char: 'o', summary: 'where to write it (- for stdout; default: the file name the node gave it, here)', helpValue: 'FILE' }),
     wait: Flags.boolean({ summary: 'wait for the task to end first' }),
@@ -20,6 +21,11 @@ export default class Fetch extends ClientCommand {
 
   async run (): Promise<{ id: string; status: string; file?: string }> {
     const { args, flags } = await this.parse(Fetch)
+    if (PIPELINE_ID.test(args.id)) {
+      const r = await fetchPipeline(this.client(flags), args.id, flags.output, flags.wait)
+      if (r.file) this.logToStderr(`${r.id}: ${r.file}`)
+      return r
+    }
     const { task, file } = await fetchOutput(this.client(flags), args.id, flags.output, flags.wait)
     if (file) this.logToStderr(`${task.id}: ${file}`)
     return { id: task.id, status: task.status, file }

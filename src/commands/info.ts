@@ -3,6 +3,8 @@ import type { TaskView } from '../client/api.js'
 import { ClientCommand } from '../client/command.js'
 import { formatTask, formatTaskList } from '../client/format.js'
 import { everyNode, findTask } from '../client/lookup.js'
+import { findPipeline, formatPipeline, PIPELINE_ID } from '../client/pipe.js'
+import type { PipelineView } from '../client/api.js'
 
 export default class Info extends ClientCommand {
   static summary = 'Show a task (status queued, busy, paused, complete, failed, cancelled), or the tasks of every node.'
@@ -13,11 +15,16 @@ export default class Info extends ClientCommand {
     '<%= config.bin %> info --json',
   ]
 
-  static args = { id: Args.string({ description: 'task id, as printed by `rrcloud SERVICE ...`', ignoreStdin: true }) }
+  static args = { id: Args.string({ description: 'task id, as printed by `rrcloud SERVICE ...`, or pipeline id (`rrcloud pipe --async ...`)', ignoreStdin: true }) }
 
-  async run (): Promise<TaskView | TaskView[]> {
+  async run (): Promise<TaskView | TaskView[] | PipelineView> {
     const { args, flags } = await this.parse(Info)
     const ctx = this.client(flags)
+    if (args.id && PIPELINE_ID.test(args.id)) {
+      const { pipeline } = await findPipeline(ctx, args.id)
+      this.log(formatPipeline(pipeline).trimEnd())
+      return pipeline
+    }
     if (args.id) {
       const { task } = await findTask(ctx, args.id)
       this.log(formatTask(task).trimEnd())

@@ -146,9 +146,10 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
       if (next) throw new StageFailure(`${at(p, s)} has no output to pass on to ${next.service}`)
       return
     }
+    // the node hashes an output into its store just after the task completes
     const until = Date.now() + 60_000
-    while (!t.outSha256 && Date.now() < until) {
-      await sleep(100, undefined, { signal })
+    for (let delay = 10; !t.outSha256 && Date.now() < until; delay = Math.min(delay * 2, 200)) {
+      await sleep(delay, undefined, { signal })
       t = await follow(p, s, signal, 0)
     }
     if (!t.outSha256) {
