@@ -118,8 +118,11 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
     save(p)
   }
 
-  /** The task of a stage as its node sees it now: long polls until it ends; NodeGone when the node stops answering. */
-  async function follow (p: Pipeline, s: Stage, signal: AbortSignal, waitSec = 5): Promise<PeerTask> {
+  /**
+   * The task of a stage as its node sees it: long polls in slices of a second (its state and
+   * percent are taken between them) until it ends; NodeGone when the node stops answering.
+   */
+  async function follow (p: Pipeline, s: Stage, signal: AbortSignal, waitSec = 1): Promise<PeerTask> {
     const node = api(p, s.node!)
     let failing: number | undefined
     for (;;) {
