@@ -5,6 +5,7 @@ import type { BlobStore } from './blobs.js'
 import type { Edge } from './app.js'
 import type Router from '@koa/router'
 import { createBlobPuller } from './blob-pull.js'
+import { refusedAddress } from './notifier.js'
 import { pipelineRoutes } from './pipelines.js'
 import { createPipelines, type Pipelines } from '../pipeline/driver.js'
 import { createPeerView, fromRecord } from '../pipeline/peers.js'
@@ -26,6 +27,7 @@ export function createNodePipelines (
   config: { dataDir: string, retentionHours: number, token?: string, allow: BlockList, maxBytes: number, peers?: string[] },
   deps: {
     blobs: BlobStore, log: (line: string) => void, notify: (url: string) => void
+    notifierRefusal?: (url: string) => string | undefined
     mdns: () => Peer[] | undefined
     /** this node's record and how it is reached from here (once it listens) */
     self: () => NodeRecord & { url: string, port: number }
@@ -35,6 +37,7 @@ export function createNodePipelines (
   const view = createPeerView({ statics: config.peers, token: config.token }, {
     self: () => { const s = deps.self(); return fromRecord(s, s.url, { local: true }) },
     mdns: deps.mdns,
+    refused: (address) => refusedAddress(address, config.allow),
   })
   const pipelines = createPipelines(
     { dataDir: config.dataDir, retentionHours: config.retentionHours, token: config.token },
@@ -44,6 +47,7 @@ export function createNodePipelines (
       blobs: deps.blobs,
       log: deps.log,
       notify: deps.notify,
+      notifierRefusal: deps.notifierRefusal,
     },
   )
   return {

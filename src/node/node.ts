@@ -217,7 +217,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   let self = { url: '', port: 0 }
   const pipelines = createNodePipelines(
     { dataDir: config.dataDir, retentionHours, token: config.token, allow, maxBytes: Math.min(blobs.limit, config.maxUpload ?? 2 ** 30), peers: config.peers },
-    { blobs, log, notify: (url) => notifier.notify(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }) },
+    { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }) },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(

@@ -37,6 +37,8 @@ export interface PipelinesDeps {
   log: (line: string) => void
   /** called once when a pipeline ends, with the notifier URL already expanded */
   notify: (url: string) => void
+  /** why a notifier URL is refused at once (its host is a refused address), if it is */
+  notifierRefusal?: (url: string) => string | undefined
 }
 
 /** The pipelines this node drives (src/node/pipelines.ts is their HTTP edge). */
@@ -382,6 +384,9 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
     create (json, client, token) {
       if (closing) throw new TaskError('full', 'the node is stopping')
       const r = parsePipeline(json)
+      if (r.notifier !== undefined && !/^https?:\/\/\S+$/i.test(r.notifier)) throw new TaskError('invalid', 'notifier must be an http:// or https:// URL')
+      const refused = r.notifier && deps.notifierRefusal?.(r.notifier)
+      if (refused) throw new TaskError('invalid', `notifier refused: ${refused}`)
       const missing = blobs.missing(digestsOf(r))
       if (missing.length) {
         throw new TaskError('conflict', `${missing.length} file(s) of this pipeline are not on this node: upload them (PUT /api/v1/blobs/SHA256) and send it again`, { missing })

@@ -46,7 +46,12 @@ const STATIC_MS = 2000
 
 export function createPeerView (
   config: { statics?: string[], token?: string },
-  deps: { self: () => PeerInfo, mdns: () => Peer[] | undefined },
+  deps: {
+    self: () => PeerInfo
+    mdns: () => Peer[] | undefined
+    /** why a peer heard over mDNS at this address is not used (outside --allow, link-local), if it is not */
+    refused?: (address: string) => string | undefined
+  },
 ): PeerView {
   let asked: { at: number, peers: Promise<PeerInfo[]> } | undefined
   const statics = () => {
@@ -70,6 +75,8 @@ export function createPeerView (
       const out: PeerInfo[] = [self]
       for (const p of deps.mdns() ?? []) {
         const info = fromPeer(p)
+        // a record anyone on the LAN can send: its node gets stages and the token only inside --allow
+        if (info && deps.refused?.(new URL(info.url).hostname.replace(/^\[|\]$/g, ''))) continue
         if (info && !out.some((x) => x.id === info.id)) out.push(info)
       }
       for (const p of await statics()) if (!out.some((x) => x.id === p.id)) out.push(p)

@@ -166,3 +166,33 @@ test('Ctrl-C in a synchronous pipeline cancels it', async () => {
   assert.match(r.stderr, /cancelling pipeline/)
   assert.equal((await ended(id)).status, 'cancelled')
 })
+
+test('POST /api/v1/pipelines: files not held (409 with missing), a refused notifier, a malformed pipeline (400); unknown ids 404', async () => {
+  const post = async (body: unknown) => {
+    const r = await fetch(`${node.url}/api/v1/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: r.status, body: await r.json() as any }
+  }
+  const scad = readFileSync(join(w.cwd, 'cube.scad'))
+  const { createHash } = await import('node:crypto')
+  const h = createHash('sha256').update(scad).digest('hex')
+  const stages = [{ service: 'openscad', inputs: [{ sha256: h, path: 'cube.scad' }] }]
+  const missing = await post({ stages })
+  if (missing.status === 409) {
+    assert.deepEqual(missing.body.missing, [h])
+    assert.equal((await fetch(`${node.url}/api/v1/blobs/${h}`, { method: 'PUT', body: scad })).status, 201)
+  }
+  const bad = await post({ stages, notifier: 'http://169.254.169.254/latest' })
+  assert.equal(bad.status, 400)
+  assert.match(bad.body.error, /notifier refused: 169\.254\.169\.254 is a link-local/)
+  assert.equal((await post({ stages, notifier: 'file:///etc/passwd' })).status, 400)
+  const second = await post({ stages: [...stages, { service: 'slic3r', inputs: [{ sha256: h }] }] })
+  assert.equal(second.status, 400)
+  assert.match(second.body.error, /stage 2 \(slic3r\): takes the previous stage's output/)
+  assert.equal((await fetch(`${node.url}/api/v1/pipelines/p1-000000`)).status, 404)
+  assert.equal((await fetch(`${node.url}/api/v1/pipelines/..%2Fx`)).status, 404)
+  assert.equal((await fetch(`${node.url}/api/v1/pipelines/p1-000000/cancel`, { method: 'POST' })).status, 404)
+  const made = await post({ stages })
+  assert.equal(made.status, 201)
+  assert.equal((await getJson(`${node.url}/api/v1/pipelines/${made.body.id}?wait=30`)).status, 'complete')
+  assert.equal((await fetch(`${node.url}/api/v1/pipelines/${made.body.id}/stages/2/output`)).status, 404)
+})
