@@ -24,12 +24,18 @@ const { values: o } = parseArgs({
     fn: { type: 'string', default: '200' },
     'client-mbit': { type: 'string', default: '0' },
     out: { type: 'string' },
+    // print the nodes' log lines of each pipeline (where its time went)
+    verbose: { type: 'boolean', default: false },
   },
 })
 const ROUNDS = Number(o.rounds)
 const MBIT = Number(o['client-mbit'])
 
-interface Run { mode: 'cloud' | 'pipeline'; ms: number; bytes: number; out: number; intermediate: number; inputs: number; stl?: number; gcode?: number }
+interface Run {
+  mode: 'cloud' | 'pipeline'; ms: number; bytes: number; out: number; intermediate: number; inputs: number; stl?: number; gcode?: number
+  /** the tools' own time: each task's end minus its creation, as the nodes recorded them */
+  toolMs: number
+}
 
 const counters = async (nl: NodeLan) => {
   const read = async (k: string) => Number(await nl.lan.run(nl.client, ['cat', `/sys/class/net/veth0/statistics/${k}`]))
@@ -83,6 +89,12 @@ async function main () {
           ok(await run(['pipe', at(alpha), '--no-cache', '-o', `${tag}.out.gcode`, 'openscad', scad, '--', 'slic3r', '--load=slic3r.ini', '--', 'echo']), 'rrcloud pipe')
         }
         const ms = Date.now() - t0
+        let toolMs = 0
+        for (const n of [alpha, beta, gamma]) {
+          for (const t of (await nl.http(`${n.url}/api/v1/tasks`)).body as Array<{ ctime: number, etime?: number }>) {
+            if (t.ctime * 1000 >= t0 - 1000 && t.etime) toolMs += (t.etime - t.ctime) * 1000
+          }
+        }
         const bytes = (await counters(nl)) - before
         const out = size(join(work, `${tag}.out.gcode`))
         const inputs = size(join(work, scad)) + size(join(work, 'slic3r.ini'))
@@ -91,13 +103,22 @@ async function main () {
         const intermediate = files.stl !== undefined ? 2 * (files.stl + files.gcode!) : 0
         if (p && p.status !== 'complete') throw new Error(`pipeline ${p.id}: ${p.status} ${p.error}`)
         if (!/^G1 /m.test(readFileSync(join(work, `${tag}.out.gcode`), 'utf8'))) throw new Error(`${tag}: no G-code`)
-        runs.push({ mode, ms, bytes, out, intermediate, inputs, ...files })
-        process.stderr.write(`${tag}: ${ms} ms, ${mib(bytes)} through the client\n`)
+        runs.push({ mode, ms, bytes, out, intermediate, inputs, toolMs, ...files })
+        process.stderr.write(`${tag}: ${ms} ms (tools ${Math.round(toolMs)} ms), ${mib(bytes)} through the client\n`)
+        if (o.verbose) {
+          for (const n of [alpha, beta, gamma]) {
+            const lines = n.out.all.filter((l) => Date.parse(l.slice(0, 24)) >= t0)
+            process.stderr.write(lines.map((l) => `  ${n.name} ${l}\n`).join(''))
+          }
+        }
       }
     }
     const of = (m: Run['mode']) => runs.filter((r) => r.mode === m)
-    const cloud = { ms: median(of('cloud').map((r) => r.ms)), bytes: median(of('cloud').map((r) => r.bytes)) }
-    const pipe = { ms: median(of('pipeline').map((r) => r.ms)), bytes: median(of('pipeline').map((r) => r.bytes)) }
+    const stats = (m: Run['mode']) => ({ ms: median(of(m).map((r) => r.ms)), bytes: median(of(m).map((r) => r.bytes)), rest: median(of(m).map((r) => r.ms - r.toolMs)) })
+    const cloud = stats('cloud')
+    const pipe = stats('pipeline')
+    // the tools take as long either way; on a shared machine their time swings from run to run
+    const tools = median(runs.map((r) => r.toolMs))
     const ratios = of('pipeline').map((r, i) => r.ms / of('cloud')[i].ms)
     const sample = of('cloud')[0]
     const report = [
@@ -108,12 +129,14 @@ async function main () {
       `Per round: STL ${mib(sample.stl!)} and G-code ${mib(sample.gcode!)} in between, the G-code back at the end (${mib(sample.out)}); inputs (scad + ini) ${sample.inputs} bytes. ` +
       'The *.cloud way moves each intermediate file twice through the client (down, then up to the next node).',
       '',
-      '| round | mode | wall | through the client | of which intermediate outputs |',
-      '|---|---|---|---|---|',
-      ...runs.map((r, i) => `| ${Math.floor(i / 2) + 1} | ${r.mode} | ${(r.ms / 1000).toFixed(2)} s | ${mib(r.bytes)} | ${r.mode === 'cloud' ? mib(r.intermediate) : '0 (final output ' + mib(r.out) + ', the rest requests and replies)'} |`),
+      '| round | mode | wall | tools (tasks created → ended) | the rest | through the client | of which intermediate outputs |',
+      '|---|---|---|---|---|---|---|',
+      ...runs.map((r, i) => `| ${Math.floor(i / 2) + 1} | ${r.mode} | ${(r.ms / 1000).toFixed(2)} s | ${(r.toolMs / 1000).toFixed(2)} s | ${((r.ms - r.toolMs) / 1000).toFixed(2)} s | ${mib(r.bytes)} | ${r.mode === 'cloud' ? mib(r.intermediate) : '0 (final output ' + mib(r.out) + ', the rest requests and replies)'} |`),
       '',
       `Medians: cloud ${(cloud.ms / 1000).toFixed(2)} s and ${mib(cloud.bytes)}; pipeline ${(pipe.ms / 1000).toFixed(2)} s and ${mib(pipe.bytes)}: ` +
-      `**${(pipe.ms / cloud.ms).toFixed(2)}x the time** (per round ${ratios.map((r) => r.toFixed(2)).join(', ')}), ${(pipe.bytes / cloud.bytes).toFixed(2)}x the bytes.`,
+      `**${(pipe.ms / cloud.ms).toFixed(2)}x the time** (per round ${ratios.map((r) => r.toFixed(2)).join(', ')}), ${(pipe.bytes / cloud.bytes).toFixed(2)}x the bytes. ` +
+      `Time beside the tools' own (the rest): cloud ${(cloud.rest / 1000).toFixed(2)} s, pipeline ${(pipe.rest / 1000).toFixed(2)} s (${(pipe.rest / cloud.rest).toFixed(2)}x); ` +
+      `with the tools' median time added to each: ${((tools + pipe.rest) / (tools + cloud.rest)).toFixed(2)}x.`,
       '',
     ].join('\n')
     process.stdout.write(report + '\n')
