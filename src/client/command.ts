@@ -3,7 +3,7 @@ import type { PipelineView, TaskView } from './api.js'
 import { clientContext, type ClientContext } from './context.js'
 import { ClientError } from './errors.js'
 import { changeTask } from './tasks.js'
-import { changePipeline, PIPELINE_ID } from './pipe.js'
+import { changePipeline, PIPELINE_ID } from './pipelines.js'
 
 /** Commands print a ClientError as `rrcloud: message` and exit with its code (JSON with --json). */
 export abstract class BaseCommand extends Command {

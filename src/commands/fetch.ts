@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { ClientCommand } from '../client/command.js'
 import { fetchOutput } from '../client/tasks.js'
-import { fetchPipeline, PIPELINE_ID } from '../client/pipe.js'
+import { fetchPipeline, PIPELINE_ID } from '../client/pipelines.js'
 
 export default class Fetch extends ClientCommand {
   static summary = "Write a complete task's result to a file."

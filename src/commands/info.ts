@@ -3,7 +3,7 @@ import type { TaskView } from '../client/api.js'
 import { ClientCommand } from '../client/command.js'
 import { formatTask, formatTaskList } from '../client/format.js'
 import { everyNode, findTask } from '../client/lookup.js'
-import { findPipeline, formatPipeline, PIPELINE_ID } from '../client/pipe.js'
+import { findPipeline, formatPipeline, PIPELINE_ID } from '../client/pipelines.js'
 import type { PipelineView } from '../client/api.js'
 
 export default class Info extends ClientCommand {

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core'
 import { ClientCommand } from '../client/command.js'
 import { findTask } from '../client/lookup.js'
-import { pipelineLog, PIPELINE_ID } from '../client/pipe.js'
+import { pipelineLog, PIPELINE_ID } from '../client/pipelines.js'
 
 export default class Log extends ClientCommand {
   static summary = "Print a task's log: what its tool wrote to stdout and stderr."

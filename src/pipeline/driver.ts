@@ -2,16 +2,14 @@ import { EventEmitter } from 'node:events'
 import { basename } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncomingMessage } from 'node:http'
-import { rank, type PeerInfo } from '../scheduler/rank.js'
-import { preferData } from '../scheduler/data.js'
 import type { BlobStore } from '../node/blobs.js'
 import { StoreUnwritable, TaskError } from '../node/errors.js'
-import { plainIp } from '../node/access.js'
 import { peerApi, PeerRefused, type PeerTask } from './peer-api.js'
 import type { PeerView } from './peers.js'
 import { createPipelineStore } from './store.js'
+import { createPlacer, StageFailure } from './place.js'
 import {
-  digestsOf, FINAL_PIPELINE, isPrevious, newPipelineId, parsePipeline, PIPELINE_ID,
+  digestsOf, FINAL_PIPELINE, newPipelineId, parsePipeline, PIPELINE_ID, stageName,
   type Pipeline, type PipelineStatus, type Stage, type StageNode,
 } from './pipeline.js'
 
@@ -64,12 +62,8 @@ export interface Pipelines {
 const NODE_GONE = /node stopped while the task was running/
 const PRINT_SERVICE = (s: Stage) => Boolean(s.printer) || s.service === 'printrun'
 
-/** A stage that cannot go on: the pipeline fails with this message. */
-class StageFailure extends Error {}
 /** The stage's node stopped answering, or lost the task. */
 class NodeGone extends Error {}
-
-const hostForUrl = (ip: string) => { const a = plainIp(ip); return a.includes(':') ? `[${a}]` : a }
 
 export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): Pipelines {
   const { log, blobs } = deps
@@ -77,7 +71,6 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
   const events = new EventEmitter()
   events.setMaxListeners(0)
   const goneMs = config.goneMs ?? 5000
-  const placeMs = config.placeMs ?? 30_000
   /** pipelines being driven, by id */
   const running = new Map<string, { p: Pipeline, ctl: AbortController, done: Promise<void> }>()
   let closing = false
@@ -85,7 +78,7 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
 
   const tokenOf = (p: Pipeline) => p.token ?? config.token
   const api = (p: Pipeline, n: StageNode) => peerApi(n.url, tokenOf(p))
-  const at = (p: Pipeline, s: Stage) => `stage ${p.stages.indexOf(s) + 1}/${p.stages.length} (${s.service})`
+  const at = stageName
 
   function save (p: Pipeline) {
     try {
@@ -166,119 +159,7 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
     save(p)
   }
 
-  /** Nodes that hold a blob a stage needs: those that made or fetched it, then this node if it holds it. */
-  function sourcesOf (p: Pipeline, sha: string): StageNode[] {
-    const self = deps.self()
-    const out = p.stages.filter((x) => x.out?.sha256 === sha).flatMap((x) => x.holders ?? [])
-    if (blobs.size(sha) !== undefined) out.push(self)
-    return out.filter((n, i) => out.findIndex((x) => x.id === n.id) === i)
-  }
-
-  /** Makes `target` hold every file of the task: it pulls each it lacks from a node that has it, never through the client. */
-  async function supply (p: Pipeline, target: PeerInfo, body: TaskBody, signal: AbortSignal) {
-    const self = deps.self()
-    const node = peerApi(target.url, tokenOf(p))
-    const shas = [...new Set([...body.inputs, ...body.files].map((f) => f.sha256))]
-    const missing = await node.missing(shas)
-    for (const sha of missing) {
-      let last: Error | undefined
-      let done = false
-      for (const src of sourcesOf(p, sha)) {
-        if (src.id === target.id) continue
-        // this node as the target sees it: the address its requests come from
-        const from = src.id === self.id ? `http://${hostForUrl(node.localAddress() ?? '127.0.0.1')}:${self.port}` : src.url
-        try {
-          await node.pull(sha, from, signal)
-          done = true
-          break
-        } catch (e) {
-          if (signal.aborted) throw e
-          last = e as Error
-        }
-      }
-      if (!done) throw new Error(`cannot bring file ${sha.slice(0, 12)} to ${target.name}: ${last?.message ?? 'no node holds it any more'}`)
-      const holder = { id: target.id, name: target.name, url: target.url }
-      for (const st of p.stages) if (st.out?.sha256 === sha && !st.holders?.some((h) => h.id === target.id)) st.holders = [...st.holders ?? [], holder]
-    }
-  }
-
-  interface TaskBody {
-    service: string
-    inputs: Array<{ sha256: string, path?: string, prearg?: string, size?: number }>
-    files: Array<{ sha256: string, path: string, size?: number }>
-    printer?: string
-    cache?: boolean
-  }
-
-  /** The stage as a task by digest, the previous output in place of its reference. */
-  function taskBody (p: Pipeline, s: Stage): TaskBody {
-    const prev = p.stages[p.stages.indexOf(s) - 1]
-    return {
-      service: s.service,
-      inputs: s.inputs.map((i) => isPrevious(i)
-        ? { sha256: prev.out!.sha256, path: i.path ?? prev.out!.name, ...(i.prearg ? { prearg: i.prearg } : {}), ...(prev.out!.size !== undefined ? { size: prev.out!.size } : {}) }
-        : i),
-      files: s.files,
-      ...(s.printer ? { printer: s.printer } : {}),
-      ...(p.cache === false ? { cache: false } : {}),
-    }
-  }
-
-  /** Candidates that hold the result or the most data first, as the client orders them (src/scheduler/data.ts). */
-  async function byData (p: Pipeline, peers: PeerInfo[], body: TaskBody): Promise<PeerInfo[]> {
-    if (peers.length < 2) return peers
-    const asked = peers.slice(0, 8)
-    const total = [...body.inputs, ...body.files].reduce((n, f) => n + (f.size ?? 0), 0)
-    const answers = await Promise.all(asked.map(async (peer) => {
-      try {
-        const h = await peerApi(peer.url, tokenOf(p)).lookup(body, 1500)
-        return { hit: h.hit && p.cache !== false, missingBytes: h.missingBytes ?? total }
-      } catch {
-        return undefined
-      }
-    }))
-    return [...preferData(asked, answers, total), ...peers.slice(asked.length)]
-  }
-
-  /** Chooses a node for the stage (load, then data; the printer's own node), brings it the files and submits the task. */
-  async function place (p: Pipeline, s: Stage, signal: AbortSignal) {
-    s.state = 'placing'
-    save(p)
-    const body = taskBody(p, s)
-    const until = Date.now() + placeMs
-    for (;;) {
-      const peers = await deps.view.peers()
-      const needs = { printer: s.printer }
-      // a stage whose node died runs elsewhere; on the same node only when no other offers the service
-      let ranked = rank(s.service, needs, peers, { now: Date.now(), avoid: new Map(s.tried.map((id) => [id, Infinity])) })
-      if (!ranked.length && s.tried.length) ranked = rank(s.service, needs, peers)
-      const errors: string[] = []
-      for (const peer of await byData(p, ranked.map((c) => c.peer), body)) {
-        try {
-          await supply(p, peer, body, signal)
-          const t = await peerApi(peer.url, tokenOf(p)).submit(body)
-          Object.assign(s, { node: { id: peer.id, name: peer.name, url: peer.url }, task: t.id, state: t.status })
-          for (const k of ['percent', 'progress', 'exitCode', 'error', 'started', 'ended'] as const) delete s[k]
-          s.tried.push(peer.id)
-          save(p)
-          log(`pipeline ${p.id} ${at(p, s)} on ${peer.name}: task ${t.id}`)
-          return
-        } catch (e) {
-          if (signal.aborted) throw e
-          // the task itself is wrong (a prearg, a path): another node would say the same
-          if (e instanceof PeerRefused && e.status === 400 && !/unknown service|no printer/.test(e.message)) {
-            throw new StageFailure(`${peer.name} refused ${at(p, s)}: ${String(e.details.error ?? e.message)}`)
-          }
-          errors.push(`${peer.name}: ${(e as Error).message}`)
-        }
-      }
-      if (Date.now() > until) {
-        if (errors.length) throw new StageFailure(`no node took ${at(p, s)}: ${errors.join('; ')}`)
-        throw new StageFailure(`no node offers ${s.service}${s.printer ? ` with printer ${s.printer}` : ''}; the nodes known: ${peers.map((x) => `${x.name} (${x.services.join(',') || 'nothing'})`).join('; ')}`)
-      }
-      await sleep(1000, undefined, { signal })
-    }
-  }
+  const { place } = createPlacer({ placeMs: config.placeMs ?? 30_000 }, { view: deps.view, self: deps.self, blobs, log, save, tokenOf })
 
   /** The end of a failed stage's log, kept with the pipeline. */
   async function keepLog (p: Pipeline, s: Stage) {

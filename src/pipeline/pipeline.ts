@@ -113,6 +113,9 @@ export function parsePipeline (json: unknown): PipelineRequest {
   return r
 }
 
+/** `stage 2/3 (slic3r)`, as messages name a stage */
+export const stageName = (p: Pipeline, s: Stage) => `stage ${p.stages.indexOf(s) + 1}/${p.stages.length} (${s.service})`
+
 /** Every digest a pipeline's stages name (their own files, not the outputs passed on). */
 export const digestsOf = (r: { stages: Array<{ inputs: Array<FileRef | PreviousRef>, files: FileRef[] }> }) =>
   [...new Set(r.stages.flatMap((s) => [...s.inputs.flatMap((i) => isPrevious(i) ? [] : [i.sha256]), ...s.files.map((f) => f.sha256)]))]

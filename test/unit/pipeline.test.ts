@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { describePipeline, formatPipeline, parsePipeArgv, stagesFor } from '../../src/client/pipe.js'
+import { describePipeline, parsePipeArgv, stagesFor } from '../../src/client/pipe.js'
+import { formatPipeline } from '../../src/client/pipelines.js'
 import { ClientError } from '../../src/client/errors.js'
 import { digestsOf, parsePipeline, pipelineView, PIPELINE_ID, newPipelineId, type Pipeline } from '../../src/pipeline/pipeline.js'
 import { TaskError } from '../../src/node/errors.js'
