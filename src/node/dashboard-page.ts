@@ -40,7 +40,7 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
     `<p><span class="state p-${esc(p.state)}">${esc(p.state)}</span> ${esc(p.temperatures ?? '')}</p></article>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
+<meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">
 <title>rrcloud: ${esc(n.name)}</title>
 <link rel="stylesheet" href="${esc(assets.css)}"><script type="module" src="${esc(assets.js)}"></script>
 </head><body data-node="${esc(n.id)}" data-name="${esc(n.name)}">
@@ -58,7 +58,7 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <section id="printers" aria-labelledby="printers-h"><h2 id="printers-h">Printers</h2>
 <div id="printer-cards" class="cards">${printers || '<p class="note">No printer on this node.</p>'}</div></section>
 <section id="tasks" aria-labelledby="tasks-h"><h2 id="tasks-h">Tasks</h2>
-<p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info">All ${d.total} tasks of this node as a table</a></p>
+<p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info" id="all-tasks">All ${d.total} tasks of this node as a table</a></p>
 <table><caption class="vh">Tasks, newest first</caption><thead><tr><th scope="col">Task</th><th scope="col">Service</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Ended</th><th scope="col">Files</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
 <tbody id="task-rows">${d.tasks.map((t) => taskRow(t, n.name)).join('\n')}</tbody></table>
 <p id="tasks-more"></p>

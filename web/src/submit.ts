@@ -188,7 +188,7 @@ async function submit (): Promise<void> {
     }
     src.setTask(task)
     if (!src.self) app.lan.tracked.add(src.id)
-    setText(status, `Task ${task.id} is ${task.status} on ${src.name}.`)
+    setText(status, `Task ${task.id} sent to ${src.name}: its state is in the list of tasks.`)
     // the address is the task's now: a reload shows it and submits nothing
     history.replaceState(null, '', taskUrl(src, task.id))
     entries = []
