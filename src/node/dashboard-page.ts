@@ -58,7 +58,7 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <section id="printers" aria-labelledby="printers-h"><h2 id="printers-h">Printers</h2>
 <div id="printer-cards" class="cards">${printers || '<p class="note">No printer on this node.</p>'}</div></section>
 <section id="tasks" aria-labelledby="tasks-h"><h2 id="tasks-h">Tasks</h2>
-<p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info" id="all-tasks">All ${d.total} tasks of this node as a table</a></p>
+<p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info" id="all-tasks">This node's tasks as a table (${d.total})</a></p>
 <table><caption class="vh">Tasks, newest first</caption><thead><tr><th scope="col">Task</th><th scope="col">Service</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Ended</th><th scope="col">Files</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
 <tbody id="task-rows">${d.tasks.map((t) => taskRow(t, n.name)).join('\n')}</tbody></table>
 <p id="tasks-more"></p>

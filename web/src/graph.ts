@@ -7,8 +7,10 @@ import type { Heaters } from './model.js'
 const W = 240
 const H = 60
 
-export function tempGraph (history: Array<[number, Heaters]>, spanMs = 10 * 60_000): SVGElement {
+export function tempGraph (history: Array<[number, Heaters]>, maxSpanMs = 10 * 60_000): SVGElement {
   const now = Date.now()
+  // the minutes there are readings for, at least one, at most maxSpanMs
+  const spanMs = Math.min(maxSpanMs, Math.max(60_000, now - (history[0]?.[0] ?? now)))
   const keys = [...new Set(history.flatMap(([, h]) => Object.keys(h)))]
   let max = 50
   for (const [, h] of history) for (const v of Object.values(h)) max = Math.max(max, v.actual, v.target)
@@ -17,7 +19,7 @@ export function tempGraph (history: Array<[number, Heaters]>, spanMs = 10 * 60_0
   const y = (v: number) => (H - v / max * H).toFixed(1)
   const last = history[history.length - 1]?.[1] ?? {}
   const label = keys.length
-    ? `Temperatures of the last ${Math.round(spanMs / 60_000)} minutes: ` + keys.map((k) => `${heaterName(k)} ${last[k]?.actual.toFixed(1) ?? '?'} of ${last[k]?.target ?? '?'} °C`).join(', ')
+    ? `Temperatures of the last ${Math.round(spanMs / 60_000)} minute${spanMs < 90_000 ? '' : 's'}: ` + keys.map((k) => `${heaterName(k)} ${last[k]?.actual.toFixed(1) ?? '?'} of ${last[k]?.target ?? '?'} °C`).join(', ')
     : 'No temperatures yet'
   const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'graph', role: 'img', 'aria-label': label, preserveAspectRatio: 'none' }, svg('title', null, label))
   g.append(svg('line', { x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5, class: 'axis' }))

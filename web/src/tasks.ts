@@ -151,7 +151,7 @@ onRender(() => {
   }
   items.sort((a, b) => b.t.ctime - a.t.ctime || b.t.id.localeCompare(a.t.id))
   show(byId('lan-tasks'), app.sources.size > 1)
-  if (app.self.tasksLoaded) setText(byId('all-tasks'), `All ${app.self.tasks.size} tasks of this node as a table`)
+  if (app.self.tasksLoaded) setText(byId('all-tasks'), `This node's tasks as a table (${app.self.tasks.size})`)
   const more = byId('tasks-more')
   if (items.length > shown) {
     more.replaceChildren(h('button', { type: 'button', onclick: () => { shown += PAGE; changed() } }, `Show ${Math.min(PAGE, items.length - shown)} more of ${items.length - shown}`))
