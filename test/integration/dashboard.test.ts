@@ -280,3 +280,36 @@ test('events: keepalive comments on a quiet stream; curl -N reads it as text', {
     assert.match(text, /^id: [0-9a-z]+-\d+\nevent: stats\ndata: \{.*"free":2/m)
   } finally { await quiet.stop() }
 })
+
+test('a node with a token: the page asks for it once, keeps it, and sends it; a wrong one is asked for again', { skip, timeout: 60000 }, async () => {
+  const locked = await testNode({ token: 's3cret' })
+  const page = await browser.newPage()
+  try {
+    page.on('pageerror', (e) => pageErrors.push(e.message))
+    await page.goto(`${locked.url}/`)
+    await page.locator('#lan-rows .lock').waitFor()
+    const submit = async () => {
+      await page.selectOption('#submit-service', 'echo')
+      await page.setInputFiles('#files-input', { name: 'a.txt', mimeType: 'text/plain', buffer: Buffer.from('with a token') })
+      await page.click('input[type=submit]')
+    }
+    await submit()
+    await page.locator('#ask[open]', { hasText: 'needs a token' }).waitFor()
+    await page.fill('#ask-input', 'nope')
+    await page.click('#ask-ok')
+    await page.locator('#ask[open]', { hasText: 'That token was refused' }).waitFor()
+    await page.fill('#ask-input', 's3cret')
+    await page.click('#ask-ok')
+    await page.waitForURL(/id=\d+-\d{6}$/)
+    const id = new URL(page.url()).searchParams.get('id')!
+    assert.equal((await waitTask(locked.url, id)).status, 'complete')
+    assert.match(await page.evaluate(() => localStorage.getItem('rrcloud.tokens') ?? ''), /s3cret/)
+    await submit()
+    await page.waitForURL((u) => !u.searchParams.has('id') || u.searchParams.get('id') !== id)
+    assert.equal(await page.locator('#ask[open]').count(), 0, 'not asked again')
+    assert.equal(locked.runner.list().length, 2)
+  } finally {
+    await page.close()
+    await locked.stop()
+  }
+})
