@@ -1,4 +1,4 @@
-// A few DOM helpers: elements from data, text set only when it changes, keyed lists kept in place
+// Elements from data, text set only when it changes, and keyed lists kept in place
 // (so that focus, scroll and open dialogs survive an update).
 type Child = Node | string | number | null | undefined | false
 type Attrs = Record<string, string | number | boolean | undefined | EventListener>
