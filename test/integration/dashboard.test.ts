@@ -315,3 +315,29 @@ test('a node with a token: the page asks for it once, keeps it, and sends it; a 
     await locked.stop()
   }
 })
+
+test('a folder: its model is the input, every other file goes along under its path in the folder', { skip, timeout: 60000 }, async () => {
+  const { page } = await open()
+  try {
+    let body = ''
+    await page.route('**/api/v1/tasks', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue()
+      body = route.request().postDataBuffer()?.toString('latin1') ?? ''
+      await route.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: 'seen', status: 400 }) })
+    })
+    await page.selectOption('#submit-service', 'openscad')
+    await page.setInputFiles('#folder-input', join(fixtures, 'projects', 'openscad', 'part'))
+    const list = page.locator('#file-list li')
+    await until(async () => (await list.count()) === 7, 5000, 'the folder\'s files listed')
+    assert.equal(await list.filter({ hasText: /^main\.scad/ }).locator('select').inputValue(), 'input')
+    assert.equal(await list.filter({ hasText: 'lib/shapes.scad' }).locator('select').inputValue(), 'file', 'paths inside the folder')
+    await page.click('input[type=submit]')
+    await page.locator('#submit-status', { hasText: 'Not sent: seen' }).waitFor()
+    const part = (name: string, filename?: string) => new RegExp(`name="${name}"${filename ? `; filename="${filename.replace(/\./g, '\\.')}"` : ''}`)
+    assert.match(body, part('service'))
+    assert.match(body, part('fileIn0', 'main.scad'))
+    assert.match(body, /name="path0"\r\n\r\nmain\.scad\r\n/)
+    for (const f of ['config/dims.scad', 'data/outline.dxf', 'data/peg.stl', 'data/terrain.dat', 'lib/shapes.scad', 'lib/profile.dxf']) assert.match(body, part('file', f))
+    assert.doesNotMatch(body, /fileIn1|part\/main/, 'one input; the folder\'s own name is not part of the paths')
+  } finally { await page.close() }
+})
