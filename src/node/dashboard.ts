@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
+import { promisify } from 'node:util'
+import { brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib'
 import { HttpError } from './errors.js'
 import { renderPage, type PageData } from './dashboard-page.js'
 
@@ -55,6 +56,22 @@ function send (ctx: Context, a: { body: Buffer, gz?: Buffer, br?: Buffer, type: 
   ctx.body = body ?? a.body
 }
 
+const gzipAsync = promisify(gzip)
+
+/**
+ * JSON replies of the API to a browser's page (it says Sec-Fetch-Mode) gzipped when it takes it:
+ * the page reads a node's whole task list. Other clients get them as before.
+ */
+async function compressForPages (ctx: Context): Promise<void> {
+  if (!ctx.get('sec-fetch-mode') || ctx.response.get('Content-Encoding') || !ctx.response.is('application/json')) return
+  const body: unknown = ctx.body
+  if (typeof body !== 'string' || body.length < 1024 || encodingOf(ctx) === undefined) return
+  ctx.vary('Accept-Encoding')
+  const zipped = await gzipAsync(body, { level: 6 })
+  ctx.set('Content-Encoding', 'gzip')
+  ctx.body = zipped
+}
+
 export interface DashboardDeps {
   /** what the page shows before its script runs (and without one) */
   data: () => PageData
@@ -92,7 +109,10 @@ export function dashboard (deps: DashboardDeps): Middleware {
       ctx.redirect('/ui/' + (ctx.querystring ? `?${ctx.querystring}` : ''))
       return
     }
-    if (!ctx.path.startsWith('/ui/')) return next()
+    if (!ctx.path.startsWith('/ui/')) {
+      await next()
+      return compressForPages(ctx)
+    }
     if (!read) {
       ctx.set('Allow', 'GET, HEAD, OPTIONS')
       if (ctx.method === 'OPTIONS') { ctx.status = 204; return }
