@@ -45,7 +45,7 @@ function gcode (): string {
   return lines.join('\n') + '\n'
 }
 
-test('the page on one node lists the LAN\'s three nodes, the printer of another and its print; a node killed leaves the page within 6 s', { skip: skip() || noBrowser, timeout: 180_000 }, async () => {
+test('the page on one node lists the LAN\'s three nodes, the printer of another and its print; a node killed leaves the page within 6 s', { skip: skip() || noBrowser, timeout: 180_000 }, async (t) => {
   const sim = await startSimPty(['--heat-ms', '2000', '--delay-ms', '10'])
   const nl = await createNodeLan(3, 1)
   let browser: Browser | undefined
@@ -116,6 +116,7 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     await until(async () => (await rows.count()) === 2, 6000, 'gamma to leave the page', 50)
     const gone = Date.now() - killedAt
     assert.ok(gone <= 6000, `gone after ${gone} ms`)
+    t.diagnostic(`a killed node left the page after ${gone} ms`)
     assert.equal(await rows.filter({ hasText: 'gamma' }).count(), 0)
     assert.equal(await tasks.filter({ hasText: 'gamma' }).count(), 0, 'its tasks go with it')
     assert.deepEqual(errors, [])
