@@ -1,4 +1,4 @@
-import Koa, { type Context } from 'koa'
+import Koa, { type Context, type Middleware } from 'koa'
 import Router from '@koa/router'
 import { createReadStream, existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -49,6 +49,8 @@ export interface AppDeps {
   estop?: (printer: string) => Record<string, unknown> | undefined
   /** the content store (none, or one with --cache-size 0: the blob endpoints answer 404) */
   blobs?: BlobStore
+  /** edges ahead of the seed API and /api/v1 (the events stream, the dashboard): each answers its own paths and passes the rest on */
+  ahead?: Middleware[]
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -125,6 +127,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     await next()
   })
   app.use(corsGuard(config.origins ?? createOriginPolicy({ allow: config.allow })))
+  for (const m of deps.ahead ?? []) app.use(m)
 
   // the token comes before the body (headers or query), so that a stranger's upload is never read
   const clientToken = (ctx: Context) => {

@@ -14,6 +14,10 @@ import { createNodeAdvertising } from './advertising.js'
 import { createMeta } from './meta.js'
 import { resolveOffer } from './offer.js'
 import { emergencyStop, listPrinters, openPrinters } from './printers.js'
+import { createEventHub, type EventHub } from './events.js'
+import { eventStream } from './event-stream.js'
+import { dashboard } from './dashboard.js'
+import { pageData } from './dashboard-data.js'
 import type { Store } from './store.js'
 import type { BlobStore } from './blobs.js'
 import type { TaskRunner } from './tasks.js'
@@ -118,6 +122,8 @@ export interface RunningNode {
   nodeId: string
   advertiser?: Advertiser
   browser?: Browser
+  /** what changes on the node, as GET /api/v1/events streams it */
+  events: EventHub
   close (): Promise<void>
 }
 
@@ -211,18 +217,30 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status(), blobs: () => blobs.stats() },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
+  const keepaliveMs = Math.min(15_000, timeouts.idle / 3)
+  const hub = createEventHub({ nodeId }, {
+    runner, printers, printerStatus: () => listPrinters(printers),
+    stats: () => {
+      const { running, free, queue } = counts()
+      return { load: Math.round(loadavg()[0] / cores * 100) / 100, cpuLoad: Math.round(loadavg()[0] * 100) / 100, cores, slots, free, running, queue }
+    },
+  })
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
-      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs,
     },
-    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs },
+    {
+      runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
+      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list()) })],
+    },
   )
   const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')
   } catch (err) {
+    hub.close()
     await runner.close().catch(() => {})
     await notifier.close()
     store.close()
@@ -233,6 +251,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1'
   mdns.listening(port, () => record(counts()))
+  if (mdns.browser) hub.watchPeers(mdns.browser)
   if (config.mdns === true) {
     runner.events.on('stats', mdns.update)
     for (const p of printers.values()) p.on('state', mdns.update)
@@ -248,8 +267,10 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     nodeId,
     advertiser: mdns.advertiser,
     browser: mdns.browser,
+    events: hub,
     close () {
       closed ??= (async () => {
+        hub.close()
         await mdns.close()
         server.close()
         server.closeAllConnections()
