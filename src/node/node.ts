@@ -72,24 +72,39 @@ export interface HttpTimeouts {
 }
 export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
-export interface PrinterSpec { name: string; path: string; baudRate?: number; park?: string[]; ahead?: number }
+export interface PrinterSpec {
+  name: string; path: string; baudRate?: number; park?: string[]; ahead?: number
+  /** farm groups the printer belongs to (`group=mk3`, repeatable) */
+  groups?: string[]
+  /** the printer clears its own bed (a belt or an ejector): after a print it is ready again at once */
+  autoclear?: boolean
+}
+
+/** Printer and group names: letters, digits, `_`, `.`, `-`, as in a URL path or a DNS label. */
+export const PRINTER_NAME = /^[A-Za-z0-9][\w.-]{0,31}$/
 
 /**
  * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
  * options after a comma: `mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90` (G-code a pause runs,
- * commands separated by `;`).
+ * commands separated by `;`), `group=mk3` (repeatable), `autoclear`, `ahead=N`.
  */
 export function parsePrinterSpec (spec: string): PrinterSpec {
   const [port, ...options] = spec.trim().split(',')
   const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(port)
-  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...], e.g. mk3=/dev/ttyUSB0@115200`)
+  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,group=GROUP][,autoclear], e.g. mk3=/dev/ttyUSB0@115200`)
   const p: PrinterSpec = { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
   for (const option of options) {
     const [key, ...rest] = option.split('=')
     const value = rest.join('=')
     if (key.trim() === 'park' && value) p.park = value.split(';').map((c) => c.trim()).filter(Boolean)
     else if (key.trim() === 'ahead' && /^[1-9]\d{0,2}$/.test(value)) p.ahead = Number(value)
-    else throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE... and ahead=N (lines sent ahead of their ok, 1: none)`)
+    else if (key.trim() === 'group' && PRINTER_NAME.test(value.trim())) {
+      p.groups = [...new Set([...p.groups ?? [], value.trim()])]
+    } else if (option.trim() === 'autoclear') p.autoclear = true
+    else {
+      throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE..., ahead=N (lines sent ahead of their ok, 1: none), ` +
+        'group=NAME (a farm group: letters, digits, _ . -; repeatable) and autoclear (the printer clears its own bed)')
+    }
   }
   return p
 }

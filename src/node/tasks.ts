@@ -40,6 +40,11 @@ export interface RunnerDeps {
   log: (line: string) => void
   /** called once when a task ends, with the notifier URL already expanded */
   notify: (url: string) => void
+  /**
+   * a print about to be stored, with the farm's claim on its printer if it came with one: throws
+   * (TaskError) to refuse it. Called just before the record is written, in the same turn.
+   */
+  admit?: (t: Task, claim?: string) => void
 }
 
 /** An input as accepted by the HTTP layer: an uploaded file on disk, or content sent as a string. */
@@ -57,6 +62,8 @@ export interface Submission {
   notifier?: string
   /** a printer of this node, by name or port path (printer services only) */
   printer?: string
+  /** the farm queue's claim on that printer (POST /api/v1/printers/:name/claim) */
+  claim?: string
 }
 
 export interface TaskRunner {
@@ -330,6 +337,13 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         out: plan.out && `tasks/out/${plan.out}`,
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
         ...(printer ? { printer: printer.name } : {}),
+      }
+      try {
+        if (printer) deps.admit?.(task, sub.claim)
+      } catch (e) {
+        reserved.delete(id)
+        await removeInputs()
+        throw e
       }
       store.insert(task)
       try {
