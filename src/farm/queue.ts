@@ -126,9 +126,12 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
   for (const r of jobsTable.all()) jobs.set(r.key, { job: r.value, pos: r.pos ?? 0 })
   const paused = new Set(pausedTable.all().map((r) => r.key))
   let closed = false
+  /** jobs removed while a look at the queue was placing one of their copies */
+  const removed = new Set<string>()
 
   const ordered = () => [...jobs.values()].sort((a, b) => a.pos - b.pos).map((x) => x.job)
   const save = (job: Job) => {
+    if (removed.has(job.id)) return
     const pos = jobs.get(job.id)?.pos ?? Date.now()
     jobs.set(job.id, { job, pos })
     jobsTable.put(job.id, job, pos)
@@ -328,6 +331,7 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
       const job = find(id)
       const v = views().find((j) => j.id === id)!
       jobs.delete(id)
+      removed.add(id)
       jobsTable.remove(id)
       rmSync(join(config.dataDir, job.file), { force: true })
       // a claim not used yet is given back; copies that print go on (cancel their tasks to stop them)
@@ -373,12 +377,13 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
       waiters.push(resolve)
     }),
     events,
-    async close () {
-      if (closed) return
-      closed = true
-      clearInterval(timer)
-      if (soon) clearImmediate(soon)
-      await running
+    close () {
+      if (!closed) {
+        closed = true
+        clearInterval(timer)
+        if (soon) clearImmediate(soon)
+      }
+      return running ?? Promise.resolve()
     },
   }
 }

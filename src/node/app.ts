@@ -44,6 +44,16 @@ export interface AppDeps {
   log?: (line: string) => void
   /** sends M112 to a printer of this node by name or port; undefined when there is none; throws when it cannot */
   estop?: (printer: string) => Record<string, unknown> | undefined
+  /** more routes beside the seed API and /api/v1 (the farm, the OctoPrint-compatible API), built with the app's body reader and token check */
+  edges?: Array<(tools: EdgeTools) => Router>
+}
+
+/** What the app lends the routers of its other edges. */
+export interface EdgeTools {
+  /** reads a form, urlencoded or JSON body within the node's limits, files streamed to tasks/tmp */
+  readBody: ReturnType<typeof createBodyReader>
+  /** throws 401 unless the request carries the node's token (when it has one) */
+  checkToken: (ctx: Context) => void
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -187,7 +197,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (!name) throw badRequest('no service given: send service=NAME', { services: offered() })
     const s = serviceNamed(name)
     for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
-      if (!/^(service|format|notifier|token|printer|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
+      if (!/^(service|format|notifier|token|printer|claim|fileIn\d{1,3}|prearg\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
     }
     const byIndex = new Map<number, IncomingInput>()
     for (const f of files) {
@@ -225,7 +235,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     if (notifier && !/^https?:\/\/\S+$/i.test(notifier)) throw badRequest('notifier must be an http:// or https:// URL')
     const refused = notifier && deps.notifierRefusal?.(notifier)
     if (refused) throw badRequest(`notifier refused: ${refused}`)
-    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier, printer: fields.printer || undefined }
+    return { service: s.name, inputs, client: plainIp(ctx.req.socket.remoteAddress ?? ''), notifier, printer: fields.printer || undefined, claim: fields.claim || undefined }
   }
 
   function sendFile (ctx: Context, path: string, name: string) {
@@ -388,9 +398,11 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
 
   app.use(router.routes())
   app.use(v1.routes())
+  const edges = (deps.edges ?? []).map((make) => make({ readBody, checkToken }))
+  for (const r of edges) app.use(r.routes())
   app.use((ctx) => {
     // a known path asked with another method: 405 with what it takes
-    const allow = [...new Set([router, v1].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
+    const allow = [...new Set([router, v1, ...edges].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
     if (allow.length === 0) throw notFound(`nothing at ${ctx.path}`)
     ctx.set('Allow', [...allow, 'OPTIONS'].join(', '))
     if (ctx.method === 'OPTIONS') { ctx.status = 204; return }

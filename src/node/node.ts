@@ -1,5 +1,5 @@
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname, loadavg, availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
@@ -8,16 +8,19 @@ import type { Printer, PrinterConfig } from '../executors/printer/printer.js'
 import type { ResolvedService } from '../executors/services.js'
 import type { Limits, SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
+import { PRINTER_NAME } from '../farm/printers.js'
 import { createOriginPolicy } from './cors.js'
 import { createNotifier } from './notifier.js'
 import { createNodeAdvertising } from './advertising.js'
 import { createMeta } from './meta.js'
 import { resolveOffer } from './offer.js'
 import { emergencyStop, listPrinters, openPrinters } from './printers.js'
+import { connectionState, octoPrintServices } from '../farm/advertise.js'
+import type { Farm } from '../farm/index.js'
 import type { Store } from './store.js'
 import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
-import type { Advertiser, Browser, NodeRecord } from '../discovery/index.js'
+import type { Advertiser, Browser, NodeRecord, PrinterInfo } from '../discovery/index.js'
 
 export { formatUptime } from './meta.js'
 
@@ -59,6 +62,8 @@ export interface NodeConfig {
   sandbox?: SandboxMode
   /** limits of every tool run; unset ones get defaults (memory: RAM / slots, file size: 4 GiB, 256 processes) */
   limits?: Limits
+  /** the farm queue's timings (tests shorten them): a claim's life, how often the queue is looked at */
+  farm?: { claimMs?: number, everyMs?: number }
 }
 
 /** How long the HTTP server waits for a client, ms. */
@@ -79,9 +84,6 @@ export interface PrinterSpec {
   /** the printer clears its own bed (a belt or an ejector): after a print it is ready again at once */
   autoclear?: boolean
 }
-
-/** Printer and group names: letters, digits, `_`, `.`, `-`, as in a URL path or a DNS label. */
-export const PRINTER_NAME = /^[A-Za-z0-9][\w.-]{0,31}$/
 
 /**
  * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
@@ -135,12 +137,12 @@ function nodeIdOf (dataDir: string): string {
 }
 
 /** The record this node advertises over mDNS. */
-function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: Map<string, Printer>, tokenRequired: boolean },
+function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: () => PrinterInfo[], tokenRequired: boolean },
   st: { free: number, queue: number } = { free: o.slots, queue: 0 }): NodeRecord {
   return {
     version: VERSION, id: o.nodeId, name: o.serverName, services: o.offered,
     load: Math.round(loadavg()[0] / o.cores * 100) / 100, cores: o.cores, slots: o.slots, free: st.free, queue: st.queue,
-    printers: [...o.printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: o.tokenRequired,
+    printers: o.printers(), tokenRequired: o.tokenRequired,
   }
 }
 
@@ -175,15 +177,25 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const nodeId = nodeIdOf(config.dataDir)
   const printers = openPrinters(config.printers ?? [], config.printerOptions, log)
   const { sandbox, services, offered, limits } = resolveOffer({ ...config, slots, timeoutSec, printers: [...printers.keys()] }, log)
-  const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers, tokenRequired }, st)
-  const mdns = createNodeAdvertising({ mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record() }, { log })
+  const specs = config.printers ?? []
+  let farm: Farm | undefined
+  // before the farm is there (the node starting), a printer shows its connection's state
+  const printerInfo = (): PrinterInfo[] => farm?.record() ?? [...printers.values()].map((p) => {
+    const groups = specs.find((x) => x.name === p.name)?.groups
+    return { name: p.name, port: p.path, state: connectionState(p.state), ...(groups?.length ? { groups } : {}) }
+  })
+  const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers: printerInfo, tokenRequired }, st)
+  const mdns = createNodeAdvertising({
+    mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record(),
+    services: octoPrintServices(serverName, specs),
+  }, { log })
   // a node that fails to start is never announced
   const giveUp = async (err: unknown): Promise<never> => {
     await mdns.abandon()
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }, { awaitingContinue }, { farmEdge }, { octoPrintEdge }, { createFarm, copyForTask }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./farm.js'), import('./octoprint.js'), import('../farm/index.js')]).catch(giveUp)
   let store: Store
   try {
     store = createStore({ dataDir: config.dataDir }, { log })
@@ -193,8 +205,30 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const notifier = createNotifier({ allow: defaultAllow ? undefined : allow }, { log })
   const runner = createTaskRunner(
     { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice, sandbox, limits },
-    { store, log, notify: (url) => notifier.notify(url) },
+    { store, log, notify: (url) => notifier.notify(url), admit: (t, claim) => farm?.printers.admit(t, claim) },
   )
+  const printService = services.find((s) => s.kind === 'printer' && s.available)
+  farm = createFarm(
+    { dataDir: config.dataDir, nodeId, nodeName: serverName, printers: specs, token: config.token, retentionHours, ...config.farm },
+    {
+      printers,
+      runner,
+      peers: () => mdns.browser?.peers() ?? [],
+      log,
+      async submitLocal (printer, claim, file, name) {
+        if (!printService) throw new Error('this node offers no printing')
+        const tmp = copyForTask(file, taskDirs(config.dataDir).tmp)
+        try {
+          const t = await runner.submit({ service: printService.name, inputs: [{ tmpPath: tmp, ext: 'gcode' }], client: '127.0.0.1', printer, claim })
+          return t.id
+        } catch (e) {
+          rmSync(tmp, { force: true })
+          throw e
+        }
+      },
+    },
+  )
+  const nodeFarm = farm
   /** free slots and waiting tasks, as meta and the mDNS record show them */
   const counts = () => {
     const st = runner.stats()
@@ -202,7 +236,10 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   }
   const meta = createMeta(
     { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
-    { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status() },
+    {
+      services, sandbox, store, counts, mdns: () => mdns.status(),
+      printers: () => listPrinters(printers).map((p) => ({ ...p, groups: nodeFarm.printers.groups(p.name), farmState: nodeFarm.printers.state(p.name) })),
+    },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const app = createApp(
@@ -210,13 +247,23 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       dataDir: config.dataDir, allow, origins, token: config.token,
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
     },
-    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log) },
+    {
+      runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log),
+      edges: [
+        farmEdge({ nodeName: serverName, printers: nodeFarm.printers, queue: nodeFarm.queue, log }),
+        ...(printers.size ? [octoPrintEdge({
+          dataDir: config.dataDir, nodeName: serverName, token: config.token, retentionHours, printers: nodeFarm.printers, queue: nodeFarm.queue, log,
+          temperatures: (name) => printers.get(name)?.temperatures ?? {},
+        })] : []),
+      ],
+    },
   )
   const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
   try {
     await once(server, 'listening')
   } catch (err) {
+    await nodeFarm.close()
     await runner.close().catch(() => {})
     await notifier.close()
     store.close()
@@ -229,6 +276,10 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   if (config.mdns === true) {
     runner.events.on('stats', mdns.update)
     for (const p of printers.values()) p.on('state', mdns.update)
+    nodeFarm.printers.events.on('change', mdns.update)
+    // a peer that comes, or whose printer becomes ready, may take a job of the queue
+    mdns.browser?.on('up', nodeFarm.queue.kick)
+    mdns.browser?.on('update', nodeFarm.queue.kick)
   }
   let closed: Promise<void> | undefined
   return {
@@ -243,6 +294,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     browser: mdns.browser,
     close () {
       closed ??= (async () => {
+        // no job of the queue is sent anywhere from now on
+        const queueStopped = nodeFarm.queue.close()
         await mdns.close()
         server.close()
         server.closeAllConnections()
@@ -251,6 +304,9 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         const stopping = runner.close()
         await Promise.all([...printers.values()].map((p) => p.close()))
         await stopping
+        await Promise.race([queueStopped, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+        // after the runner: how the prints ended is what the beds hold
+        await nodeFarm.close()
         await notifier.close()
         store.close()
       })()
