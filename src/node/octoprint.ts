@@ -107,6 +107,8 @@ export function octoPrintEdge (deps: OctoPrintDeps) {
       for (const prefix of PREFIXES) r[method](prefix + path, async (ctx) => { await fn(ctx, target(ctx)) })
     }
     const send = (ctx: Context, data: unknown, status = 200) => { ctx.status = status; ctx.body = data }
+    /** the node as the client addressed it (OctoPrint's Location and refs are absolute) */
+    const base = (ctx: Context) => `${ctx.protocol}://${ctx.host}`
 
     route('get', '/version', (ctx) => send(ctx, { api: OCTOPRINT_API, server: OCTOPRINT_VERSION, text: `OctoPrint ${OCTOPRINT_VERSION} (rrcloud)` }))
     route('get', '/server', (ctx) => send(ctx, { version: OCTOPRINT_VERSION, server: OCTOPRINT_VERSION, safemode: null }))
@@ -198,13 +200,13 @@ export function octoPrintEdge (deps: OctoPrintDeps) {
       renameSync(upload.path, join(files, name))
       const doPrint = truthy(body.fields.print)
       const job = doPrint ? print(ctx, t, name) : undefined
-      const resource = `${ctx.origin}${t.prefix}/api/files/local/${encodeURIComponent(name)}`
+      const resource = `${base(ctx)}${t.prefix}/api/files/local/${encodeURIComponent(name)}`
       ctx.set('Location', resource)
       send(ctx, {
         files: {
           local: {
             name, display: name, path: name, origin: 'local',
-            refs: { resource, download: `${ctx.origin}${t.prefix}/downloads/files/local/${encodeURIComponent(name)}` },
+            refs: { resource },
           },
         },
         done: true,
