@@ -251,8 +251,13 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
     }
   }
 
+  let watched = 0
   async function pass (): Promise<void> {
-    await watch()
+    // peers' records change often (their load): the prints out there are asked about once a second at most
+    if (Date.now() - watched >= 1000) {
+      watched = Date.now()
+      await watch()
+    }
     const tried = new Set<string>()
     for (const job of ordered()) {
       if (closed) return

@@ -13,6 +13,7 @@ import { storedName } from '../../src/node/octoprint.js'
 import { TaskError } from '../../src/node/errors.js'
 import type { Printer, PrinterState } from '../../src/executors/printer/printer.js'
 import type { Task } from '../../src/node/task.js'
+import { rank, type PeerInfo } from '../../src/scheduler/rank.js'
 
 test('--printer takes groups (repeatable) and autoclear beside park= and ahead=', () => {
   assert.deepEqual(parsePrinterSpec('mk3a=/dev/ttyUSB0@115200,group=mk3,group=petg'),
@@ -194,4 +195,18 @@ test('a claim not used in time expires; one given back frees the printer at once
     assert.throws(() => farm.claim('ender'), (e: TaskError) => e.kind === 'unknown')
     close()
   } finally { rmSync(dir, { recursive: true, force: true }) }
+})
+
+test('the scheduler: a farm job goes only to nodes with a printer of its group, least loaded first', () => {
+  const node = (id: string, load: number, printers: PeerInfo['printers']): PeerInfo =>
+    ({ id, name: id, url: `http://${id}`, services: ['printrun'], load, slots: 1, free: 1, queue: 0, printers })
+  const peers = [
+    node('a', 0.9, [{ name: 'mk3a', port: '/dev/ttyUSB0', groups: ['mk3'] }]),
+    node('b', 0.1, [{ name: 'ender', port: '/dev/ttyUSB0', groups: ['pla'] }]),
+    node('c', 0.2, [{ name: 'mk3b', port: '/dev/ttyUSB0', groups: ['petg', 'mk3'] }]),
+    node('d', 0, [{ name: 'old', port: '/dev/ttyUSB0' }]),
+  ]
+  assert.deepEqual(rank('printrun', { group: 'mk3' }, peers).map((c) => c.peer.id), ['c', 'a'])
+  assert.deepEqual(rank('printrun', { group: 'abs' }, peers), [])
+  assert.deepEqual(rank('printrun', {}, peers).map((c) => c.peer.id), ['d', 'b', 'c', 'a'])
 })
