@@ -43,7 +43,7 @@ export interface Job {
   id: string
   /** the file's name as given */
   name: string
-  /** the G-code, relative to the data folder (removed once no copy waits for it) */
+  /** the G-code, relative to the data folder (removed once every copy has ended) */
   file: string
   size: number
   group?: string
@@ -135,8 +135,8 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
     const pos = jobs.get(job.id)?.pos ?? Date.now()
     jobs.set(job.id, { job, pos })
     jobsTable.put(job.id, job, pos)
-    // the file is kept while a copy may still need it
-    if (job.copies.every((c) => c.status !== 'queued' && c.status !== 'starting')) rmSync(join(config.dataDir, job.file), { force: true })
+    // the file is kept while a copy may still need it (one whose task went missing prints again)
+    if (job.copies.every((c) => ENDED.has(c.status))) rmSync(join(config.dataDir, job.file), { force: true })
     events.emit('job', job)
   }
   const isPaused = (job: Job) => paused.has(ALL) || (job.group !== undefined && paused.has(job.group))
@@ -198,6 +198,9 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
     update(job, copy, { status: 'queued', node: undefined, nodeId: undefined, url: undefined, printer: undefined, claim: undefined, started: undefined })
   }
 
+  /** lines about peers that refuse or do not answer claims, said once */
+  const said = new Set<string>()
+
   /** Claims a printer for one copy and sends it there; false when no printer took it. */
   async function place (job: Job, copy: Copy, tried: Set<string>): Promise<boolean> {
     for (const at of places(job)) {
@@ -209,7 +212,12 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
       try {
         claim = at.local ? farm.claim(at.printer, info).claim : await remote.claim(at.url, at.printer, info)
       } catch (e) {
-        if (!(e instanceof TaskError || e instanceof Refused)) log(`queue: cannot claim ${at.printer} on ${at.node}: ${(e as Error).message}`)
+        // a printer that is not ready says 409; anything else is worth a line (a token the peer does not take, a peer that does not answer)
+        const line = `queue: cannot claim ${at.printer} on ${at.node}: ${(e as Error).message}`
+        if (!(e instanceof TaskError || (e instanceof Refused && e.status === 409)) && !said.has(line)) {
+          said.add(line)
+          log(line)
+        }
         continue
       }
       update(job, copy, { status: 'starting', node: at.node, nodeId: at.nodeId, url: at.url || undefined, printer: at.printer, claim, started: Date.now(), error: undefined })
