@@ -236,11 +236,12 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
     return false
   }
 
-  /** Where the copies being printed stand. */
-  async function watch (): Promise<void> {
+  /** Where the copies being printed stand: those on this node, and with `others` those on other nodes. */
+  async function watch (others: boolean): Promise<void> {
     for (const job of ordered()) {
       for (const copy of job.copies) {
         if (closed) return
+        if (!others && copy.nodeId !== config.nodeId) continue
         if (copy.status === 'starting' && Date.now() - (copy.started ?? 0) > 2000) await resolveStarting(job, copy)
         if (copy.status !== 'printing' || !copy.task) continue
         let t: { status: string, error?: string } | undefined
@@ -260,12 +261,14 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
   }
 
   let watched = 0
+  let watchLater: NodeJS.Timeout | undefined
   async function pass (): Promise<void> {
-    // peers' records change often (their load): the prints out there are asked about once a second at most
-    if (Date.now() - watched >= 1000) {
-      watched = Date.now()
-      await watch()
-    }
+    // peers' records change often (their load, a printer's state): the prints out there are asked
+    // about once a second at most, and a second after a change that came sooner
+    const since = Date.now() - watched
+    if (since >= 1000) watched = Date.now()
+    else watchLater ??= setTimeout(() => { watchLater = undefined; kick() }, 1000 - since)
+    await watch(since >= 1000)
     const tried = new Set<string>()
     for (const job of ordered()) {
       if (closed) return
@@ -394,6 +397,7 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
       if (!closed) {
         closed = true
         clearInterval(timer)
+        clearTimeout(watchLater)
         if (soon) clearImmediate(soon)
       }
       return running ?? Promise.resolve()

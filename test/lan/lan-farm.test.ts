@@ -140,7 +140,11 @@ test('three nodes, two queues racing, ten copies: each printed once, one at a ti
     const all = printed.flat()
     assert.deepEqual([all.filter((t) => t === 'a').length, all.filter((t) => t === 'b').length], [6, 4], `prints per printer: ${JSON.stringify(printed)}`)
     assert.ok(printed.every((p) => p.length >= 3), `each printer took its turn: ${JSON.stringify(printed)}`)
-    const queue = JSON.parse((await nl.rrcloud(['queue', '--json'])).stdout) as any[]
+    // the queues learn how the last prints ended within a second or two
+    const queue = await until(async () => {
+      const q = JSON.parse((await nl.rrcloud(['queue', '--json'])).stdout) as any[]
+      return q.every((j) => j.counts.complete === j.copies.length) && q
+    }, 10_000, 'the queues to see every copy complete')
     assert.deepEqual(queue.map((j) => [j.node, j.counts.complete, j.counts.failed]).sort(), [['alpha', 6, 0], ['gamma', 4, 0]])
     const copies = queue.flatMap((j) => j.copies)
     assert.equal(new Set(copies.map((c: any) => `${c.node}/${c.task}`)).size, 10, 'ten tasks, one per copy')
@@ -174,5 +178,24 @@ test('three nodes, two queues racing, ten copies: each printed once, one at a ti
   } finally {
     await nl.close()
     await Promise.all(sims.map((s) => s.stop()))
+  }
+})
+
+test('two nodes of one name with printers of one name: their _octoprint._tcp services take distinct names', { skip: skip() }, async () => {
+  const nl = await createNodeLan(2, 1)
+  try {
+    // no printer behind these ports: the services are advertised all the same
+    await Promise.all(nl.hosts.slice(0, 2).map((h, i) => nl.startNode(h, { name: 'twin', testServices: false, hostname: `twin${i}`, printers: [`mk3a=${join(nl.dir, `none${i}`)},group=mk3`] })))
+    const browsed = JSON.parse(await nl.lan.run(nl.client, ['/usr/bin/python3', '-c', BROWSE])) as Array<{ name: string, addresses: string[], txt: Record<string, string> }>
+    assert.deepEqual(browsed.map((s) => s.name).sort(), [
+      'mk3 group on twin-2._octoprint._tcp.local.', 'mk3 group on twin._octoprint._tcp.local.',
+      'mk3a on twin-2._octoprint._tcp.local.', 'mk3a on twin._octoprint._tcp.local.',
+    ])
+    // each name leads to its own node
+    const addressOf = (name: string) => browsed.find((s) => s.name === `${name}._octoprint._tcp.local.`)!.addresses[0]
+    assert.notEqual(addressOf('mk3a on twin'), addressOf('mk3a on twin-2'))
+    assert.equal(addressOf('mk3a on twin-2'), addressOf('mk3 group on twin-2'))
+  } finally {
+    await nl.close()
   }
 })
