@@ -220,6 +220,12 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
         }
         continue
       }
+      // removed (or the node stopping) while the claim was on its way: give the printer back
+      if (removed.has(job.id) || closed) {
+        if (at.local) farm.release(at.printer, claim)
+        else await remote.release(at.url, at.printer, claim).catch(() => {})
+        return true
+      }
       update(job, copy, { status: 'starting', node: at.node, nodeId: at.nodeId, url: at.url || undefined, printer: at.printer, claim, started: Date.now(), error: undefined })
       const file = join(config.dataDir, job.file)
       try {
