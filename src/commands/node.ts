@@ -18,6 +18,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     '<%= config.bin %> node --port 4468 --slots 2 --data-dir /var/lib/rrcloud',
     '<%= config.bin %> node --allow 192.168.1.0/24 --token s3cret',
     '<%= config.bin %> node --printer mk3=/dev/ttyUSB0@115200',
+    '<%= config.bin %> node --printer mk3a=/dev/ttyUSB0@115200,group=mk3,group=petg',
     '<%= config.bin %> node --cors https://dashboard.example.org,octopi',
     '<%= config.bin %> node --cache-size 10G',
   ]
@@ -38,7 +39,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     'max-field': Flags.integer({ min: 1, default: 1, description: 'MiB of a text field (an input sent as a string, held in memory); a request\'s fields together: twice that' }),
     nice: Flags.integer({ min: 0, max: 19, default: 10, description: 'CPU niceness of the tools (0 to 19; 0: same as the node), so that the HTTP API and printer streaming stay responsive while slicers run' }),
     'max-queue': Flags.integer({ min: 0, default: 1000, description: 'tasks that may wait for a slot; beyond, new tasks are refused (503) and clients go to another node' }),
-    printer: Flags.string({ multiple: true, description: 'a serial printer attached here: NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,ahead=N] (repeatable); park is what a pause runs after the moves are done, e.g. "mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90"; ahead=1 sends one line at a time even to firmware with room for more (links that corrupt lines)' }),
+    printer: Flags.string({ multiple: true, description: 'a serial printer attached here: NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,ahead=N][,group=GROUP...][,autoclear] (repeatable); park is what a pause runs after the moves are done, e.g. "mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90"; ahead=1 sends one line at a time even to firmware with room for more (links that corrupt lines); group=GROUP (repeatable) puts it in a farm group; autoclear: it clears its own bed after a print (see docs/farm.md)' }),
     mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
     interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
     services: Flags.string({ description: 'extra folder of service descriptors (*.conf)', multiple: true }),

@@ -51,6 +51,16 @@ export interface AppDeps {
   blobs?: BlobStore
   /** edges ahead of the seed API and /api/v1 (the events stream, the dashboard): each answers its own paths and passes the rest on */
   ahead?: Middleware[]
+  /** more routes beside the seed API and /api/v1 (the farm, the OctoPrint-compatible API), built with the app's body reader and token check */
+  edges?: Array<(tools: EdgeTools) => Router>
+}
+
+/** What the app lends the routers of its other edges. */
+export interface EdgeTools {
+  /** reads a form, urlencoded or JSON body within the node's limits, files streamed to tasks/tmp */
+  readBody: ReturnType<typeof createBodyReader>['body']
+  /** throws 401 unless the request carries the node's token (when it has one) */
+  checkToken: (ctx: Context) => void
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -405,9 +415,11 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
 
   app.use(router.routes())
   app.use(v1.routes())
+  const edges = (deps.edges ?? []).map((make) => make({ readBody: reader.body, checkToken }))
+  for (const r of edges) app.use(r.routes())
   app.use((ctx) => {
     // a known path asked with another method: 405 with what it takes
-    const allow = [...new Set([router, v1].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
+    const allow = [...new Set([router, v1, ...edges].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
     if (allow.length === 0) throw notFound(`nothing at ${ctx.path}`)
     ctx.set('Allow', [...allow, 'OPTIONS'].join(', '))
     if (ctx.method === 'OPTIONS') { ctx.status = 204; return }
