@@ -7,17 +7,10 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { netnsSkip } from '../helpers/netns.js'
-import { createNodeLan, nodeOfTask, printedId, until, type LanNode, type NodeLan } from '../helpers/lan.js'
+import { createNodeLan, seenFree, nodeOfTask, printedId, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
 const skip = netnsSkip('multi-host tests run in network namespaces')
 
-/** waits until `watcher` sees `n` with `free` free slots: what a client's fresh look will see too */
-async function seenFree (nl: NodeLan, watcher: LanNode, n: LanNode, free: number): Promise<void> {
-  await until(async () => {
-    const r = await nl.http(`${watcher.url}/api/v1/peers`)
-    return (r.body as any[]).find((x) => x.record.id === n.id)?.record.free === free
-  }, 8000, `${n.name} to be seen with ${free} free`)
-}
 
 async function task (nl: NodeLan, id: string): Promise<{ node: LanNode; t: any }> {
   const node = await until(() => nodeOfTask(nl, id), 5000, `task ${id} on a node`)
