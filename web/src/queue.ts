@@ -139,7 +139,9 @@ function updateBlock (el: HTMLElement, b: Block): void {
   setText(el.querySelector('.qnote')!, b.note)
   const held = queues().filter((s) => s.paused.has('*') || (b.group !== undefined && s.paused.has(b.group)))
   const all = queues().length
-  setText(el.querySelector('.held')!, held.length ? `Held: nothing new starts${all > 1 ? ` (on ${held.map((s) => s.name).join(', ')})` : ''}.` : '')
+  const heldEl = el.querySelector('.held') as HTMLElement
+  setText(heldEl, held.length ? `Held: nothing new starts${all > 1 ? ` (on ${held.map((s) => s.name).join(', ')})` : ''}.` : '')
+  show(heldEl, held.length > 0)
   if (b.group) {
     show(el.querySelector('.pause') as HTMLElement, held.length < all)
     show(el.querySelector('.resume') as HTMLElement, held.length > 0)
