@@ -1,6 +1,7 @@
 // Submit: files dropped or chosen (a model with the files it uses, a folder, several STLs, a slicer
 // config), a node and a service; sent as the node's multipart form with upload progress, then
-// followed live. The page's address becomes the task's, so a reload shows it and sends nothing.
+// followed live; a G-code file may go to a farm queue instead (submit-farm.ts). The page's address
+// becomes the task's (or the job's), so a reload shows it and sends nothing.
 import { app, changed, onRender } from './app.js'
 import { byId, h, setText, show } from './dom.js'
 import type { JobView, Source, TaskView } from './model.js'
