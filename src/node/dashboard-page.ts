@@ -7,7 +7,8 @@ export interface PageData {
     id: string, name: string, version: string, services: string[], cpuLoad: number, cores: number,
     slots: number, free: number, queue: number, tokenRequired: boolean,
   }
-  printers: Array<{ name: string, state: string, temperatures?: string }>
+  /** `state` is the serial link's, `farmState` the farm's (idle, printing, ..., finished) */
+  printers: Array<{ name: string, state: string, farmState?: string, groups?: string[], temperatures?: string }>
   /** the newest first */
   tasks: Array<Record<string, unknown>>
   /** tasks on the node in all */
@@ -36,8 +37,12 @@ function taskRow (t: Record<string, unknown>, node: string): string {
 export function renderPage (d: PageData, assets: { js: string, css: string }): string {
   const n = d.node
   const load = n.cores ? Math.round(n.cpuLoad / n.cores * 100) : 0
-  const printers = d.printers.map((p) => `<article class="printer" data-key="self/${esc(p.name)}"><h3>${esc(p.name)} <small>on ${esc(n.name)}</small></h3>` +
-    `<p><span class="state p-${esc(p.state)}">${esc(p.state)}</span> ${esc(p.temperatures ?? '')}</p></article>`).join('')
+  const printers = d.printers.map((p) => {
+    const state = p.farmState ?? p.state
+    const groups = p.groups?.length ? `<p class="groups"><span class="vh">Groups: </span>${p.groups.map((g) => `<span class="group">${esc(g)}</span>`).join('')}</p>` : ''
+    return `<article class="printer" data-key="self/${esc(p.name)}"><h3>${esc(p.name)} <small>on ${esc(n.name)}</small></h3>${groups}` +
+      `<p><span class="state p-${esc(state)}">${esc(state)}</span>${state === 'finished' ? ' the bed holds a print' : ''} ${esc(p.temperatures ?? '')}</p></article>`
+  }).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">
@@ -46,7 +51,7 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 </head><body data-node="${esc(n.id)}" data-name="${esc(n.name)}">
 <a class="skip" href="#main">Skip to content</a>
 <header><h1>rrcloud <span class="sub">${esc(n.name)}</span></h1>
-<nav aria-label="Sections"><a href="#lan">LAN</a> <a href="#printers">Printers</a> <a href="#tasks">Tasks</a> <a href="#queue" id="queue-link" hidden>Queue</a> <a href="#submit">Submit</a></nav>
+<nav aria-label="Sections"><a href="#lan">LAN</a> <a href="#printers">Printers</a> <a href="#queue" id="queue-link" hidden>Farm queue</a> <a href="#tasks">Tasks</a> <a href="#submit">Submit</a></nav>
 <p id="live" class="live" role="status">${n.tokenRequired ? 'This node needs a token to change anything.' : ''}</p></header>
 <main id="main">
 <section id="lan" aria-labelledby="lan-h"><h2 id="lan-h">LAN</h2>
@@ -57,6 +62,9 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <p id="lan-note" class="note"></p></section>
 <section id="printers" aria-labelledby="printers-h"><h2 id="printers-h">Printers</h2>
 <div id="printer-cards" class="cards">${printers || '<p class="note">No printer on this node.</p>'}</div></section>
+<section id="queue" aria-labelledby="queue-h" hidden><h2 id="queue-h">Farm queue</h2>
+<p class="tools"><button type="button" id="queue-pause-all" hidden>Pause the whole queue</button> <button type="button" id="queue-resume-all" hidden>Resume the whole queue</button></p>
+<div id="queue-list"></div></section>
 <section id="tasks" aria-labelledby="tasks-h"><h2 id="tasks-h">Tasks</h2>
 <p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info" id="all-tasks">This node's tasks as a table (${d.total})</a></p>
 <table><caption class="vh">Tasks, newest first</caption><thead><tr><th scope="col">Task</th><th scope="col">Service</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Ended</th><th scope="col">Files</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
@@ -64,7 +72,6 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <p id="tasks-more"></p>
 <section id="log" class="log" aria-labelledby="log-h" hidden><h3 id="log-h">Log</h3><p class="tools"><button type="button" id="log-close">Close the log</button></p><pre id="log-text" tabindex="0"></pre></section>
 </section>
-<section id="queue" aria-labelledby="queue-h" hidden><h2 id="queue-h">Farm queue</h2><div id="queue-list"></div></section>
 <section id="submit" aria-labelledby="submit-h"><h2 id="submit-h">Submit</h2>
 <form id="submit-form" method="post" action="/" enctype="multipart/form-data">
 <div class="fields"><label class="js" hidden>Node <select id="submit-node"></select></label>
@@ -74,6 +81,8 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <label>Files <input type="file" name="fileIn0" id="files-input" multiple></label>
 <label class="js" hidden>A folder <input type="file" id="folder-input" webkitdirectory></label></div>
 <ul id="file-list" class="files" aria-label="Files to send"></ul>
+<div id="farm-fields" class="fields" hidden><label>Print on <select id="submit-farm"></select></label>
+<label id="copies-field" hidden>Copies <input type="number" id="submit-copies" min="1" max="1000" step="1" value="1"></label></div>
 <p><input type="submit" value="Submit"> <progress id="upload-progress" max="1" value="0" hidden>upload</progress></p>
 <p id="submit-status" role="status" aria-live="polite"></p>
 </form></section>

@@ -177,6 +177,9 @@ test('a print from the page: temperatures and progress move; pause, resume and c
     assert.equal(done.status, 'cancelled')
     assert.deepEqual(printedCommands(sim.log()).slice(-4), ['M104 S0', 'M140 S0', 'M107', 'M84'])
     await page.locator('#task-rows tr', { hasText: id }).locator('.state', { hasText: 'cancelled' }).waitFor()
+    // the bed holds what was printed until someone says it is clear
+    await card.locator('.state', { hasText: 'finished' }).waitFor()
+    await card.getByRole('button', { name: 'Bed is clear: mk3' }).click()
     await card.locator('.state', { hasText: 'idle' }).waitFor()
     assert.deepEqual(pageErrors, [])
   } finally { await page.close() }

@@ -52,7 +52,7 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
   try {
     const [alpha, beta, gamma] = await Promise.all([
       nl.startNode(nl.hosts[0], { name: 'alpha', slots: 2 }),
-      nl.startNode(nl.hosts[1], { name: 'beta', slots: 1, printers: [`mk3=${sim.path}`] }),
+      nl.startNode(nl.hosts[1], { name: 'beta', slots: 1, printers: [`mk3=${sim.path},group=mk3`] }),
       nl.startNode(nl.hosts[2], { name: 'gamma', slots: 4 }),
     ])
     await until(async () => (await nl.http(`${alpha.url}/api/v1/peers`)).body.length === 2, 10_000, 'alpha to see the others')
@@ -62,6 +62,9 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     writeFileSync(file, gcode())
     const print = await nl.http(`${beta.url}/api/v1/tasks`, { method: 'POST', form: { service: 'printrun' }, files: { fileIn0: file } })
     assert.equal(print.status, 201, print.text)
+    // two copies for the printer's group: they wait for it in beta's farm queue
+    const job = await nl.http(`${beta.url}/api/v1/queue`, { method: 'POST', form: { group: 'mk3', copies: '2' }, files: { file } })
+    assert.equal(job.status, 201, job.text)
     assert.equal((await nl.submitSlow(gamma, 60)).status, 201)
     assert.equal((await nl.http(`${alpha.url}/api/v1/tasks`, { method: 'POST', form: { service: 'echo', fileIn0: 'hello from alpha' } })).status, 201)
 
@@ -90,6 +93,10 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     await card.getByRole('button', { name: 'Resume: mk3 on beta' }).click()
     await until(async () => (await nl.http(`${beta.url}/api/v1/tasks/${print.body.id}`)).body.status === 'busy', 10_000, 'printing again')
     await card.locator('.state', { hasText: 'printing' }).waitFor()
+    // beta's queue, followed from alpha's page
+    const queued = page.locator('#queue .qgroup', { hasText: 'Group mk3' }).locator('tr', { hasText: job.body.id })
+    await queued.locator('.counts', { hasText: '2 waiting' }).waitFor({ timeout: 10_000 })
+    assert.match(await queued.innerText(), /on beta/)
 
     // the LAN's tasks on request
     await page.getByRole('button', { name: "Show the LAN's tasks" }).click()
@@ -98,7 +105,8 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     await tasks.filter({ hasText: 'slow' }).filter({ hasText: 'gamma' }).waitFor({ timeout: 10_000 })
     await page.waitForTimeout(2500) // a few temperature readings for the graph
     mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: join(SHOTS, 'dashboard-desktop.png') })
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.screenshot({ path: join(SHOTS, 'dashboard-desktop.png'), fullPage: true })
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
     phone.on('pageerror', (e) => errors.push(e.message))
     await phone.goto(`${alpha.url}/`)

@@ -4,7 +4,7 @@ import { app, changed, onRender, say } from './app.js'
 import { byId } from './dom.js'
 import { baseOf, infoOf, Source, type NodeInfo, type PeerEvent, type PrinterView, type TaskView } from './model.js'
 import { getJson } from './net.js'
-import { initQueue, queueChanged } from './queue.js'
+import { initQueue } from './queue.js'
 import { initSubmit } from './submit.js'
 import { initTasks } from './tasks.js'
 import './lan.js'
@@ -31,12 +31,15 @@ const handlers: Record<string, (data: any, src: Source) => void> = {
       app.sources.set(id, new Source(infoOf(e.peer), base, false))
     }
   },
-  queue: () => queueChanged(),
+  queue: (q: { change: string, group?: string }, src) => {
+    if (q.change === 'paused' || q.change === 'resumed') src.pausedChanged(q.change, q.group)
+    src.queueChanged(changed)
+  },
   reset: (_data, src) => {
-    // events were missed: the state came again with this event; the task lists are read again
+    // events were missed: the state came again with this event; the task list and queue are read again
     src.tasksLoaded = false
     void src.loadTasks().then(changed)
-    if (src.self) queueChanged()
+    if (src.followsQueue(app.lan)) src.queueChanged(changed)
   },
 }
 
@@ -48,6 +51,10 @@ function connectAll (): void {
     if (types.includes('task') && !src.tasksLoaded) {
       src.tasksLoaded = true
       src.loadTasks().then(changed, () => { src.tasksLoaded = false })
+    }
+    if (types.includes('queue') && !src.queueAsked) {
+      src.queueAsked = true
+      src.loadQueue().then(changed, () => { src.queueAsked = false })
     }
   }
 }
@@ -66,6 +73,8 @@ async function start (): Promise<void> {
   const q = new URLSearchParams(location.search)
   const id = q.get('id')
   if (id) app.focus = { node: q.get('node') ?? app.self.id, id }
+  const job = q.get('job')
+  if (job) app.focusJob = { node: q.get('node') ?? app.self.id, id: job }
   if (q.get('node')) app.lan.tracked.add(q.get('node')!)
   initTasks()
   initSubmit()
@@ -77,14 +86,15 @@ async function start (): Promise<void> {
     Object.assign(app.self.info, {
       name: m.serverName, version: m.version, services: String(m.services).split(',').filter(Boolean), tokenRequired: m.tokenRequired === true,
       load: m.cores ? m.cpuLoad / m.cores : undefined, slots: m.slots, free: m.free, queue: m.queue,
-      printers: (m.printers ?? []).map((p: { name: string, state: string }) => ({ name: p.name, state: p.state })),
+      printers: (m.printers ?? []).map((p: { name: string, state: string, farmState?: string, groups?: string[] }) => ({ name: p.name, state: p.farmState ?? p.state, groups: p.groups ?? [] })),
     })
     if (m.tokenRequired) say('This node needs a token to change anything; the page asks for it once.')
   }
   // the first task list once the stream is open: a change meanwhile comes as an event
   app.self.connect([], handlers, changed)
   app.self.tasksLoaded = true
-  await app.self.loadTasks()
+  app.self.queueAsked = true
+  await Promise.all([app.self.loadTasks(), app.self.loadQueue()])
   changed()
   const peers = await getJson(app.self, '/api/v1/peers')
   app.browsing = peers.status !== 404

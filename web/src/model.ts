@@ -20,7 +20,11 @@ export type Heaters = Record<string, { actual: number, target: number }>
 export interface PrinterView {
   name: string
   port?: string
+  /** the serial link's state (printing, paused, halted, ...) */
   state: string
+  /** the farm's: idle, printing, paused, finished, error, disconnected */
+  farmState?: string
+  groups?: string[]
   heaters?: Heaters
   print?: { file?: string, task?: string, percent?: number, elapsedMs?: number, remainingMs?: number }
   lastError?: string
@@ -40,8 +44,23 @@ export interface NodeInfo {
   free?: number
   queue?: number
   tokenRequired: boolean
-  /** the printers as the node's record or meta lists them */
-  printers: Array<{ name: string, state: string }>
+  /** the printers as the node's record or meta lists them (state: the farm's) */
+  printers: Array<{ name: string, state: string, groups?: string[] }>
+}
+
+export type CopyStatus = 'queued' | 'starting' | 'printing' | 'complete' | 'failed' | 'cancelled'
+/** A job of a node's farm queue, as GET /api/v1/queue shows it. */
+export interface JobView {
+  id: string
+  name: string
+  group?: string
+  printer?: string
+  ctime: number
+  node: string
+  position: number
+  paused: boolean
+  counts: Record<CopyStatus, number>
+  copies: Array<{ n: number, status: CopyStatus, node?: string, printer?: string, task?: string, error?: string }>
 }
 
 export const FINAL = new Set(['complete', 'failed', 'cancelled'])
@@ -57,6 +76,12 @@ export class Source implements Target {
   private streamTypes = ''
   private touched = new Set<string>()
   tasksLoaded = false
+  /** the node's farm queue in order; undefined until read */
+  jobs?: JobView[]
+  queueAsked = false
+  /** the groups (`*`: all) whose jobs the node holds back, as far as the page knows */
+  readonly paused = new Set<string>()
+  private queueTimer?: ReturnType<typeof setTimeout>
 
   constructor (public info: NodeInfo, public base: string, readonly self: boolean) {}
 
@@ -69,7 +94,37 @@ export class Source implements Target {
     const t: string[] = []
     if (this.info.printers.length > 0) t.push('printer')
     if (lan.tasks || lan.tracked.has(this.id)) t.push('task')
+    if (this.followsQueue(lan)) t.push('queue')
     return t
+  }
+
+  /** whether the page shows the node's farm queue: this node's, a farm node's (printers in groups), one a job was sent to */
+  followsQueue (lan: { tracked: Set<string> }): boolean {
+    return this.self || lan.tracked.has(this.id) || this.info.printers.some((p) => (p.groups?.length ?? 0) > 0)
+  }
+
+  async loadQueue (): Promise<void> {
+    const r = await getJson<JobView[]>(this, '/api/v1/queue')
+    if (!Array.isArray(r.body)) return
+    this.jobs = r.body
+    // a held job tells that its group (or, for a job sent to one printer, the whole queue) is held; one not held, that neither is
+    for (const j of r.body) {
+      if (!j.paused) { this.paused.delete('*'); if (j.group) this.paused.delete(j.group) }
+    }
+    for (const j of r.body) if (j.paused && !this.paused.has('*')) this.paused.add(j.group ?? '*')
+  }
+
+  /** reads the queue again soon, once for many changes (a `queue` or `reset` event) */
+  queueChanged (then: () => void): void {
+    clearTimeout(this.queueTimer)
+    this.queueTimer = setTimeout(() => { this.loadQueue().then(then, () => {}) }, 150)
+  }
+
+  /** a `queue` event's pause or resume */
+  pausedChanged (change: string, group?: string): void {
+    if (change === 'paused') this.paused.add(group ?? '*')
+    else if (group === undefined) this.paused.clear()
+    else this.paused.delete(group)
   }
 
   setPrinter (p: PrinterView): void {

@@ -41,21 +41,44 @@ export class NodeError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
 }
 
-/** A request to a node; a 401 asks for the token once and tries again with it. */
-export async function call<T = any> (t: Target, method: string, path: string): Promise<T> {
+/** A request to a node (with a JSON body when given); a 401 asks for the token once and tries again with it. */
+export async function call<T = any> (t: Target, method: string, path: string, body?: Record<string, unknown>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    const r = await fetch(t.base + path, { method, headers: { accept: 'application/json', ...authHeaders(t) } })
-    const body = await r.json().catch(() => ({})) as { error?: string }
+    const r = await fetch(t.base + path, {
+      method,
+      headers: { accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}), ...authHeaders(t) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    })
+    const answer = await r.json().catch(() => ({})) as { error?: string }
     if (r.status === 401) {
       if (attempt > 0) forgetToken(t)
       if (attempt < 1 && await askToken(t, tokenOf(t) !== undefined)) continue
     }
-    if (!r.ok) throw new NodeError(r.status, body.error ?? `${method} ${path}: ${r.status}`)
-    return body as T
+    if (!r.ok) throw new NodeError(r.status, answer.error ?? `${method} ${path}: ${r.status}`)
+    return answer as T
   }
 }
 
 export async function getJson<T = any> (t: Target, path: string): Promise<{ status: number, body?: T }> {
   const r = await fetch(t.base + path, { headers: { accept: 'application/json' } })
   return { status: r.status, body: r.ok ? await r.json() as T : undefined }
+}
+
+/** a multipart POST with upload progress; resolves with the node's answer when it is 201 */
+export function postForm<T> (src: Target, path: string, fd: FormData, progress: (x: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest()
+    x.open('POST', `${src.base}${path}`)
+    x.setRequestHeader('Accept', 'application/json')
+    for (const [k, v] of Object.entries(authHeaders(src))) x.setRequestHeader(k, v)
+    x.upload.onprogress = (e) => { if (e.lengthComputable) progress(e.loaded / e.total) }
+    x.onload = () => {
+      let body: any
+      try { body = JSON.parse(x.responseText) } catch {}
+      if (x.status === 201) resolve(body as T)
+      else reject(new NodeError(x.status, body?.error ?? `the node answered ${x.status}`))
+    }
+    x.onerror = () => reject(new NodeError(0, `${src.name} did not answer`))
+    x.send(fd)
+  })
 }

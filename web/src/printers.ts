@@ -1,14 +1,30 @@
-// Printers of the LAN: state, print, time left, temperatures with a graph of the last minutes, and
-// pause, resume, cancel, emergency stop and "bed is clear", sent to the node that has the printer.
-import { app, changed, onRender, say } from './app.js'
+// Printers of the LAN: farm state and groups, print, time left, temperatures with a graph of the
+// last minutes, and pause, resume, cancel, emergency stop and "bed is clear", sent to the node that
+// has the printer.
+import { changed, onRender, say } from './app.js'
 import { ask } from './dialog.js'
 import { byId, h, setText, show, syncList } from './dom.js'
+import { lanPrinters, type LanPrinter } from './farm.js'
 import { duration, heaterName, percent } from './format.js'
 import { tempGraph } from './graph.js'
-import type { PrinterView, Source } from './model.js'
-import { call } from './net.js'
+import type { Source } from './model.js'
+import { call, getJson } from './net.js'
 
-interface Item { src: Source, p: PrinterView }
+type Item = LanPrinter
+
+/** what a finished or failed printer's bed holds and why it failed (GET /api/v1/printers/:name), by node/printer */
+const beds = new Map<string, { state: string, file?: string, error?: string }>()
+
+function lookAtBed (src: Source, name: string, state: string): void {
+  const key = `${src.id}/${name}`
+  if (beds.get(key)?.state === state) return
+  beds.set(key, { state })
+  getJson<{ state: string, job?: { file?: string }, error?: string }>(src, `/api/v1/printers/${encodeURIComponent(name)}`).then((r) => {
+    if (!r.body || beds.get(key)?.state !== state) return
+    beds.set(key, { state, file: r.body.job?.file, error: r.body.error })
+    changed()
+  }, () => {})
+}
 
 /** a printer's action, told in the live region; errors too */
 async function act (what: string, run: () => Promise<unknown>): Promise<void> {
@@ -27,7 +43,8 @@ function card ({ src, p }: Item): HTMLElement {
   const task = () => src.printers.get(p.name)?.print?.task
   return h('article', { class: 'printer', 'aria-label': `Printer ${label}` },
     h('h3', null, p.name, ' ', h('small', null, `on ${src.name}`)),
-    h('p', null, h('span', { class: 'state' }), ' ', h('span', { class: 'err' })),
+    h('p', { class: 'groups' }),
+    h('p', null, h('span', { class: 'state' }), ' ', h('span', { class: 'bed' }), ' ', h('span', { class: 'err' })),
     h('div', { class: 'job' },
       h('p', { class: 'job-text' }),
       h('progress', { max: 100, value: 0, 'aria-label': `Print progress of ${label}` })),
@@ -50,11 +67,23 @@ function card ({ src, p }: Item): HTMLElement {
       })))
 }
 
-function update (el: HTMLElement, { src, p }: Item): void {
+function update (el: HTMLElement, { src, p, state: farm, groups }: Item): void {
   const state = el.querySelector('.state') as HTMLElement
-  setText(state, p.state)
-  state.className = `state p-${p.state}`
-  setText(el.querySelector('.err')!, p.error ?? (p.state === 'halted' || p.state === 'error' || p.state === 'disconnected' ? p.lastError ?? '' : ''))
+  setText(state, farm)
+  state.className = `state p-${farm}`
+  const groupsEl = el.querySelector('.groups') as HTMLElement
+  if (groupsEl.dataset.groups !== groups.join()) {
+    groupsEl.dataset.groups = groups.join()
+    groupsEl.replaceChildren(...(groups.length ? [h('span', { class: 'vh' }, groups.length === 1 ? 'Group: ' : 'Groups: ')] : []),
+      ...groups.map((g) => h('span', { class: 'group' }, g)))
+  }
+  show(groupsEl, groups.length > 0)
+  const held = farm === 'finished' || farm === 'error'
+  if (held) lookAtBed(src, p.name, farm)
+  else beds.delete(`${src.id}/${p.name}`)
+  const bed = held ? beds.get(`${src.id}/${p.name}`) : undefined
+  setText(el.querySelector('.bed')!, farm === 'finished' ? `the bed holds a print${bed?.file ? ` (${bed.file})` : ''}` : '')
+  setText(el.querySelector('.err')!, p.error ?? bed?.error ?? (p.state === 'halted' || farm === 'error' || farm === 'disconnected' ? p.lastError ?? '' : ''))
   const job = p.print
   const jobBox = el.querySelector('.job') as HTMLElement
   show(jobBox, Boolean(job))
@@ -79,21 +108,12 @@ function update (el: HTMLElement, { src, p }: Item): void {
   show(tools.querySelector('.pause') as HTMLElement, Boolean(job?.task) && (p.state === 'printing' || p.state === 'busy'))
   show(tools.querySelector('.resume') as HTMLElement, Boolean(job?.task) && p.state === 'paused')
   show(tools.querySelector('.cancel') as HTMLElement, Boolean(job?.task) && busy)
-  show(tools.querySelector('.clear') as HTMLElement, p.state === 'finished')
+  show(tools.querySelector('.clear') as HTMLElement, held)
   show(tools.querySelector('.estop') as HTMLElement, !['disconnected', 'closed', 'halted', 'connecting'].includes(p.state))
 }
 
 onRender(() => {
-  const items: Item[] = []
-  for (const src of app.sources.values()) {
-    const names = new Set([...src.info.printers.map((p) => p.name), ...src.printers.keys()])
-    for (const name of names) {
-      // until the node's events come, what its record says
-      const p = src.printers.get(name) ?? { name, state: src.info.printers.find((x) => x.name === name)?.state ?? 'unknown' }
-      items.push({ src, p })
-    }
-  }
-  items.sort((a, b) => Number(b.src.self) - Number(a.src.self) || a.src.name.localeCompare(b.src.name) || a.p.name.localeCompare(b.p.name))
+  const items = lanPrinters()
   const box = byId('printer-cards')
   if (!items.length) {
     if (!box.querySelector('.note') || box.children.length !== 1) box.replaceChildren(h('p', { class: 'note' }, 'No printer on the LAN.'))

@@ -1,10 +1,12 @@
 // Submit: files dropped or chosen (a model with the files it uses, a folder, several STLs, a slicer
 // config), a node and a service; sent as the node's multipart form with upload progress, then
-// followed live. The page's address becomes the task's, so a reload shows it and sends nothing.
+// followed live; a G-code file may go to a farm queue instead (submit-farm.ts). The page's address
+// becomes the task's (or the job's), so a reload shows it and sends nothing.
 import { app, changed, onRender } from './app.js'
 import { byId, h, setText, show } from './dom.js'
-import type { Source, TaskView } from './model.js'
-import { askToken, authHeaders, NodeError, tokenOf } from './net.js'
+import type { JobView, Source, TaskView } from './model.js'
+import { askToken, NodeError, postForm, tokenOf } from './net.js'
+import { farmTarget, fillFarmChoices, GCODE, jobUrl, type FarmTarget } from './submit-farm.js'
 import { focusTask, taskUrl } from './tasks.js'
 
 type Role = 'input' | 'config' | 'file' | 'skip'
@@ -69,10 +71,11 @@ function renderFiles (): void {
       h('option', { value: 'file' }, 'file of the project'),
       h('option', { value: 'skip' }, 'leave out'))
     select.value = e.role === 'config' && !prefix ? 'file' : e.role
-    select.addEventListener('change', () => { e.role = select.value as Role; e.manual = true })
+    select.addEventListener('change', () => { e.role = select.value as Role; e.manual = true; fillChoices() })
     return h('li', null, h('span', { class: 'path' }, e.path), ' ', h('small', null, `${Math.ceil(e.file.size / 1024)} KiB`), ' ', select, ' ',
       h('button', { type: 'button', 'aria-label': `Remove ${e.path}`, onclick: () => { entries.splice(i, 1); renderFiles() } }, 'Remove'))
   }))
+  fillChoices()
 }
 
 let prefixCache: string | undefined
@@ -144,67 +147,96 @@ function form (): FormData {
   return fd
 }
 
-function upload (src: Source, fd: FormData, progress: (x: number) => void): Promise<TaskView> {
-  return new Promise((resolve, reject) => {
-    const x = new XMLHttpRequest()
-    x.open('POST', `${src.base}/api/v1/tasks`)
-    x.setRequestHeader('Accept', 'application/json')
-    for (const [k, v] of Object.entries(authHeaders(src))) x.setRequestHeader(k, v)
-    x.upload.onprogress = (e) => { if (e.lengthComputable) progress(e.loaded / e.total) }
-    x.onload = () => {
-      let body: any
-      try { body = JSON.parse(x.responseText) } catch {}
-      if (x.status === 201) resolve(body as TaskView)
-      else reject(new NodeError(x.status, body?.error ?? `the node answered ${x.status}`))
+/** sends with the upload bar; a 401 asks for the token once */
+async function send<T> (src: Source, path: string, fd: () => FormData, what: string): Promise<T> {
+  const bar = byId<HTMLProgressElement>('upload-progress')
+  const status = byId('submit-status')
+  for (let attempt = 0; ; attempt++) {
+    show(bar, true)
+    bar.value = 0
+    setText(status, `${what}…`)
+    try {
+      return await postForm<T>(src, path, fd(), (x) => { bar.value = x; setText(status, `${what}: ${Math.round(x * 100)}%`) })
+    } catch (e) {
+      if ((e as NodeError).status === 401 && attempt === 0 && await askToken(src, tokenOf(src) !== undefined)) continue
+      throw e
     }
-    x.onerror = () => reject(new NodeError(0, `${src.name} did not answer`))
-    x.send(fd)
-  })
+  }
+}
+
+function sent (): void {
+  entries = []
+  renderFiles()
+}
+
+async function sendTask (src: Source): Promise<void> {
+  const task = await send<TaskView>(src, '/api/v1/tasks', form, `Sending to ${src.name}`)
+  src.setTask(task)
+  if (!src.self) app.lan.tracked.add(src.id)
+  setText(byId('submit-status'), `Task ${task.id} sent to ${src.name}: its state is in the list of tasks.`)
+  // the address is the task's now: a reload shows it and submits nothing
+  history.replaceState(null, '', taskUrl(src, task.id))
+  sent()
+  focusTask(src, task.id)
+}
+
+/** each G-code file as a job of the queue of the node chosen for the group or printer */
+async function sendJobs (farm: FarmTarget, files: Entry[]): Promise<void> {
+  const { src } = farm
+  const where = farm.group !== undefined ? `group ${farm.group}` : `printer ${farm.printer}`
+  let job: JobView | undefined
+  for (const e of files) {
+    job = await send<JobView>(src, '/api/v1/queue', () => {
+      const fd = new FormData()
+      if (farm.group !== undefined) fd.append('group', farm.group)
+      else fd.append('printer', farm.printer!)
+      fd.append('copies', String(farm.copies))
+      fd.append('file', e.file, baseName(e.path))
+      return fd
+    }, `Sending ${baseName(e.path)} to the queue of ${src.name}`)
+    src.jobs = [...(src.jobs ?? []).filter((j) => j.id !== job!.id), job]
+  }
+  if (!job) return
+  if (!src.self) app.lan.tracked.add(src.id)
+  src.queueChanged(changed)
+  app.focusJob = { node: src.id, id: job.id }
+  const copies = `${farm.copies} cop${farm.copies === 1 ? 'y' : 'ies'}`
+  setText(byId('submit-status'), files.length === 1
+    ? `Job ${job.id} (${job.name}, ${copies}) queued on ${src.name} for ${where}: it is in the farm queue.`
+    : `${files.length} jobs (${copies} each) queued on ${src.name} for ${where}: they are in the farm queue.`)
+  // the address is the job's now: a reload shows it and queues nothing
+  history.replaceState(null, '', jobUrl(src, job.id))
+  sent()
 }
 
 async function submit (): Promise<void> {
   const status = byId('submit-status')
   if (sending) return
   await guessing
-  if (!entries.some((e) => e.role === 'input' || e.role === 'config')) { setText(status, 'Choose or drop a file to send first.'); return }
-  const src = target()
-  const bar = byId<HTMLProgressElement>('upload-progress')
+  const farm = farmTarget(target())
+  const gcode = entries.filter((e) => e.role !== 'skip' && GCODE.includes(extOf(e.path)))
+  if (farm && !gcode.length) { setText(status, 'Choose a G-code file to print first.'); return }
+  if (farm && !(Number.isInteger(farm.copies) && farm.copies >= 1 && farm.copies <= 1000)) { setText(status, 'Copies: a whole number from 1 to 1000.'); return }
+  if (!farm && !entries.some((e) => e.role === 'input' || e.role === 'config')) { setText(status, 'Choose or drop a file to send first.'); return }
+  const src = farm?.src ?? target()
   const button = byId('submit-form').querySelector('input[type=submit]') as HTMLInputElement
   sending = true
   button.disabled = true
   try {
     if (src.info.tokenRequired && !tokenOf(src) && !await askToken(src)) throw new NodeError(401, `${src.name} needs a token`)
-    let task: TaskView | undefined
-    for (let attempt = 0; !task; attempt++) {
-      show(bar, true)
-      bar.value = 0
-      setText(status, `Sending to ${src.name}…`)
-      try {
-        task = await upload(src, form(), (x) => { bar.value = x; setText(status, `Sending to ${src.name}: ${Math.round(x * 100)}%`) })
-      } catch (e) {
-        if ((e as NodeError).status === 401 && attempt === 0 && await askToken(src, tokenOf(src) !== undefined)) continue
-        throw e
-      }
-    }
-    src.setTask(task)
-    if (!src.self) app.lan.tracked.add(src.id)
-    setText(status, `Task ${task.id} sent to ${src.name}: its state is in the list of tasks.`)
-    // the address is the task's now: a reload shows it and submits nothing
-    history.replaceState(null, '', taskUrl(src, task.id))
-    entries = []
-    renderFiles()
-    focusTask(src, task.id)
+    if (farm) await sendJobs(farm, gcode)
+    else await sendTask(src)
   } catch (e) {
     setText(status, `Not sent: ${(e as Error).message}`)
   } finally {
     sending = false
     button.disabled = false
-    show(bar, false)
+    show(byId('upload-progress'), false)
     changed()
   }
 }
 
-/** the services and printers of the node chosen */
+/** the services and printers of the node chosen; with a G-code file, where the farm prints it */
 function fillChoices (): void {
   const src = target()
   const select = byId<HTMLSelectElement>('submit-service')
@@ -221,7 +253,12 @@ function fillChoices (): void {
     printers.replaceChildren(...pn.map((p) => h('option', null, p)))
     if (pn.includes(had)) printers.value = had
   }
-  show(byId('printer-field'), select.value === 'printrun' && pn.length > 0)
+  fillFarmChoices(entries.some((e) => e.role !== 'skip' && GCODE.includes(extOf(e.path))))
+  const farm = farmTarget(src) !== undefined
+  show(select.parentElement!, !farm)
+  show(byId('printer-field'), !farm && select.value === 'printrun' && pn.length > 0)
+  const button = byId('submit-form').querySelector('input[type=submit]') as HTMLInputElement
+  button.value = farm ? 'Queue' : 'Submit'
 }
 
 export function initSubmit (): void {
@@ -248,6 +285,7 @@ export function initSubmit (): void {
   const onChoice = () => { fillChoices(); guessing = refreshPrefix().then(guessRoles) }
   byId('submit-node').addEventListener('change', onChoice)
   byId('submit-service').addEventListener('change', onChoice)
+  byId('submit-farm').addEventListener('change', fillChoices)
   f.addEventListener('submit', (e) => { e.preventDefault(); void submit() })
   void refreshPrefix()
 }
