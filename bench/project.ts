@@ -65,8 +65,8 @@ const KiB = (n: number) => `${(n / 1024).toFixed(1)} KiB`
 const stlDir = join(tmp, 'stl')
 mkdirSync(stlDir)
 const want = Number(opt['stl-mib']) * 2 ** 20
-// an ASCII facet is ~ 250 bytes; a sphere of $fn = n has ~ n²/2 facets
-const fn = Math.round(Math.sqrt(2 * want / 250))
+// an ASCII facet as openscad writes it is ~ 390 bytes; a sphere of $fn = n has ~ n²/2 facets
+const fn = Math.round(Math.sqrt(2 * want / 390))
 writeFileSync(join(stlDir, 'ball.scad'), `sphere(r = 30, $fn = ${fn});\n`)
 console.error(`making the STL ($fn = ${fn})`)
 const made = spawnSync('openscad', ['-o', join(stlDir, 'ball.stl'), join(stlDir, 'ball.scad')], { stdio: 'ignore' })

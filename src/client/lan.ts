@@ -76,7 +76,7 @@ const urlOf = (address: string, port: number) => `http://${address.includes(':')
 interface Meta {
   id?: string; serverName?: string; services?: string; cpuLoad?: number; cores?: number; slots?: number
   free?: number; queue?: number; tokenRequired?: boolean; version?: string
-  printers?: Array<{ name: string; port: string; state?: string }>
+  printers?: Array<{ name: string; port: string; state?: string; farmState?: string; groups?: string[] }>
 }
 
 /** A node's own meta, as a peer. */
@@ -93,7 +93,8 @@ function fromMeta (server: Server, m: Meta, via: LanPeer['via']): LanPeer {
     slots: m.slots ?? 1,
     free: m.free ?? 0,
     queue: m.queue ?? 0,
-    printers: (m.printers ?? []).map(({ name, port, state }) => ({ name, port, state })),
+    // the farm's state where the node has a farm (finished, error, ...), as its mDNS record says
+    printers: (m.printers ?? []).map(({ name, port, state, farmState, groups }) => ({ name, port, state: farmState ?? state, ...(groups?.length ? { groups } : {}) })),
     tokenRequired: Boolean(m.tokenRequired),
     version: m.version?.replace(/^rrcloud /, ''),
     via,

@@ -26,8 +26,8 @@ export interface TaskRequest {
 
 /**
  * The seed's form: service, fileIn0..n (streamed from disk, never read whole), prearg0..n, notifier;
- * with a tree of several files, each input's place in it (pathN) and the other files as `file`
- * parts named by their place.
+ * with a tree, each input's place in it (pathN) and the other files as `file` parts named by their
+ * place.
  */
 function formOf (r: TaskRequest): StreamingForm {
   const form = new StreamingForm()
@@ -35,7 +35,8 @@ function formOf (r: TaskRequest): StreamingForm {
   if (r.cache === false) form.append('cache', 'no')
   if (r.notifier) form.append('notifier', r.notifier)
   if (r.printer) form.append('printer', r.printer)
-  const tree = r.tree?.files.length ? r.tree : undefined
+  // each input under its own name, as the JSON form and a lookup of the task name it
+  const tree = r.tree
   for (const [i, inp] of r.inputs.entries()) {
     if (inp.prearg) form.append(`prearg${i}`, inp.prearg)
     if (tree) form.append(`path${i}`, tree.inputs[i].rel)

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import debug from 'debug'
-import { encodeRecord, type NodeRecord } from './record.js'
+import { encodeRecord, truncateBytes, type NodeRecord } from './record.js'
 import { advertisedAddresses, machineAddresses, openMdns, resolveInterface, type Iface, type Mdns, type MdnsRecord, type MdnsStatus } from './mdns.js'
 import { createResponder, type Responder } from './responder.js'
 import { eqName, findConflicts, hostLabel, instanceLabel, SERVICE_TYPE, withSuffix, type Claim, type Conflicts } from './names.js'
@@ -40,6 +40,22 @@ export interface AdvertiserConfig {
    * true: a node probes while it starts and is announced once it listens. False: never announced.
    */
   announceAfter?: Promise<boolean>
+  /**
+   * more DNS-SD services of this node, on its port and host name (e.g. `_octoprint._tcp` for each
+   * printer): probed, announced, defended, renamed on conflict (`name-2`) and said goodbye to with
+   * the node's own instance
+   */
+  services?: ServiceInstance[]
+}
+
+/** A DNS-SD service instance published beside the node's own: `<name>.<type>` with a TXT record. */
+export interface ServiceInstance {
+  /** e.g. `_octoprint._tcp.local` */
+  type: string
+  /** the instance label (at most 63 bytes; dots are not allowed in it) */
+  name: string
+  /** `key=value` strings */
+  txt: string[]
 }
 
 export interface AdvertiserDeps {
@@ -75,6 +91,10 @@ const TIE_WAIT_MS = 1000
 
 const sameTxt = (a: Buffer[], b: Buffer[]): boolean => a.length === b.length && a.every((x, i) => x.equals(b[i]))
 
+/** An extra service as published now: its label may have taken a suffix after a conflict. */
+interface Extra { type: string; base: string; n: number; txt: Buffer[] }
+const extraFqdn = (x: Extra): string => `${withSuffix(x.base, x.n)}.${x.type}`
+
 class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertiser {
   readonly ready: Promise<void>
   private readonly instanceBase: string
@@ -99,6 +119,9 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private readonly iface?: Iface
   private readonly stopListening: () => void
   private readonly log: (line: string) => void
+  private readonly extras: Extra[]
+  /** extras whose names a rival holds, found while probing */
+  private extrasLost = new Set<Extra>()
 
   constructor (private readonly config: AdvertiserConfig, deps: AdvertiserDeps) {
     super()
@@ -108,6 +131,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.hostBase = hostLabel(config.host ?? hostname())
     this.current = { ...config.record }
     this.txt = encodeRecord(this.current)
+    this.extras = (config.services ?? []).map((x) => ({ type: x.type, base: truncateBytes(x.name.replace(/\./g, '-'), 63), n: 1, txt: x.txt.map((t) => Buffer.from(t)) }))
     this.mdns = openMdns(this.iface, this.log)
     this.responder = createResponder(this.mdns)
     this.stopListening = this.mdns.onResponse((packet) => this.onResponse([...packet.answers, ...packet.additionals]))
@@ -122,7 +146,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     // come in the authority section of its query
     this.stopHearingProbes = this.mdns.onQuery((packet) => {
       const proposed = packet.authorities ?? []
-      if (proposed.some((r) => eqName(r.name, this.fqdn) || eqName(r.name, this.host))) this.tieHook?.(proposed)
+      if (proposed.some((r) => this.ours(r.name))) this.tieHook?.(proposed)
     })
     this.ready = this.start()
     this.ready.catch((e: Error) => { if (this.phase !== 'closed') this.log(`mdns: not advertising: ${e.message}`) })
@@ -132,6 +156,19 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   get host (): string { return `${withSuffix(this.hostBase, this.hostN)}.local` }
   get record (): NodeRecord { return { ...this.current } }
   private get fqdn (): string { return `${this.name}.${SERVICE_TYPE}` }
+  /** a name this advertiser claims: its instance, its host, or an extra service's instance */
+  private ours (name: string): boolean {
+    return eqName(name, this.fqdn) || eqName(name, this.host) || this.extras.some((x) => eqName(name, extraFqdn(x)))
+  }
+
+  /** the extras whose instance names these records dispute, and whether we lose each (§8.2) */
+  private extraConflicts (records: MdnsRecord[], tie: boolean): Extra[] {
+    const base = this.claim()
+    return this.extras.filter((x) => {
+      const c = findConflicts(records, { ...base, fqdn: extraFqdn(x) })
+      return c.instance && !(tie && c.instanceWeWin)
+    })
+  }
   private get ttl (): number { return this.config.ttlSec ?? DEFAULT_TTL_SEC }
 
   status (): MdnsStatus { return this.mdns.status() }
@@ -144,11 +181,17 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private records (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
     const { ttl, fqdn, host } = this
     const addrs = advertisedAddresses(this.iface)
+    const srv = { port: this.config.port, target: host, priority: 0, weight: 0 }
     return {
       answers: [
         { name: SERVICE_TYPE, type: 'PTR', ttl, data: fqdn },
-        { name: fqdn, type: 'SRV', ttl, flush: true, data: { port: this.config.port, target: host, priority: 0, weight: 0 } },
+        { name: fqdn, type: 'SRV', ttl, flush: true, data: srv },
         { name: fqdn, type: 'TXT', ttl, flush: true, data: this.txt },
+        ...this.extras.flatMap((x): MdnsRecord[] => [
+          { name: x.type, type: 'PTR', ttl, data: extraFqdn(x) },
+          { name: extraFqdn(x), type: 'SRV', ttl, flush: true, data: srv },
+          { name: extraFqdn(x), type: 'TXT', ttl, flush: true, data: x.txt },
+        ]),
       ],
       // no cache-flush bit: the machine's own responder (avahi) may publish this host name with
       // more addresses than ours, and flushing would wipe them from every cache
@@ -174,12 +217,14 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     for (let attempt = 1; this.phase === 'probing'; attempt++) {
       const c = await this.probe()
       if (this.phase !== 'probing') break
-      if (!c.instance && !c.host) {
+      const lostExtras = [...this.extrasLost]
+      if (!c.instance && !c.host && !lostExtras.length) {
         if (this.config.announceAfter && !(await this.config.announceAfter)) await this.close()
         if (this.phase !== 'probing') break
         return this.announce()
       }
-      this.rename(c.instance, c.host)
+      if (c.instance || c.host) this.rename(c.instance, c.host)
+      if (lostExtras.length) this.renameExtras(lostExtras)
       // RFC 6762 §8.1: after 15 conflicts, slow down
       if (attempt >= 15) await this.wait(5000)
       // §8.2: the loser of a tie waits a second before probing again, by which time the winner has
@@ -201,7 +246,11 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     const found: Conflicts = { instance: false, host: false, instanceWeWin: false, hostWeWin: false }
     // an answer is a conflict; a rival's probe is one only when we lose the tie
     this.lostTie = false
+    this.extrasLost = new Set()
     const note = (records: MdnsRecord[], tie: boolean) => {
+      const extras = this.extraConflicts(records, tie)
+      if (tie && extras.length) this.lostTie = true
+      for (const x of extras) this.extrasLost.add(x)
       const c = findConflicts(records, this.claim())
       const lost = { instance: c.instance && !(tie && c.instanceWeWin), host: c.host && !(tie && c.hostWeWin) }
       if (tie && (lost.instance || lost.host)) this.lostTie = true
@@ -212,9 +261,10 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.tieHook = (records) => note(records, true)
     const { answers, additionals } = this.records()
     const proposed = [...answers.filter((r) => r.type === 'SRV'), ...additionals]
+    const questions = [this.fqdn, this.host, ...this.extras.map(extraFqdn)].map((name) => ({ name, type: 'ANY' }))
     try {
-      for (let i = 0; i < PROBES && this.phase === 'probing' && !found.instance && !found.host; i++) {
-        await this.mdns.query([{ name: this.fqdn, type: 'ANY' }, { name: this.host, type: 'ANY' }], proposed)
+      for (let i = 0; i < PROBES && this.phase === 'probing' && !found.instance && !found.host && !this.extrasLost.size; i++) {
+        await this.mdns.query(questions, proposed)
           .catch((e: Error) => this.log(`mdns: probe not sent: ${e.message}`))
         await this.wait(PROBE_INTERVAL_MS)
       }
@@ -232,6 +282,15 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.log(`mdns: ${instance ? 'instance name' : 'host name'} in use on the LAN: ${before} is now ${this.name} on ${this.host}`)
   }
 
+  private renameExtras (lost: Extra[]): void {
+    for (const x of lost) {
+      const before = extraFqdn(x)
+      x.n++
+      this.log(`mdns: service name in use on the LAN: ${before} is now ${extraFqdn(x)}`)
+    }
+    this.extrasLost = new Set()
+  }
+
   private async announce (): Promise<void> {
     this.phase = 'announced'
     await this.send(true)
@@ -245,23 +304,39 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     if (this.phase !== 'announced') return
     const { answers, additionals } = this.serve()
     this.lastSent = Date.now()
-    const extra = announce ? [{ name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }] : []
+    const extra = announce ? this.serviceTypes() : []
     await this.mdns.respond([...answers, ...extra], additionals)
       .catch((e: Error) => this.log(`mdns: announcement not sent: ${e.message}`))
   }
 
   private serve (): { answers: MdnsRecord[], additionals: MdnsRecord[] } {
     const { answers, additionals } = this.records()
-    this.responder.serve([...answers, ...additionals, { name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data: SERVICE_TYPE }])
+    this.responder.serve([...answers, ...additionals, ...this.serviceTypes()])
     return { answers, additionals }
   }
 
+  /** RFC 6763 §9: the service types this host offers, for browsers that enumerate them */
+  private serviceTypes (): MdnsRecord[] {
+    const types = [SERVICE_TYPE, ...new Set(this.extras.map((x) => x.type))]
+    return types.map((data) => ({ name: '_services._dns-sd._udp.local', type: 'PTR', ttl: this.ttl, data }))
+  }
+
   private onResponse (records: MdnsRecord[]): void {
-    if (!records.some((r) => eqName(r.name, this.fqdn) || eqName(r.name, this.host))) return
+    if (!records.some((r) => this.ours(r.name))) return
     if (this.phase === 'probing') { this.probeHook?.(records); return }
     if (this.phase !== 'announced') return
+    const lostExtras = this.extraConflicts(records, true)
+    if (lostExtras.length) {
+      // a rival holds one of our services' names: that one takes another name, all are probed again
+      this.phase = 'probing'
+      this.responder.serve([])
+      this.renameExtras(lostExtras)
+      this.probeAgain()
+      return
+    }
     const c = findConflicts(records, this.claim())
-    if (!c.instance && !c.host) return
+    const extraDisputed = this.extras.some((x) => findConflicts(records, { ...this.claim(), fqdn: extraFqdn(x) }).instance)
+    if (!c.instance && !c.host && !extraDisputed) return
     const lose = { instance: c.instance && !c.instanceWeWin, host: c.host && !c.hostWeWin }
     if (lose.instance || lose.host) {
       // RFC 6762 §9: a rival claims our name, take another one. No goodbye for the service records

@@ -43,9 +43,12 @@
  *   prober's (sorted, class, type, then raw rdata) and the lexicographically earlier set takes
  *   another name at once, so two hosts both called `raspberrypi`, each with several addresses, end
  *   with two distinct names; after announcing, the same comparison decides who defends the name.
+ * - `services` publishes more DNS-SD services of the node beside `_rrcloud._tcp` (the farm's
+ *   `_octoprint._tcp` printers and groups), on the same host name and port, probed and defended
+ *   like the node's own instance;
  * Not done: multicast over IPv6 (AAAA records are published, queries go over IPv4).
  */
-export { createAdvertiser, DEFAULT_TTL_SEC, type Advertiser, type AdvertiserConfig, type AdvertiserDeps, type AdvertiserEvents } from './advertiser.js'
+export { createAdvertiser, DEFAULT_TTL_SEC, type Advertiser, type AdvertiserConfig, type AdvertiserDeps, type AdvertiserEvents, type ServiceInstance } from './advertiser.js'
 export { createBrowser, discover, type Browser, type BrowserConfig, type BrowserDeps, type BrowserEvents, type DiscoverOptions } from './browser.js'
 export type { Peer } from './cache.js'
 export { decodeRecord, encodeRecord, RECORD_VERSION, TXT_MAX_BYTES, type NodeRecord, type PrinterInfo } from './record.js'

@@ -16,8 +16,10 @@ export interface PrinterInfo {
   name: string
   /** serial port path, e.g. /dev/ttyUSB0 */
   port: string
-  /** e.g. idle, printing, paused, offline */
+  /** idle, printing, paused, finished (the bed holds a print), error, disconnected */
   state: string
+  /** farm groups the printer belongs to */
+  groups?: string[]
 }
 
 export interface NodeRecord {
@@ -53,7 +55,7 @@ export function truncateBytes (s: string, max: number): string {
   return out
 }
 
-// `|` separates a printer's fields and `,` list items; `%` escapes them
+// `|` separates a printer's fields (name|state|port|groups) and `,` list items; `%` escapes them
 const esc = (s: string): string => s.replace(/[%|,]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 const unesc = (s: string): string => s.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)))
 // printers sit on /dev nearly always: leaving it out keeps the record compact
@@ -101,7 +103,8 @@ export function encodeRecord (r: NodeRecord): Buffer[] {
   out.push(svc)
   used += size(svc)
   for (const [i, p] of r.printers.entries()) {
-    const s = `p${i}=${esc(truncateBytes(p.name, NAME_MAX))}|${esc(truncateBytes(p.state, 16))}|${esc(shortPort(p.port))}`
+    const groups = p.groups?.length ? `|${p.groups.map((g) => esc(truncateBytes(g, NAME_MAX))).join(',')}` : ''
+    const s = `p${i}=${esc(truncateBytes(p.name, NAME_MAX))}|${esc(truncateBytes(p.state, 16))}|${esc(shortPort(p.port))}${groups}`
     if (Buffer.byteLength(s) > STRING_MAX || used + size(s) + reserve > TXT_MAX_BYTES) {
       truncated.push('printers')
       break
@@ -153,8 +156,12 @@ export function decodeRecord (strings: Array<Buffer | string>): NodeRecord | und
   if (load === undefined || cores === undefined || slots === undefined || free === undefined || queue === undefined) return undefined
   const printers: PrinterInfo[] = []
   for (let i = 0; kv.has(`p${i}`); i++) {
-    const [name, state = '', port = ''] = (kv.get(`p${i}`) ?? '').split('|').map(unesc)
-    if (name) printers.push({ name, state, port: longPort(port) })
+    const [name, state = '', port = '', groups = ''] = (kv.get(`p${i}`) ?? '').split('|')
+    if (!name) continue
+    const p: PrinterInfo = { name: unesc(name), state: unesc(state), port: longPort(unesc(port)) }
+    const g = groups.split(',').filter(Boolean).map(unesc)
+    if (g.length) p.groups = g
+    printers.push(p)
   }
   const record: NodeRecord = {
     version,

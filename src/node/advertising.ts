@@ -1,4 +1,4 @@
-import { createAdvertiser, createBrowser, type Advertiser, type Browser, type MdnsStatus, type NodeRecord } from '../discovery/index.js'
+import { createAdvertiser, createBrowser, type Advertiser, type Browser, type MdnsStatus, type NodeRecord, type ServiceInstance } from '../discovery/index.js'
 
 export interface NodeAdvertising {
   readonly advertiser?: Advertiser
@@ -19,7 +19,7 @@ export interface NodeAdvertising {
  * starts at once, while the HTTP side loads; the node is announced once it listens.
  */
 export function createNodeAdvertising (
-  config: { mdns?: boolean, port: number, name: string, interface?: string, record: NodeRecord },
+  config: { mdns?: boolean, port: number, name: string, interface?: string, record: NodeRecord, services?: ServiceInstance[] },
   deps: { log: (line: string) => void },
 ): NodeAdvertising {
   const { log } = deps
@@ -31,7 +31,7 @@ export function createNodeAdvertising (
   let failed = false
   let loadTimer: NodeJS.Timeout | undefined
   const advertise = (port: number) => {
-    const a = advertiser = createAdvertiser({ name: config.name, port, record: current(), interface: config.interface, announceAfter: listened }, { log })
+    const a = advertiser = createAdvertiser({ name: config.name, port, record: current(), interface: config.interface, announceAfter: listened, services: config.services }, { log })
     a.on('rename', (name, host) => log(`mdns: name taken, now advertising as ${name} on ${host}`))
     a.ready.then(() => log(`mdns: advertising ${a.name} (${a.host}:${port})`),
       (e: Error) => { if (!failed) log(`mdns: cannot advertise: ${e.message}`) })

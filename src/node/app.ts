@@ -1,4 +1,4 @@
-import Koa, { type Context } from 'koa'
+import Koa, { type Context, type Middleware } from 'koa'
 import Router from '@koa/router'
 import { createReadStream, existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -49,23 +49,20 @@ export interface AppDeps {
   estop?: (printer: string) => Record<string, unknown> | undefined
   /** the content store (none, or one with --cache-size 0: the blob endpoints answer 404) */
   blobs?: BlobStore
-  /** more routes under /api/v1, from modules of their own (pipelines) */
-  routes?: Array<(v1: Router, edge: Edge) => void>
+  /** edges ahead of the seed API and /api/v1 (the events stream, the dashboard): each answers its own paths and passes the rest on */
+  ahead?: Middleware[]
+  /** more routes beside the seed API and /api/v1 (the farm, the OctoPrint-compatible API), built with the app's body reader and token check */
+  edges?: Array<(tools: EdgeTools) => Router>
 }
 
-/** What a module of routes gets from the app: the body reader, the token check and the reply, as the app's own routes use them. */
-export interface Edge {
-  /** a JSON body, within the text limit */
-  json (ctx: Context): Promise<unknown>
-  /** throws 401 when the node has a token and the request does not carry it */
-  checkToken (ctx: Context): void
-  /** the token the request carries, if any */
-  tokenOf (ctx: Context): string | undefined
-  /** whether the request may see notifier URLs */
-  trusted (ctx: Context): boolean
-  /** the client's address */
-  clientOf (ctx: Context): string
-  reply (ctx: Context, data: unknown, title: string): void
+/** What the app lends the routers of its other edges. */
+export interface EdgeTools {
+  /** reads a form, urlencoded or JSON body within the node's limits, files streamed to tasks/tmp */
+  readBody: ReturnType<typeof createBodyReader>['body']
+  /** throws 401 unless the request carries the node's token (when it has one) */
+  checkToken: (ctx: Context) => void
+  /** reads a JSON body of any shape within the text limit (400 when malformed) */
+  readJson: (ctx: Context) => Promise<unknown>
 }
 
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
@@ -142,6 +139,7 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     await next()
   })
   app.use(corsGuard(config.origins ?? createOriginPolicy({ allow: config.allow })))
+  for (const m of deps.ahead ?? []) app.use(m)
 
   // the token comes before the body (headers or query), so that a stranger's upload is never read
   const clientToken = (ctx: Context) => {
@@ -417,22 +415,13 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     reply(ctx, done, 'emergency stop')
   })
 
-  for (const mount of deps.routes ?? []) {
-    mount(v1, {
-      json: (ctx) => reader.json(ctx, { log: deps.log }),
-      checkToken,
-      tokenOf: clientToken,
-      trusted: (ctx) => !config.token || tokenMatches(config.token, clientToken(ctx)),
-      clientOf,
-      reply,
-    })
-  }
-
   app.use(router.routes())
   app.use(v1.routes())
+  const edges = (deps.edges ?? []).map((make) => make({ readBody: reader.body, checkToken, readJson: (ctx) => reader.json(ctx, { log: deps.log }) }))
+  for (const r of edges) app.use(r.routes())
   app.use((ctx) => {
     // a known path asked with another method: 405 with what it takes
-    const allow = [...new Set([router, v1].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
+    const allow = [...new Set([router, v1, ...edges].flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((l) => l.methods)))]
     if (allow.length === 0) throw notFound(`nothing at ${ctx.path}`)
     ctx.set('Allow', [...allow, 'OPTIONS'].join(', '))
     if (ctx.method === 'OPTIONS') { ctx.status = 204; return }

@@ -2,18 +2,18 @@ import type { BlockList } from 'node:net'
 import { join } from 'node:path'
 import type { Peer, NodeRecord } from '../discovery/index.js'
 import type { BlobStore } from './blobs.js'
-import type { Edge } from './app.js'
+import type { EdgeTools } from './app.js'
 import type Router from '@koa/router'
 import { createBlobPuller } from './blob-pull.js'
 import { refusedAddress } from './notifier.js'
-import { pipelineRoutes } from './pipelines.js'
+import { pipelineEdge } from './pipelines.js'
 import { createPipelines, type Pipelines } from '../pipeline/driver.js'
 import { createPeerView, fromRecord } from '../pipeline/peers.js'
 
 export interface NodePipelines {
   pipelines: Pipelines
-  /** the routes of pipelines and of blobs pulled from other nodes, for the app */
-  routes: (v1: Router, edge: Edge) => void
+  /** the routes of pipelines and of blobs pulled from other nodes: an edge of the app */
+  edge: (tools: EdgeTools) => Router
   /** drives the pipelines left running at the last stop; call once the node listens */
   start (): void
   close (): Promise<void>
@@ -52,7 +52,7 @@ export function createNodePipelines (
   )
   return {
     pipelines,
-    routes: pipelineRoutes({ pipelines, puller }),
+    edge: pipelineEdge({ pipelines, puller, token: config.token }),
     start: () => pipelines.start(),
     close: () => pipelines.close(),
   }

@@ -1,5 +1,5 @@
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname, loadavg, availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
@@ -8,17 +8,24 @@ import type { Printer, PrinterConfig } from '../executors/printer/printer.js'
 import type { ResolvedService } from '../executors/services.js'
 import type { Limits, SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
+import { PRINTER_NAME } from '../farm/printers.js'
 import { createOriginPolicy } from './cors.js'
 import { createNotifier } from './notifier.js'
 import { createNodeAdvertising } from './advertising.js'
 import { createMeta } from './meta.js'
 import { resolveOffer } from './offer.js'
 import { emergencyStop, listPrinters, openPrinters } from './printers.js'
+import { createEventHub, type EventHub } from './events.js'
+import { eventStream } from './event-stream.js'
+import { dashboard } from './dashboard.js'
+import { pageData } from './dashboard-data.js'
+import { connectionState, octoPrintServices } from '../farm/advertise.js'
+import type { Farm } from '../farm/index.js'
 import type { Store } from './store.js'
 import type { BlobStore } from './blobs.js'
 import type { TaskRunner } from './tasks.js'
 import { VERSION } from '../version.js'
-import type { Advertiser, Browser, NodeRecord } from '../discovery/index.js'
+import type { Advertiser, Browser, NodeRecord, PrinterInfo } from '../discovery/index.js'
 
 export { formatUptime } from './meta.js'
 
@@ -66,6 +73,8 @@ export interface NodeConfig {
   offer?: string[]
   /** other nodes, by base URL, that this node's pipelines may place stages on beside the peers it hears over mDNS */
   peers?: string[]
+  /** the farm queue's timings (tests shorten them): a claim's life, how often the queue is looked at */
+  farm?: { claimMs?: number, everyMs?: number }
 }
 
 /** --cache-size by default: 2 GiB */
@@ -90,24 +99,36 @@ export interface HttpTimeouts {
 }
 export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
-export interface PrinterSpec { name: string; path: string; baudRate?: number; park?: string[]; ahead?: number }
+export interface PrinterSpec {
+  name: string; path: string; baudRate?: number; park?: string[]; ahead?: number
+  /** farm groups the printer belongs to (`group=mk3`, repeatable) */
+  groups?: string[]
+  /** the printer clears its own bed (a belt or an ejector): after a print it is ready again at once */
+  autoclear?: boolean
+}
 
 /**
  * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
  * options after a comma: `mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90` (G-code a pause runs,
- * commands separated by `;`).
+ * commands separated by `;`), `group=mk3` (repeatable), `autoclear`, `ahead=N`.
  */
 export function parsePrinterSpec (spec: string): PrinterSpec {
   const [port, ...options] = spec.trim().split(',')
   const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(port)
-  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...], e.g. mk3=/dev/ttyUSB0@115200`)
+  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,group=GROUP][,autoclear], e.g. mk3=/dev/ttyUSB0@115200`)
   const p: PrinterSpec = { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
   for (const option of options) {
     const [key, ...rest] = option.split('=')
     const value = rest.join('=')
     if (key.trim() === 'park' && value) p.park = value.split(';').map((c) => c.trim()).filter(Boolean)
     else if (key.trim() === 'ahead' && /^[1-9]\d{0,2}$/.test(value)) p.ahead = Number(value)
-    else throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE... and ahead=N (lines sent ahead of their ok, 1: none)`)
+    else if (key.trim() === 'group' && PRINTER_NAME.test(value.trim())) {
+      p.groups = [...new Set([...p.groups ?? [], value.trim()])]
+    } else if (option.trim() === 'autoclear') p.autoclear = true
+    else {
+      throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE..., ahead=N (lines sent ahead of their ok, 1: none), ` +
+        'group=NAME (a farm group: letters, digits, _ . -; repeatable) and autoclear (the printer clears its own bed)')
+    }
   }
   return p
 }
@@ -122,6 +143,8 @@ export interface RunningNode {
   nodeId: string
   advertiser?: Advertiser
   browser?: Browser
+  /** what changes on the node, as GET /api/v1/events streams it */
+  events: EventHub
   close (): Promise<void>
 }
 
@@ -138,12 +161,12 @@ function nodeIdOf (dataDir: string): string {
 }
 
 /** The record this node advertises over mDNS. */
-function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: Map<string, Printer>, tokenRequired: boolean },
+function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: () => PrinterInfo[], tokenRequired: boolean },
   st: { free: number, queue: number } = { free: o.slots, queue: 0 }): NodeRecord {
   return {
     version: VERSION, id: o.nodeId, name: o.serverName, services: o.offered,
     load: Math.round(loadavg()[0] / o.cores * 100) / 100, cores: o.cores, slots: o.slots, free: st.free, queue: st.queue,
-    printers: [...o.printers.values()].map((p) => ({ name: p.name, port: p.path, state: p.state })), tokenRequired: o.tokenRequired,
+    printers: o.printers(), tokenRequired: o.tokenRequired,
   }
 }
 
@@ -178,15 +201,25 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const nodeId = nodeIdOf(config.dataDir)
   const printers = openPrinters(config.printers ?? [], config.printerOptions, log)
   const { sandbox, services, offered, limits } = resolveOffer({ ...config, slots, timeoutSec, printers: [...printers.keys()], offer: config.offer }, log)
-  const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers, tokenRequired }, st)
-  const mdns = createNodeAdvertising({ mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record() }, { log })
+  const specs = config.printers ?? []
+  let farm: Farm | undefined
+  // before the farm is there (the node starting), a printer shows its connection's state
+  const printerInfo = (): PrinterInfo[] => farm?.record() ?? [...printers.values()].map((p) => {
+    const groups = specs.find((x) => x.name === p.name)?.groups
+    return { name: p.name, port: p.path, state: connectionState(p.state), ...(groups?.length ? { groups } : {}) }
+  })
+  const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers: printerInfo, tokenRequired }, st)
+  const mdns = createNodeAdvertising({
+    mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record(),
+    services: octoPrintServices(serverName, specs),
+  }, { log })
   // a node that fails to start is never announced
   const giveUp = async (err: unknown): Promise<never> => {
     await mdns.abandon()
     throw err
   }
-  const [{ createApp }, { createStore }, { createTaskRunner }, { awaitingContinue }, { createBlobStore }, { createNodePipelines }] =
-    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./blobs.js'), import('./node-pipelines.js')]).catch(giveUp)
+  const [{ createApp }, { createStore }, { createTaskRunner, taskDirs }, { awaitingContinue }, { createBlobStore }, { farmEdge }, { octoPrintEdge }, { createFarm, copyForTask }, { createNodePipelines }] =
+    await Promise.all([import('./app.js'), import('./store.js'), import('./tasks.js'), import('./uploads.js'), import('./blobs.js'), import('./farm.js'), import('./octoprint.js'), import('../farm/index.js'), import('./node-pipelines.js')]).catch(giveUp)
   let store: Store
   let blobs: BlobStore
   try {
@@ -203,16 +236,40 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const notifier = createNotifier({ allow: defaultAllow ? undefined : allow }, { log })
   const runner = createTaskRunner(
     { dataDir: config.dataDir, serverName, slots, timeoutSec, retentionHours, services: services.filter((s) => s.available), printers, graceMs: config.graceMs, maxQueue: config.maxQueue, nice: config.nice, sandbox, limits },
-    { store, log, notify: (url) => notifier.notify(url), blobs },
+    { store, log, notify: (url) => notifier.notify(url), blobs, admit: (t, claim) => farm?.printers.admit(t, claim) },
   )
+  const printService = services.find((s) => s.kind === 'printer' && s.available)
+  farm = createFarm(
+    { dataDir: config.dataDir, nodeId, nodeName: serverName, printers: specs, token: config.token, retentionHours, ...config.farm },
+    {
+      printers,
+      runner,
+      peers: () => mdns.browser?.peers() ?? [],
+      log,
+      async submitLocal (printer, claim, file, name) {
+        if (!printService) throw new Error('this node offers no printing')
+        const tmp = copyForTask(file, taskDirs(config.dataDir).tmp)
+        try {
+          const t = await runner.submit({ service: printService.name, inputs: [{ tmpPath: tmp, ext: 'gcode' }], client: '127.0.0.1', printer, claim })
+          return t.id
+        } catch (e) {
+          rmSync(tmp, { force: true })
+          throw e
+        }
+      },
+    },
+  )
+  const nodeFarm = farm
   /** free slots and waiting tasks, as meta and the mDNS record show them */
   const counts = () => {
     const st = runner.stats()
     return { running: st.running, free: Math.max(0, slots - st.running), queue: st.queued }
   }
+  /** this node's printers as meta, the events and the page show them: with their groups and farm state */
+  const farmPrinters = () => listPrinters(printers).map((p) => ({ ...p, groups: nodeFarm.printers.groups(p.name), farmState: nodeFarm.printers.state(p.name) }))
   const meta = createMeta(
     { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
-    { services, sandbox, store, counts, printers: () => listPrinters(printers), mdns: () => mdns.status(), blobs: () => blobs.stats() },
+    { services, sandbox, store, counts, printers: () => farmPrinters(), mdns: () => mdns.status(), blobs: () => blobs.stats() },
   )
   let self = { url: '', port: 0 }
   const pipelines = createNodePipelines(
@@ -220,12 +277,31 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }) },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
+  const keepaliveMs = Math.min(15_000, timeouts.idle / 3)
+  const hub = createEventHub({ nodeId }, {
+    runner, printers, printerStatus: farmPrinters,
+    stats: () => {
+      const { running, free, queue } = counts()
+      return { load: Math.round(loadavg()[0] / cores * 100) / 100, cpuLoad: Math.round(loadavg()[0] * 100) / 100, cores, slots, free, running, queue }
+    },
+  })
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
-      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs: Math.min(15_000, timeouts.idle / 3),
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs,
     },
-    { runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs, routes: [pipelines.routes] },
+    {
+      runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
+      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list()) })],
+      edges: [
+        farmEdge({ nodeName: serverName, printers: nodeFarm.printers, queue: nodeFarm.queue, log }),
+        pipelines.edge,
+        ...(printers.size ? [octoPrintEdge({
+          dataDir: config.dataDir, nodeName: serverName, token: config.token, retentionHours, printers: nodeFarm.printers, queue: nodeFarm.queue, log,
+          temperatures: (name) => printers.get(name)?.temperatures ?? {},
+        })] : []),
+      ],
+    },
   )
   const server = createHttpServer(app, timeouts, awaitingContinue)
   server.listen(config.port, config.host)
@@ -233,6 +309,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     await once(server, 'listening')
   } catch (err) {
     await pipelines.close()
+    hub.close()
+    await nodeFarm.close()
     await runner.close().catch(() => {})
     await notifier.close()
     store.close()
@@ -245,9 +323,18 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   mdns.listening(port, () => record(counts()))
   self = { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port }
   pipelines.start()
+  if (mdns.browser) hub.watchPeers(mdns.browser)
+  // the farm's changes on the events stream: a job placed or ended, the queue reordered or paused, a bed cleared
+  nodeFarm.queue.events.on('job', (job: { id: string }) => hub.publish('queue', { change: 'job', id: job.id }))
+  nodeFarm.queue.events.on('change', (c: Record<string, unknown>) => hub.publish('queue', c))
+  nodeFarm.printers.events.on('change', (name: string) => hub.printerChanged(name))
   if (config.mdns === true) {
     runner.events.on('stats', mdns.update)
     for (const p of printers.values()) p.on('state', mdns.update)
+    nodeFarm.printers.events.on('change', mdns.update)
+    // a peer that comes, or whose printer becomes ready, may take a job of the queue
+    mdns.browser?.on('up', nodeFarm.queue.kick)
+    mdns.browser?.on('update', nodeFarm.queue.kick)
   }
   let closed: Promise<void> | undefined
   return {
@@ -260,10 +347,14 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     nodeId,
     advertiser: mdns.advertiser,
     browser: mdns.browser,
+    events: hub,
     close () {
       closed ??= (async () => {
         // pipelines stop being driven, as they are: the next start resumes them
         await pipelines.close()
+        hub.close()
+        // no job of the queue is sent anywhere from now on
+        const queueStopped = nodeFarm.queue.close()
         await mdns.close()
         server.close()
         server.closeAllConnections()
@@ -272,6 +363,9 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
         const stopping = runner.close()
         await Promise.all([...printers.values()].map((p) => p.close()))
         await stopping
+        await Promise.race([queueStopped, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+        // after the runner: how the prints ended is what the beds hold
+        await nodeFarm.close()
         await notifier.close()
         store.close()
         blobs.close()

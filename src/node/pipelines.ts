@@ -1,8 +1,9 @@
-import type Router from '@koa/router'
+import Router from '@koa/router'
 import type { Context } from 'koa'
 import { z } from 'zod'
-import type { Edge } from './app.js'
+import type { EdgeTools } from './app.js'
 import type { BlobPuller } from './blob-pull.js'
+import { plainIp, tokenMatches } from './access.js'
 import { badRequest, notFound } from './errors.js'
 import { SHA256, zodProblem } from './tree.js'
 import { FINAL_PIPELINE, PIPELINE_ID, pipelineView, type Pipeline } from '../pipeline/pipeline.js'
@@ -13,14 +14,30 @@ const MAX_WAIT = 60
 
 const fetchSchema = z.object({ sha256: z.string().regex(SHA256, 'a SHA-256: 64 lower-case hex digits'), from: z.string().min(1).max(2048) }).strict()
 
+/** the token a request carries: `Authorization: Bearer`, `X-Rrcloud-Token` or `?token=`, as the app reads it */
+const tokenOf = (ctx: Context) => {
+  const auth = ctx.get('authorization')
+  if (auth.startsWith('Bearer ')) return auth.slice(7)
+  return ctx.get('x-rrcloud-token') || (typeof ctx.query.token === 'string' ? ctx.query.token : undefined)
+}
+
+const json = (ctx: Context, data: unknown) => {
+  ctx.type = 'application/json'
+  ctx.body = JSON.stringify(data, null, 2) + '\n'
+}
+
 /**
  * The routes of pipelines (`/api/v1/pipelines`) and of blobs passed node to node
- * (`POST /api/v1/blobs/fetch`), mounted by the app beside its own.
+ * (`POST /api/v1/blobs/fetch`): an edge of the app beside its own routes.
  */
-export function pipelineRoutes (deps: { pipelines: Pipelines, puller: BlobPuller }) {
+export function pipelineEdge (deps: { pipelines: Pipelines, puller: BlobPuller, token?: string }) {
   const { pipelines, puller } = deps
-  return (v1: Router, edge: Edge) => {
-    const view = (ctx: Context) => (p: Pipeline) => pipelineView(p, { notifier: edge.trusted(ctx) })
+  return ({ checkToken, readJson }: EdgeTools): Router => {
+    const v1 = new Router({ prefix: '/api/v1' })
+    v1.use(async (ctx, next) => { ctx.state.format = 'json'; await next() })
+    /** notifier URLs may carry secrets: shown only to requests with the token, when the node has one */
+    const trusted = (ctx: Context) => !deps.token || tokenMatches(deps.token, tokenOf(ctx))
+    const view = (ctx: Context) => (p: Pipeline) => pipelineView(p, { notifier: trusted(ctx) })
     const id = (ctx: Context) => {
       const x = ctx.params.id
       if (!PIPELINE_ID.test(x)) throw notFound(`no pipeline ${x}`)
@@ -41,24 +58,24 @@ export function pipelineRoutes (deps: { pipelines: Pipelines, puller: BlobPuller
     })
 
     v1.post('/blobs/fetch', async (ctx) => {
-      edge.checkToken(ctx)
-      const parsed = fetchSchema.safeParse(await edge.json(ctx))
+      checkToken(ctx)
+      const parsed = fetchSchema.safeParse(await readJson(ctx))
       if (!parsed.success) throw badRequest(zodProblem(parsed.error))
       // the transfer may outlast the connection's idle timeout: nothing goes either way meanwhile
       ctx.req.socket.setTimeout(0)
-      const r = await puller.pull(parsed.data.sha256, parsed.data.from, edge.tokenOf(ctx))
+      const r = await puller.pull(parsed.data.sha256, parsed.data.from, tokenOf(ctx))
       ctx.status = r.pulled ? 201 : 200
-      edge.reply(ctx, r, 'blob')
+      json(ctx, r)
     })
 
     v1.post('/pipelines', async (ctx) => {
-      edge.checkToken(ctx)
-      const p = pipelines.create(await edge.json(ctx), edge.clientOf(ctx), edge.tokenOf(ctx))
+      checkToken(ctx)
+      const p = pipelines.create(await readJson(ctx), plainIp(ctx.req.socket.remoteAddress ?? ''), tokenOf(ctx))
       ctx.status = 201
       ctx.set('Location', `/api/v1/pipelines/${p.id}`)
-      edge.reply(ctx, pipelineView(p, { notifier: true }), 'pipeline')
+      json(ctx, pipelineView(p, { notifier: true }))
     })
-    v1.get('/pipelines', (ctx) => edge.reply(ctx, pipelines.list().map(view(ctx)), 'pipelines'))
+    v1.get('/pipelines', (ctx) => json(ctx, pipelines.list().map(view(ctx))))
     v1.get('/pipelines/:id', async (ctx) => {
       const p = pipelines.get(id(ctx))
       ctx.set('X-Rrcloud-Max-Wait', String(MAX_WAIT))
@@ -66,11 +83,11 @@ export function pipelineRoutes (deps: { pipelines: Pipelines, puller: BlobPuller
       if (!(wait >= 0)) throw badRequest(`wait=${String(ctx.query.wait)}: give the seconds to wait for the pipeline to end (at most ${MAX_WAIT})`)
       const socket = ctx.req.socket
       if (wait > 0 && socket.timeout && socket.timeout < (MAX_WAIT + 10) * 1000) socket.setTimeout((MAX_WAIT + 10) * 1000)
-      edge.reply(ctx, view(ctx)(wait > 0 && !FINAL_PIPELINE.has(p.status) ? await untilFinal(p, Math.min(wait, MAX_WAIT), ctx) : p), 'pipeline')
+      json(ctx, view(ctx)(wait > 0 && !FINAL_PIPELINE.has(p.status) ? await untilFinal(p, Math.min(wait, MAX_WAIT), ctx) : p))
     })
     const cancel = (ctx: Context) => {
-      edge.checkToken(ctx)
-      edge.reply(ctx, view(ctx)(pipelines.cancel(id(ctx))), 'pipeline')
+      checkToken(ctx)
+      json(ctx, view(ctx)(pipelines.cancel(id(ctx))))
     }
     v1.post('/pipelines/:id/cancel', cancel)
     v1.delete('/pipelines/:id', cancel)
@@ -89,5 +106,6 @@ export function pipelineRoutes (deps: { pipelines: Pipelines, puller: BlobPuller
       ctx.body = out.stream
       out.stream.on('error', () => ctx.res.destroy())
     })
+    return v1
   }
 }

@@ -49,7 +49,7 @@ export function createSubmissionReader (deps: SubmissionDeps) {
     if (!name) throw badRequest('no service given: send service=NAME', { services: deps.offered() })
     const s = deps.service(name)
     for (const k of [...Object.keys(fields), ...files.map((f) => f.field)]) {
-      if (!/^(service|format|notifier|token|printer|cache|file|fileIn\d{1,3}|prearg\d{1,3}|path\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
+      if (!/^(service|format|notifier|token|printer|claim|cache|file|fileIn\d{1,3}|prearg\d{1,3}|path\d{1,3})$/.test(k)) throw badRequest(`unknown field ${k}`)
     }
     if ('file' in fields) {
       throw badRequest('file is for uploads named by their path in the task folder (curl -F "file=@x.scad;filename=lib/x.scad"), not a text field')
@@ -96,6 +96,7 @@ export function createSubmissionReader (deps: SubmissionDeps) {
     return {
       service: s.name, inputs, files: extra, client,
       notifier: notifierOf(fields.notifier), printer: fields.printer || undefined, cache: cache !== 'no',
+      ...(fields.claim ? { claim: fields.claim } : {}),
     }
   }
 

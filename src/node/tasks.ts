@@ -45,6 +45,11 @@ export interface RunnerDeps {
   notify: (url: string) => void
   /** the node's content store and result cache (none: the runner keeps nothing beyond its tasks) */
   blobs?: BlobStore
+  /**
+   * a print about to be stored, with the farm's claim on its printer if it came with one: throws
+   * (TaskError) to refuse it. Called just before the record is written, in the same turn.
+   */
+  admit?: (t: Task, claim?: string) => void
 }
 
 /**
@@ -75,6 +80,8 @@ export interface Submission {
   notifier?: string
   /** a printer of this node, by name or port path (printer services only) */
   printer?: string
+  /** the farm queue's claim on that printer (POST /api/v1/printers/:name/claim) */
+  claim?: string
   /** false: run the tool even when the result of the same work is known (it is recorded all the same) */
   cache?: boolean
 }
@@ -397,6 +404,10 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         ...(sub.notifier ? { notifier: sub.notifier } : {}),
         ...(printer ? { printer: printer.name } : {}),
         ...(key ? { key } : {}),
+      }
+      // the farm's word on a print (its claim on the printer), in the same turn as the record is stored
+      if (printer) {
+        try { deps.admit?.(task, sub.claim) } catch (e) { return refuse(e) }
       }
       try {
         if (cached) await writeFile(join(dirs.log, id), `cache hit: the result of task ${cached} (same service, tool, command and files); ${s.name} did not run\n`)

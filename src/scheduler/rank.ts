@@ -11,7 +11,7 @@ export interface PeerInfo {
   slots: number
   free: number
   queue: number
-  printers?: Array<{ name: string; port: string; state?: string }>
+  printers?: Array<{ name: string; port: string; state?: string; groups?: string[] }>
   tokenRequired?: boolean
   /** false when the last attempt could not connect */
   reachable?: boolean
@@ -20,6 +20,8 @@ export interface PeerInfo {
 export interface TaskNeeds {
   /** a printer by name or by port path (`/dev/ttyUSB0`, as in the seed) */
   printer?: string
+  /** a printer of this farm group (a farm job goes to a node that has one) */
+  group?: string
 }
 
 export interface RankOptions {
@@ -34,6 +36,9 @@ export interface Candidate { peer: PeerInfo; score: number }
 
 export const hasPrinter = (p: PeerInfo, printer: string) =>
   (p.printers ?? []).some((x) => x.name === printer || x.port === printer)
+
+export const hasGroup = (p: PeerInfo, group: string) =>
+  (p.printers ?? []).some((x) => (x.groups ?? []).includes(group))
 
 /**
  * Expected wait of one more task, in task-lengths: tasks ahead of it per slot, so that equal
@@ -56,7 +61,8 @@ export function rank (service: string, needs: TaskNeeds, peers: readonly PeerInf
     p.services.includes(service) &&
     p.reachable !== false &&
     !((opts.avoid?.get(p.id) ?? -Infinity) > now) &&
-    (needs.printer === undefined || hasPrinter(p, needs.printer)))
+    (needs.printer === undefined || hasPrinter(p, needs.printer)) &&
+    (needs.group === undefined || hasGroup(p, needs.group)))
   return eligible
     .map((peer) => ({ peer, score: score(peer) }))
     .sort((a, b) => {

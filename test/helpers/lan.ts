@@ -217,6 +217,14 @@ export async function until<T> (fn: () => Promise<T | Falsy> | T | Falsy, timeou
   }
 }
 
+/** Waits until `watcher` sees `n` with `free` free slots: what a client's fresh look will see too. */
+export async function seenFree (nl: NodeLan, watcher: LanNode, n: LanNode, free: number, timeoutMs = 8000): Promise<void> {
+  await until(async () => {
+    const r = await nl.http(`${watcher.url}/api/v1/peers`)
+    return (r.body as any[]).find((x) => x.record.id === n.id)?.record.free === free
+  }, timeoutMs, `${n.name} to be seen with ${free} free`)
+}
+
 /** Which node holds task `id` (asked over HTTP), or undefined. */
 export async function nodeOfTask (nl: NodeLan, id: string, among: LanNode[] = nl.nodes): Promise<LanNode | undefined> {
   for (const n of among) {

@@ -94,7 +94,8 @@ test('printrun.servers in rrcloudrc: rrcloud printrun --printer mk3 goes to that
     part('nowhere')
     const none = await run(w, 'run.js', ['printrun', '--printer', 'ender', 'nowhere.gcode'], env)
     assert.equal(none.code, 2)
-    assert.match(none.stderr, new RegExp(`no printer ender on the LAN; printers: mk3 \\(${sim.path.replace(/[.]/g, '\\.')}, idle\\) on pi-mk3`))
+    // the printer has printed: its bed holds the print (the farm's state)
+    assert.match(none.stderr, new RegExp(`no printer ender on the LAN; printers: mk3 \\(${sim.path.replace(/[.]/g, '\\.')}, finished\\) on pi-mk3`))
     assert.deepEqual(received('nowhere'), [])
     // a node named first that is down does not hide the printer of the next
     const next = part('after-dead')

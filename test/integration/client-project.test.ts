@@ -113,3 +113,51 @@ test('a file the model names in a computed way: a warning, the task fails with o
   assert.equal(ok.code, 0, ok.stderr)
   assert.equal(last().status, 'complete')
 })
+
+test('a JSCAD design with relative requires, a data file and a folder with an index renders on the node as here', async () => {
+  const wj = workdir()
+  try {
+    cpSync(join(projects, 'openjscad'), wj.cwd, { recursive: true })
+    const jscad = fileURLToPath(new URL('../../node_modules/@jscad/cli/cli.js', import.meta.url))
+    const here = spawnSync(process.execPath, [jscad, 'main.jscad', '-o', join(wj.cwd, 'here.stl')], { cwd: wj.cwd, env: { ...process.env, NODE_PATH: fileURLToPath(new URL('../../node_modules', import.meta.url)) }, encoding: 'utf8' })
+    assert.equal(here.status, 0, here.stderr)
+    const r = await run(wj, 'openjscad.cloud', [s, 'main.jscad', '-o', 'there.stl'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(readFileSync(join(wj.cwd, 'there.stl')).equals(readFileSync(join(wj.cwd, 'here.stl'))), 'the same STL, byte for byte')
+    assert.deepEqual((last().files ?? []).map((f: { name?: string }) => f.name).sort(), ['data/knob.stl', 'lib/index.js', 'lib/round.js', 'package.json', 'parts/base.js'])
+  } finally {
+    wj.remove()
+  }
+})
+
+test('a POV-Ray scene with its include files and an image map renders on the node', async () => {
+  const wp = workdir()
+  try {
+    cpSync(join(projects, 'povray'), wp.cwd, { recursive: true })
+    const r = await run(wp, 'povray.cloud', [s, 'scene.pov', '-o', 'scene.png'])
+    assert.equal(r.code, 0, r.stderr)
+    const png = readFileSync(join(wp.cwd, 'scene.png'))
+    assert.equal(png.subarray(1, 4).toString(), 'PNG')
+    assert.deepEqual((last().files ?? []).map((f: { name?: string }) => f.name).sort(), ['inc/colors.inc', 'inc/objects.inc', 'textures/checker.png'])
+  } finally {
+    wp.remove()
+  }
+})
+
+test('slic3r with two STLs and a config: one G-code with both', async () => {
+  const ws = workdir('slic3r.ini')
+  try {
+    for (const [name, size] of [['a', 10], ['b', 14]] as const) {
+      writeFileSync(join(ws.cwd, `${name}.scad`), `cube([${size}, ${size}, ${size}]);\n`)
+      const m = spawnSync('openscad', ['-o', join(ws.cwd, `${name}.stl`), `${name}.scad`], { cwd: ws.cwd, encoding: 'utf8' })
+      assert.equal(m.status, 0, m.stderr)
+    }
+    const r = await run(ws, 'slic3r.cloud', [s, '--load=slic3r.ini', 'a.stl', 'b.stl', '-o', 'ab.gcode'])
+    assert.equal(r.code, 0, r.stderr)
+    const t = last()
+    assert.match(t.cmd, /--load=slic3r\.ini a\.stl b\.stl /)
+    assert.ok((readFileSync(join(ws.cwd, 'ab.gcode'), 'utf8').match(/^G1 /gm) ?? []).length > 100, 'real moves')
+  } finally {
+    ws.remove()
+  }
+})

@@ -4,16 +4,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { netnsSkip, lines } from '../helpers/netns.js'
-import { createNodeLan, lanBatch, nodeOfTask, printedId, root, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
+import { createNodeLan, seenFree, lanBatch, nodeOfTask, printedId, root, tasksOn, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
 const skip = netnsSkip('multi-host tests run in network namespaces')
 
-async function seenFree (nl: NodeLan, watcher: LanNode, n: LanNode, free: number): Promise<void> {
-  await until(async () => {
-    const r = await nl.http(`${watcher.url}/api/v1/peers`)
-    return (r.body as any[]).find((x) => x.record.id === n.id)?.record.free === free
-  }, 5000, `${n.name} to be seen with ${free} free`)
-}
 
 test('a node that wants a token refuses; the task goes to the next best node', { skip: skip() }, async () => {
   const nl = await createNodeLan(2, 1)
