@@ -196,3 +196,23 @@ test('POST /api/v1/pipelines: files not held (409 with missing), a refused notif
   assert.equal((await getJson(`${node.url}/api/v1/pipelines/${made.body.id}?wait=30`)).status, 'complete')
   assert.equal((await fetch(`${node.url}/api/v1/pipelines/${made.body.id}/stages/2/output`)).status, 404)
 })
+
+test('rrcloud print part.scad --slice CONFIG --printer NAME renders, slices and prints as one pipeline; an STL starts at slicing', async () => {
+  const before = printedCommands(fast.log()).length
+  const r = await rrcloud(['print', s, 'cube.scad', '--slice', 'slic3r.ini', '--printer', 'mk3'])
+  assert.equal(r.code, 0, r.stderr)
+  const [p] = (await getJson(`${node.url}/api/v1/pipelines`)).sort((a: any, b: any) => b.ctime - a.ctime)
+  assert.deepEqual(p.stages.map((x: any) => [x.service, x.state]), [['openscad', 'complete'], ['slic3r', 'complete'], ['printrun', 'complete']])
+  assert.ok(printedCommands(fast.log()).length > before + 100, 'the printer got the G-code')
+
+  const stl = await rrcloud(['pipe', s, 'openscad', 'cube.scad', '-o', 'print.stl'])
+  assert.equal(stl.code, 0, stl.stderr)
+  const r2 = await rrcloud(['print', s, 'print.stl', '--slice', 'slic3r.ini', '--printer', 'mk3'])
+  assert.equal(r2.code, 0, r2.stderr)
+  const [p2] = (await getJson(`${node.url}/api/v1/pipelines`)).sort((a: any, b: any) => b.ctime - a.ctime)
+  assert.deepEqual(p2.stages.map((x: any) => x.service), ['slic3r', 'printrun'])
+
+  const no = await rrcloud(['print', s, 'cube.scad', '--printer', 'mk3'])
+  assert.equal(no.code, 2)
+  assert.match(no.stderr, /--slice CONFIG/)
+})
