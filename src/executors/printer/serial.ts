@@ -55,6 +55,12 @@ export const openSerialLink: OpenLink = async (opts) => {
       if (closing) return
       closing = true
       if (!port.isOpen) return
+      // what was just written (the safety commands, M112) goes out before the port closes; a
+      // port that cannot take it within a second is closed all the same
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000)
+        port.drain(() => { clearTimeout(timer); resolve() })
+      })
       await new Promise<void>((resolve) => port.close(() => resolve()))
     },
   }
