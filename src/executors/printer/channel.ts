@@ -79,6 +79,11 @@ export class Channel {
   private staleResends = 0
   /** plain `ok`s still due after resend requests: they answer no line */
   private resendOks = 0
+  /**
+   * plain `ok`s taken as a resend request's while lines were unanswered, since a line was last
+   * answered: each may have been a line's own (a firmware that sends no `ok` after `Resend:`)
+   */
+  private takenAsResendOks = 0
   /** an M110 N0 is waiting for its ok: the number of times the firmware rejected it */
   private renumbering = -1
   /** a numbered nudge (ADVANCED_OK) is out: the firmware's next resend request tells what it has */
@@ -114,6 +119,14 @@ export class Channel {
     return Math.max(0, this.sendN - 1 - this.ackedN)
   }
 
+  /**
+   * The `ok`s still certain to come for the lines written: those not yet answered, less the `ok`s
+   * taken as a resend request's that may have been theirs.
+   */
+  get oksDue (): number {
+    return Math.max(0, this.unacknowledged - this.takenAsResendOks)
+  }
+
   handleLine (line: string): void {
     if (!line.trim()) return
     const r = parseReply(line)
@@ -147,6 +160,7 @@ export class Channel {
       // the `ok` that follows a resend request answers no line
       if (this.resendOks > 0 && !r.temperatures) {
         this.resendOks--
+        if (this.unacknowledged > 0) this.takenAsResendOks++
         return this.pump()
       }
       // the answer to a nudge (M105 answers with temperatures): the line's own ok came before it or was lost
@@ -301,6 +315,7 @@ export class Channel {
     this.ackedN = this.sendN - 1
     this.rewindAt = undefined
     this.resendOks = 0
+    this.takenAsResendOks = 0
     this.probing = false
   }
 
@@ -335,6 +350,7 @@ export class Channel {
       return
     }
     this.ackedN = n
+    this.takenAsResendOks = 0
     if (this.rewindAt !== undefined && n >= this.rewindAt) {
       this.rewindAt = undefined
       this.staleResends = 0

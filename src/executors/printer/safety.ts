@@ -22,7 +22,7 @@ export interface SafeOptions {
  * Makes the printer safe after a print that did not complete. Whatever state the protocol is in,
  * the commands reach the wire: numbered while the channel works, else unnumbered and without
  * waiting (Marlin runs unnumbered lines unchecked). A firmware that acknowledges none of it within
- * timeoutMs gets M112. Never rejects; bounded by about 2 × timeoutMs.
+ * timeoutMs gets M112. Never rejects; bounded by about 3 × timeoutMs.
  */
 export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcome> {
   // M109/M190 would keep the firmware deaf until the target is reached (M108 needs EMERGENCY_PARSER)
@@ -42,10 +42,18 @@ export async function makeSafe (ch: Channel, o: SafeOptions): Promise<SafeOutcom
       clearTimeout(timer)
     }
   }
-  // the lines in flight and M108 are answered too, before the last safety command
-  const pending = ch.unacknowledged + (interrupt ? 1 : 0)
+  // the lines in flight and M108 are answered too, before the last safety command. An `ok` already
+  // taken as a resend request's may have been a line's: the firmware is alive once the `ok`s certain
+  // to come have come, and the one that may still come is given a short grace.
+  const extra = interrupt ? 1 : 0
+  const start = ch.oks
+  const certain = o.commands.length + ch.oksDue + extra
+  const most = o.commands.length + ch.unacknowledged + extra
   for (const c of o.commands) ch.writeRaw(c)
-  if (await ch.whenOks(o.commands.length + pending, o.timeoutMs)) return 'acknowledged'
+  if (await ch.whenOks(certain - (ch.oks - start), o.timeoutMs)) {
+    if (most > certain) await ch.whenOks(most - (ch.oks - start), Math.min(o.timeoutMs, 1000))
+    return 'acknowledged'
+  }
   log('%s: no acknowledgement of the safety commands: M112', o.name)
   ch.writeRaw('M112')
   return 'emergency-stop'
