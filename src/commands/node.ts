@@ -1,7 +1,8 @@
 import { Command, Flags } from '@oclif/core'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_CACHE_SIZE, parsePrinterSpec, parseSize, startNode } from '../node/node.js'
+// only what the flags need: the node's modules load in run(), while its mDNS names are probed
+import { DEFAULT_CACHE_SIZE, parsePrinterSpec, parseSize, type PrinterSpec } from '../node/options.js'
 import { DEFAULT_ALLOW } from '../node/access.js'
 
 /** `HOST`, `HOST:PORT` or `http://HOST:PORT` as a base URL (port 4468 unless given). */
@@ -71,9 +72,22 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     } catch (e) {
       this.error(`--cache-size ${(e as Error).message}`, { exit: 2 })
     }
+    let printers: PrinterSpec[]
+    try {
+      printers = (flags.printer ?? []).map(parsePrinterSpec)
+    } catch (e) {
+      this.error((e as Error).message, { exit: 2 })
+    }
+    const { advertiseEarly } = await import('../node/advertising.js')
+    const advertising = advertiseEarly({
+      mdns: flags.mdns, port: flags.port, dataDir: flags['data-dir'], name: flags.name, interface: flags.interface,
+      slots: flags.slots, token: flags.token, printers,
+    }, { log })
     let node
     try {
+      const { startNode } = await import('../node/node.js')
       node = await startNode({
+        advertising,
         port: flags.port,
         host: flags.host,
         dataDir: flags['data-dir'],
@@ -93,7 +107,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         offer: flags.offer?.split(',').map((x) => x.trim()).filter(Boolean),
         peers: (flags.peer ?? []).map(peerUrl),
         mdns: flags.mdns,
-        printers: (flags.printer ?? []).map(parsePrinterSpec),
+        printers,
         interface: flags.interface,
         sandbox: flags.sandbox as 'auto' | 'bwrap' | 'none',
         limits: {
@@ -105,6 +119,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         log,
       })
     } catch (err) {
+      await advertising?.abandon()
       const e = err as NodeJS.ErrnoException
       if (e.code === 'EADDRINUSE') this.error(`port ${flags.port} is in use: is a node already running? (rrcloud meta) or pick another with --port`, { exit: 2 })
       this.error(e.message, { exit: 2 })

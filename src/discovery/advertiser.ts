@@ -264,6 +264,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     const questions = [this.fqdn, this.host, ...this.extras.map(extraFqdn)].map((name) => ({ name, type: 'ANY' }))
     try {
       for (let i = 0; i < PROBES && this.phase === 'probing' && !found.instance && !found.host && !this.extrasLost.size; i++) {
+        debugLog('%s: probe %d of %d', this.fqdn, i + 1, PROBES)
         await this.mdns.query(questions, proposed)
           .catch((e: Error) => this.log(`mdns: probe not sent: ${e.message}`))
         await this.wait(PROBE_INTERVAL_MS)

@@ -23,8 +23,8 @@ import { TaskError } from '../node/errors.js'
 import { FINAL, type Task } from '../node/task.js'
 import type { FarmDb } from './db.js'
 
-/** Printer and group names: letters, digits, `_`, `.`, `-`, as in a URL path or a DNS label. */
-export const PRINTER_NAME = /^[A-Za-z0-9][\w.-]{0,31}$/
+import { PRINTER_NAME } from './names.js'
+export { PRINTER_NAME }
 
 export const FARM_STATES = ['idle', 'printing', 'paused', 'finished', 'error', 'disconnected'] as const
 export type FarmState = typeof FARM_STATES[number]

@@ -1,4 +1,9 @@
+import { mkdirSync } from 'node:fs'
+import { availableParallelism, hostname } from 'node:os'
 import { createAdvertiser, createBrowser, type Advertiser, type Browser, type MdnsStatus, type NodeRecord, type ServiceInstance } from '../discovery/index.js'
+import { octoPrintServices } from '../farm/advertise.js'
+import { nodeIdOf, nodeRecord } from './identity.js'
+import type { PrinterSpec } from './options.js'
 
 export interface NodeAdvertising {
   readonly advertiser?: Advertiser
@@ -69,4 +74,35 @@ export function createNodeAdvertising (
       return closed
     },
   }
+}
+
+/**
+ * mDNS for `rrcloud node`, started from its flags alone before the rest of the node loads: the
+ * names are probed meanwhile (750 ms), and startNode() takes it over (`advertising`) with the full
+ * record. Undefined when mDNS is off, the port is not known yet (0), or the data folder cannot be
+ * made (the node then says why as it starts).
+ */
+export function advertiseEarly (
+  config: { mdns: boolean, port: number, dataDir: string, name?: string, interface?: string, slots?: number, token?: string, printers: PrinterSpec[] },
+  deps: { log: (line: string) => void },
+): NodeAdvertising | undefined {
+  if (!config.mdns || config.port === 0) return undefined
+  let nodeId: string
+  try {
+    mkdirSync(config.dataDir, { recursive: true })
+    nodeId = nodeIdOf(config.dataDir)
+  } catch {
+    return undefined
+  }
+  const serverName = config.name ?? hostname()
+  const cores = availableParallelism()
+  // the services and the printers' states are known once the node has loaded: listening() gives them
+  const record = nodeRecord({
+    nodeId, serverName, offered: [], cores, slots: config.slots ?? cores, tokenRequired: Boolean(config.token),
+    printers: () => config.printers.map((p) => ({ name: p.name, port: p.path, state: 'disconnected', ...(p.groups?.length ? { groups: p.groups } : {}) })),
+  })
+  return createNodeAdvertising({
+    mdns: true, port: config.port, name: serverName, interface: config.interface, record,
+    services: octoPrintServices(serverName, config.printers),
+  }, deps)
 }

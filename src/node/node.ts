@@ -1,17 +1,17 @@
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync } from 'node:fs'
 import { hostname, loadavg, availableParallelism } from 'node:os'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import type { Printer, PrinterConfig } from '../executors/printer/printer.js'
 import type { ResolvedService } from '../executors/services.js'
 import type { Limits, SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
-import { PRINTER_NAME } from '../farm/printers.js'
 import { createOriginPolicy } from './cors.js'
 import { createNotifier } from './notifier.js'
-import { createNodeAdvertising } from './advertising.js'
+import { createNodeAdvertising, type NodeAdvertising } from './advertising.js'
+import { nodeIdOf, nodeRecord } from './identity.js'
+import { DEFAULT_CACHE_SIZE, type PrinterSpec } from './options.js'
 import { createMeta } from './meta.js'
 import { resolveOffer } from './offer.js'
 import { emergencyStop, listPrinters, openPrinters } from './printers.js'
@@ -28,6 +28,7 @@ import { VERSION } from '../version.js'
 import type { Advertiser, Browser, NodeRecord, PrinterInfo } from '../discovery/index.js'
 
 export { formatUptime } from './meta.js'
+export { DEFAULT_CACHE_SIZE, parsePrinterSpec, parseSize, type PrinterSpec } from './options.js'
 
 export interface NodeConfig {
   port: number
@@ -73,19 +74,10 @@ export interface NodeConfig {
   offer?: string[]
   /** other nodes, by base URL, that this node's pipelines may place stages on beside the peers it hears over mDNS */
   peers?: string[]
+  /** mDNS already started from the flags (`rrcloud node`: names probed while the node loads) */
+  advertising?: NodeAdvertising
   /** the farm queue's timings (tests shorten them): a claim's life, how often the queue is looked at */
   farm?: { claimMs?: number, everyMs?: number }
-}
-
-/** --cache-size by default: 2 GiB */
-export const DEFAULT_CACHE_SIZE = 2 * 2 ** 30
-
-/** A size as people write it: `2G`, `500M`, `64k`, `1.5GiB`, or bytes (`1048576`); units are powers of 1024. */
-export function parseSize (text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(text)
-  if (!m) throw new Error(`${text} is not a size: write bytes, or a number with K, M, G or T (powers of 1024), e.g. 500M or 2G`)
-  const unit = m[2] ? 1024 ** ('kmgt'.indexOf(m[2].toLowerCase()) + 1) : 1
-  return Math.floor(Number(m[1]) * unit)
 }
 
 /** How long the HTTP server waits for a client, ms. */
@@ -99,39 +91,6 @@ export interface HttpTimeouts {
 }
 export const HTTP_TIMEOUTS: HttpTimeouts = { headers: 30_000, request: 3600_000, idle: 120_000 }
 
-export interface PrinterSpec {
-  name: string; path: string; baudRate?: number; park?: string[]; ahead?: number
-  /** farm groups the printer belongs to (`group=mk3`, repeatable) */
-  groups?: string[]
-  /** the printer clears its own bed (a belt or an ejector): after a print it is ready again at once */
-  autoclear?: boolean
-}
-
-/**
- * `mk3=/dev/ttyUSB0@115200`, `/dev/ttyACM0` (named after the device), `mk3=/dev/ttyUSB0`, and
- * options after a comma: `mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90` (G-code a pause runs,
- * commands separated by `;`), `group=mk3` (repeatable), `autoclear`, `ahead=N`.
- */
-export function parsePrinterSpec (spec: string): PrinterSpec {
-  const [port, ...options] = spec.trim().split(',')
-  const m = /^(?:([A-Za-z0-9][\w.-]{0,31})=)?(\/[^@\s]+)(?:@(\d{3,7}))?$/.exec(port)
-  if (!m) throw new Error(`--printer ${spec}: write NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,group=GROUP][,autoclear], e.g. mk3=/dev/ttyUSB0@115200`)
-  const p: PrinterSpec = { name: m[1] ?? basename(m[2]), path: m[2], baudRate: m[3] ? Number(m[3]) : undefined }
-  for (const option of options) {
-    const [key, ...rest] = option.split('=')
-    const value = rest.join('=')
-    if (key.trim() === 'park' && value) p.park = value.split(';').map((c) => c.trim()).filter(Boolean)
-    else if (key.trim() === 'ahead' && /^[1-9]\d{0,2}$/.test(value)) p.ahead = Number(value)
-    else if (key.trim() === 'group' && PRINTER_NAME.test(value.trim())) {
-      p.groups = [...new Set([...p.groups ?? [], value.trim()])]
-    } else if (option.trim() === 'autoclear') p.autoclear = true
-    else {
-      throw new Error(`--printer ${spec}: unknown option "${option}"; options are park=GCODE;GCODE..., ahead=N (lines sent ahead of their ok, 1: none), ` +
-        'group=NAME (a farm group: letters, digits, _ . -; repeatable) and autoclear (the printer clears its own bed)')
-    }
-  }
-  return p
-}
 
 export interface RunningNode {
   server: Server
@@ -146,28 +105,6 @@ export interface RunningNode {
   /** what changes on the node, as GET /api/v1/events streams it */
   events: EventHub
   close (): Promise<void>
-}
-
-/** A node keeps its id across restarts, so that peers and clients can tell it apart from others. */
-function nodeIdOf (dataDir: string): string {
-  const file = join(dataDir, 'node-id')
-  try {
-    const id = readFileSync(file, 'utf8').trim()
-    if (/^[0-9a-f]{16}$/.test(id)) return id
-  } catch {}
-  const id = randomBytes(8).toString('hex')
-  writeFileSync(file, id + '\n')
-  return id
-}
-
-/** The record this node advertises over mDNS. */
-function nodeRecord (o: { nodeId: string, serverName: string, offered: string[], cores: number, slots: number, printers: () => PrinterInfo[], tokenRequired: boolean },
-  st: { free: number, queue: number } = { free: o.slots, queue: 0 }): NodeRecord {
-  return {
-    version: VERSION, id: o.nodeId, name: o.serverName, services: o.offered,
-    load: Math.round(loadavg()[0] / o.cores * 100) / 100, cores: o.cores, slots: o.slots, free: st.free, queue: st.queue,
-    printers: o.printers(), tokenRequired: o.tokenRequired,
-  }
 }
 
 /** The HTTP server around the app, with the node's timeouts; `100 Continue` is the app's to send. */
@@ -209,7 +146,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     return { name: p.name, port: p.path, state: connectionState(p.state), ...(groups?.length ? { groups } : {}) }
   })
   const record = (st?: { free: number, queue: number }) => nodeRecord({ nodeId, serverName, offered, cores, slots, printers: printerInfo, tokenRequired }, st)
-  const mdns = createNodeAdvertising({
+  const mdns = config.advertising ?? createNodeAdvertising({
     mdns: config.mdns, port: config.port, name: serverName, interface: config.interface, record: record(),
     services: octoPrintServices(serverName, specs),
   }, { log })
