@@ -6,6 +6,8 @@ import { explain, type NodeError } from './api.js'
 import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
+import { withPlacements } from '../scheduler/placed.js'
+import { notePlacement, recentPlacements } from './placed.js'
 import type { Peer } from '../discovery/index.js'
 
 const log = debug('rrcloud:lan')
@@ -157,6 +159,8 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   const failures = new Map<string, NodeError>()
   /** per service: the peers as this process's choices left them */
   const snapshots = new Map<string, LanPeer[]>()
+  /** when the last look around ended: the peers' records were current ageMs before it */
+  let lanAt = 0
   let how = ''
   let looked: string[] = []
 
@@ -236,7 +240,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
    */
   async function peers (fresh = false, service?: string, shortcut = false): Promise<LanPeer[]> {
     if (fresh || !lan) {
-      lan = lookAround()
+      lan = lookAround().then((a) => { lanAt = Date.now(); return a })
       asked.clear()
       failures.clear()
       snapshots.clear()
@@ -265,9 +269,12 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       return (usable.length ? usable : order).map(server)
     }
     const key = `${service}\0${needs.printer ?? ''}`
-    // an unknown named node (not asked first) may offer anything
-    const known = (snapshots.get(key) ?? all).map((p) => (p as { unknown?: boolean }).unknown ? { ...p, services: [service] } : p)
     const now = Date.now()
+    const first = !snapshots.has(key) && needs.printer === undefined
+    // an unknown named node (not asked first) may offer anything; this process's first task counts
+    // the tasks other clients here sent since the nodes' records were current
+    let known = (snapshots.get(key) ?? all).map((p) => (p as { unknown?: boolean }).unknown ? { ...p, services: [service] } : p)
+    if (first) known = withPlacements(known, recentPlacements(now), (p) => lanAt - p.ageMs)
     const avoid = new Map<string, number>()
     for (const p of known) {
       const until = avoidedUntil(p.url, now)
@@ -291,8 +298,11 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     // this process's first task of a kind: other clients may be choosing from the same snapshot
     // right now (`make -j`, a shell loop of `slic3r.cloud ... &`), so draw among the best instead
     // of all taking the very best; later ones follow the snapshot as this process's tasks fill it
-    if (!snapshots.has(key) && needs.printer === undefined) ranked = spread(ranked, Math.random())
-    if (!peek) snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
+    if (first) ranked = spread(ranked, Math.random())
+    if (!peek) {
+      snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
+      notePlacement(ranked[0].peer.id, now)
+    }
     return ranked.map((c) => server(c.peer as LanPeer))
   }
 

@@ -1,0 +1,57 @@
+/**
+ * The journal of where this user's client processes sent their tasks lately, one line per task
+ * (`AT NODE-ID`), in a folder of the user's own ($XDG_RUNTIME_DIR, else the temp folder, mode
+ * 0700). Appends of a line are atomic; the file is emptied when it has grown old or large. Any
+ * trouble with it (a folder someone else owns, a read-only disk) turns it off: clients then only
+ * draw their first node at random, as they would without it.
+ */
+import { appendFileSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parsePlacements, type Placement } from '../scheduler/placed.js'
+
+/** placements older than this are shown by every node's record long since */
+const KEEP_MS = 10_000
+const MAX_BYTES = 16 * 1024
+
+function journalFile (): string | undefined {
+  try {
+    const uid = process.getuid?.() ?? 0
+    const dir = join(process.env.XDG_RUNTIME_DIR || tmpdir(), `rrcloud-${uid}`)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const st = lstatSync(dir)
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return undefined
+    return join(dir, 'placed')
+  } catch {
+    return undefined
+  }
+}
+
+let file: string | undefined | null = null
+const theFile = () => (file === null ? (file = journalFile()) : file)
+
+/** The placements of the last seconds, by any of this user's clients on this machine. */
+export function recentPlacements (now = Date.now()): Placement[] {
+  const f = theFile()
+  if (!f) return []
+  try {
+    return parsePlacements(readFileSync(f, 'latin1'), now - KEEP_MS)
+  } catch {
+    return []
+  }
+}
+
+/** Notes that a task went to node `id`. */
+export function notePlacement (id: string, now = Date.now()): void {
+  const f = theFile()
+  if (!f || !/^[\w:.-]{1,128}$/.test(id)) return
+  try {
+    let stale = false
+    try {
+      const st = statSync(f)
+      stale = st.size > MAX_BYTES || now - st.mtimeMs > KEEP_MS
+    } catch {}
+    if (stale) writeFileSync(f, '', { mode: 0o600 })
+    appendFileSync(f, `${now} ${id}\n`, { mode: 0o600 })
+  } catch {}
+}
