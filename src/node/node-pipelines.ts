@@ -19,6 +19,8 @@ export interface NodePipelines {
   pipelines: Pipelines
   /** the routes of pipelines and of blobs pulled from other nodes: an edge of the app */
   edge: (tools: EdgeTools) => Router
+  /** the pipelines as GET /api/v1/pipelines shows them (without notifiers) */
+  views (): Array<Record<string, unknown>>
   /** every change of a pipeline, once written: as GET /api/v1/pipelines/:id shows it, and with its notifier when it has one */
   onChange (listener: (shown: Record<string, unknown>, full?: Record<string, unknown>) => void): void
   /** drives the pipelines left running at the last stop; call once the node listens */
@@ -90,6 +92,7 @@ export function createNodePipelines (
   return {
     pipelines,
     edge: pipelineEdge({ pipelines, puller, token: config.token, blobs: deps.blobs, services: deps.services, log: deps.log }),
+    views: () => pipelines.list().map((p) => pipelineView(p)),
     onChange (listener) {
       pipelines.events.on('pipeline', (p: Pipeline) => listener(pipelineView(p), p.notifier ? pipelineView(p, { notifier: true }) : undefined))
     },

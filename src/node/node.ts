@@ -292,7 +292,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     },
     {
       runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
-      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list()) })],
+      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list(), pipelines.views()) })],
       edges: [
         farmEdge({ nodeName: serverName, printers: nodeFarm.printers, queue: nodeFarm.queue, log }),
         pipelines.edge,
