@@ -316,6 +316,7 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
       } catch (e) {
         throw new StoreUnwritable(e as Error)
       }
+      events.emit('pipeline', p)
       log(`pipeline ${p.id} from ${client}: ${p.stages.map((s) => s.service).join(' -> ')}`)
       drive(p)
       return p
