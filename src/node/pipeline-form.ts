@@ -78,7 +78,7 @@ export function pipelineFromForm (body: ParsedBody, services: ServiceDescriptor[
     const prearg = s.prearg ?? preargs[0]
     if (s.config.length && !prearg) throw bad(`stage${n}.config`, `${d.name} takes no config`)
     if (s.printer !== undefined && d.kind !== 'printer') throw bad(`stage${n}.printer`, `${d.name} does not print; printrun does`)
-    if (i > 0 && d.kind !== 'printer' && descriptors[i - 1].kind === 'printer') throw bad(`stage${n}`, `the stage before it (${descriptors[i - 1].name}) prints and has no output`)
+    if (i > 0 && descriptors[i - 1].kind === 'printer') throw bad(`stage${n}`, `the stage before it (${descriptors[i - 1].name}) prints and has no output`)
     const own = (f: UploadedFile, path: string) => ({ sha256: f.sha256, path, size: f.size })
     const configs = s.config.map((f) => ({ ...own(f, baseName(f.originalName)), prearg }))
     const inputs = s.in.map((f) => own(f, baseName(f.originalName)))

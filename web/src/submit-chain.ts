@@ -19,19 +19,22 @@ export const chainOf = (value: string): string[] | undefined => value.startsWith
 /** whether the chain ends in the farm queue only (slic3r, then print): it needs a group or printer */
 export const needsPrinter = (stages: string[]): boolean => stages.length === 1
 
-/** the chains the LAN can run: each renderer then the slicer; the slicer alone when it can print */
-export function chainOptions (): HTMLOptGroupElement | null {
+/** the chains the LAN can run, as [value, label]: each renderer then the slicer; the slicer alone when it can print */
+export function chainChoices (): Array<[string, string]> {
   const offered = new Set([...app.sources.values()].flatMap((s) => s.info.services))
-  if (!offered.has(SLICER)) return null
+  if (!offered.has(SLICER)) return []
   const printers = [...app.sources.values()].some((s) => s.info.printers.length > 0)
   const chains = [
     ...RENDERERS.filter((r) => offered.has(r)).map((r) => [r, SLICER]),
     ...(printers ? [[SLICER]] : []),
   ]
-  if (!chains.length) return null
-  return h('optgroup', { label: 'A chain, driven by this node' }, ...chains.map((c) =>
-    h('option', { value: PREFIX + c.join('>') }, c.length === 1 ? `${c[0]} → print` : `${c.join(' → ')}${printers ? ' (→ print)' : ''}`)))
+  return chains.map((c) => [PREFIX + c.join('>'), c.length === 1 ? `${c[0]} → print` : `${c.join(' → ')}${printers ? ' (→ print)' : ''}`])
 }
+
+/** the chains as the Service list's last group */
+export const chainGroup = (choices: Array<[string, string]>): HTMLOptGroupElement | '' => choices.length
+  ? h('optgroup', { label: 'A chain, driven by this node' }, ...choices.map(([value, label]) => h('option', { value }, label)))
+  : ''
 
 /** the service whose models are the chain's input, and the one a config file is for */
 export const chainRoles = (stages: string[]): { model: string, config: string } => ({ model: stages[0], config: SLICER })

@@ -7,7 +7,7 @@ import { byId, h, setText, show } from './dom.js'
 import type { JobView, PipelineView, Source, TaskView } from './model.js'
 import { askToken, NodeError, postForm, tokenOf } from './net.js'
 import { focusPipeline, pipelineUrl } from './pipelines.js'
-import { chainForm, chainOf, chainOptions, chainProblem, chainRoles, chainSent, needsPrinter } from './submit-chain.js'
+import { chainChoices, chainForm, chainGroup, chainOf, chainProblem, chainRoles, chainSent, needsPrinter } from './submit-chain.js'
 import { farmTarget, fillFarmChoices, GCODE, jobUrl, type FarmTarget } from './submit-farm.js'
 import { baseName, byRole, clearFiles, configPrefix, entries, extOf, guessing, initFiles, rechoose, type Entry } from './submit-files.js'
 import { focusTask, taskUrl } from './tasks.js'
@@ -147,10 +147,10 @@ function fillChoices (): void {
   const select = byId<HTMLSelectElement>('submit-service')
   const was = select.value
   const names = src.info.services
-  const chains = chainOptions()
-  const values = [...names, ...[...chains?.children ?? []].map((o) => (o as HTMLOptionElement).value)]
+  const chains = chainChoices()
+  const values = [...names, ...chains.map(([v]) => v)]
   if ([...select.options].map((o) => o.value).join() !== values.join()) {
-    select.replaceChildren(...names.map((s) => h('option', null, s)), chains ?? '')
+    select.replaceChildren(...names.map((s) => h('option', null, s)), chainGroup(chains))
     if (values.includes(was)) select.value = was
   }
   const stages = chain()
