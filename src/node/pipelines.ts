@@ -86,6 +86,12 @@ export function pipelineEdge (deps: {
       const body = await readBody(ctx, { log: deps.log })
       try {
         const request = pipelineFromForm(body, deps.services())
+        // the files wait in the store for their stages: all of them must fit in it at once
+        const bytes = body.files.reduce((n, f) => n + f.size, 0)
+        if (bytes > deps.blobs.limit) {
+          const big = body.files.reduce((a, f) => f.size > a.size ? f : a)
+          throw new HttpError(413, `${big.field}: the files of this pipeline (${bytes} bytes) are more than this node's content store holds (--cache-size ${deps.blobs.limit} bytes)`, { field: big.field })
+        }
         // a file sent twice (under two fields) is kept once
         for (const f of body.files) deps.blobs.adopt(f.path, f.sha256, f.size)
         return request

@@ -149,7 +149,7 @@ test('bad forms: 400 naming the field, nothing created, no file left behind', { 
   assert.deepEqual(tmpFiles(), [], 'no upload is left in tasks/tmp')
 })
 
-test('a form over --max-upload is refused with 413, as a task upload is', { timeout: 60_000 }, async () => {
+test('a form over --max-upload, or over what the content store holds, is refused with 413', { timeout: 60_000 }, async () => {
   const small = await testNode({ maxUpload: 64 << 10 })
   try {
     const form = new FormData()
@@ -163,6 +163,21 @@ test('a form over --max-upload is refused with 413, as a task upload is', { time
     assert.deepEqual(await getJson(`${small.url}/api/v1/pipelines`), [])
   } finally {
     await small.stop()
+  }
+  // files that the content store cannot hold all at once: refused, not lost from it later
+  const tiny = await testNode({ cacheSize: 32 << 10 })
+  try {
+    const form = new FormData()
+    form.append('stage1', 'openscad')
+    form.append('stage1.in', new Blob([Buffer.alloc(40 << 10, 'x')]), 'big.scad')
+    const r = await fetch(`${tiny.url}/api/v1/pipelines`, { method: 'POST', body: form, headers: { accept: 'application/json' } })
+    assert.equal(r.status, 413)
+    const body = (await r.json()) as any
+    assert.equal(body.field, 'stage1.in')
+    assert.match(body.error, /--cache-size/)
+    assert.deepEqual(readdirSync(join(tiny.dataDir, 'tasks', 'tmp')), [])
+  } finally {
+    await tiny.stop()
   }
 })
 
