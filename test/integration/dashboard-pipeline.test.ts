@@ -119,6 +119,10 @@ test('a chain from the page: openscad -> slic3r -> group mk3; stages and complet
     const job = await getJson(`${node.url}/api/v1/queue/${p.queue.job}`)
     assert.deepEqual([job.name, job.group, job.copies.length], ['cube.gcode', 'mk3', 2])
     await page.locator('#queue .qgroup', { hasText: 'Group mk3' }).locator('tr', { hasText: p.queue.job }).waitFor()
+    // the first copy prints on the simulated printer, which then holds it until the bed is cleared
+    const card = page.locator('#printer-cards .printer', { hasText: 'mk3a' })
+    await card.locator('.bed', { hasText: 'the bed holds a print (cube.gcode)' }).waitFor({ timeout: 60000 })
+    assert.ok(sim.log().some((l) => /^G1 /.test(l)), 'the printer got the moves')
     // times shown as times, in the browser's zone
     const created = await row.locator('td[data-label=Created]').innerText()
     assert.equal(created, await page.evaluate((t) => new Date(t * 1000).toLocaleTimeString(), p.ctime))
