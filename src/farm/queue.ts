@@ -69,6 +69,8 @@ export interface NewJob { tmpPath: string; name: string; group?: string; printer
 
 export interface FarmQueue {
   add (job: NewJob): JobView
+  /** throws (TaskError 'invalid') unless a printer of the group, or the printer, is known here or on a peer */
+  check (to: { group?: string, printer?: string }): void
   list (group?: string): JobView[]
   get (id: string): JobView
   remove (id: string): JobView
@@ -323,15 +325,20 @@ export function createFarmQueue (config: QueueConfig, deps: QueueDeps): FarmQueu
   timer.unref()
   kick()
 
+  function check (o: { group?: string, printer?: string }) {
+    if (!o.group === !o.printer) throw new TaskError('invalid', 'say where to print: group=GROUP or printer=NAME')
+    if (!known(o)) {
+      throw new TaskError('invalid', o.group !== undefined
+        ? `no printer of group ${o.group} on this node or the nodes it sees; printers join a group with --printer NAME=PORT,group=${o.group}`
+        : `no printer ${o.printer} on this node or the nodes it sees (see \`rrcloud printers\`)`)
+    }
+  }
+
   return {
+    check,
     add (o) {
-      if (!o.group === !o.printer) throw new TaskError('invalid', 'say where to print: group=GROUP or printer=NAME')
+      check(o)
       if (!(o.copies >= 1 && o.copies <= 1000 && Number.isInteger(o.copies))) throw new TaskError('invalid', 'copies must be a whole number from 1 to 1000')
-      if (!known(o)) {
-        throw new TaskError('invalid', o.group !== undefined
-          ? `no printer of group ${o.group} on this node or the nodes it sees; printers join a group with --printer NAME=PORT,group=${o.group}`
-          : `no printer ${o.printer} on this node or the nodes it sees (see \`rrcloud printers\`)`)
-      }
       let id = newJobId()
       while (jobs.has(id)) id = newJobId()
       const path = join(dir, `${id}.gcode`)

@@ -13,6 +13,8 @@ export interface PageData {
   tasks: Array<Record<string, unknown>>
   /** tasks on the node in all */
   total: number
+  /** the pipelines this node drives, newest first, as GET /api/v1/pipelines/:id shows them */
+  pipelines: Array<Record<string, unknown>>
 }
 
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -31,6 +33,21 @@ function taskRow (t: Record<string, unknown>, node: string): string {
     `<td data-label="Progress">${t.percent !== undefined ? `${esc(t.percent)}%` : esc(t.progress ?? '')}</td>` +
     `<td data-label="Created">${time(t.ctime)}</td><td data-label="Ended">${time(t.etime)}</td>` +
     `<td data-label="Files">${out} <a href="/tasks/log/${id}">log</a></td><td></td></tr>`
+}
+
+type StageView = { n: number, service: string, state: string, node?: string, percent?: number, out?: string }
+
+function pipelineRow (p: Record<string, unknown>): string {
+  const id = esc(p.id)
+  const stages = (p.stages ?? []) as StageView[]
+  const last = stages[stages.length - 1]
+  const out = p.status === 'complete' && last?.out ? `<a href="/api/v1/pipelines/${id}/stages/${last.n}/output" download>${esc(last.out)}</a>` : ''
+  const list = stages.map((s) => `<li>${esc(s.service)}${s.node ? ` <small>on ${esc(s.node)}</small>` : ''} <span class="state s-${esc(s.state)}">${esc(s.state)}</span>` +
+    `${s.percent !== undefined && s.state === 'busy' ? ` ${esc(s.percent)}%` : ''}</li>`).join('')
+  return `<tr data-key="${id}"><td data-label="Pipeline"><a href="/api/v1/pipelines/${id}">${id}</a></td>` +
+    `<td data-label="Stages"><ol class="stages">${list}</ol></td>` +
+    `<td data-label="State"><span class="state s-${esc(p.status)}">${esc(p.status)}</span></td>` +
+    `<td data-label="Created">${time(p.ctime)}</td><td data-label="Ended">${time(p.etime)}</td><td data-label="Output">${out}</td><td></td></tr>`
 }
 
 /** The page; `assets` are the paths of the built script and style sheet. */
@@ -67,6 +84,10 @@ export function renderPage (d: PageData, assets: { js: string, css: string }): s
 <div id="queue-list"></div></section>
 <section id="tasks" aria-labelledby="tasks-h"><h2 id="tasks-h">Tasks</h2>
 <p class="tools"><button type="button" id="lan-tasks" aria-pressed="false" hidden>Show the LAN's tasks</button> <a href="/?service=info" id="all-tasks">This node's tasks as a table (${d.total})</a></p>
+<div id="pipelines"${d.pipelines.length ? '' : ' hidden'}><h3 id="pipelines-h">Pipelines</h3>
+<table aria-labelledby="pipelines-h"><thead><tr><th scope="col">Pipeline</th><th scope="col">Stages</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Ended</th><th scope="col">Output</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
+<tbody id="pipeline-rows">${d.pipelines.map(pipelineRow).join('\n')}</tbody></table><p id="pipelines-more"></p></div>
+<h3 class="vh" id="task-list-h">Task list</h3>
 <table><caption class="vh">Tasks, newest first</caption><thead><tr><th scope="col">Task</th><th scope="col">Service</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Ended</th><th scope="col">Files</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
 <tbody id="task-rows">${d.tasks.map((t) => taskRow(t, n.name)).join('\n')}</tbody></table>
 <p id="tasks-more"></p>

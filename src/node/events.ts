@@ -1,4 +1,4 @@
-// The node's events: what changes on it (tasks, printers, load and slots, peers, the farm queue),
+// The node's events: what changes on it (tasks, pipelines, printers, load and slots, peers, the farm queue),
 // kept in a bounded ring so that a client that reconnects gets what it missed. GET /api/v1/events
 // (eventsEdge below) streams them as server-sent events; see docs/http-api.md.
 import type { EventEmitter } from 'node:events'
@@ -8,8 +8,8 @@ import type { Temperatures } from '../executors/printer/protocol.js'
 import { FINAL, type Task } from './task.js'
 import { taskView } from './render.js'
 
-/** Event names; `queue` is the farm queue's and stays silent on a node without one. */
-export const EVENT_TYPES = ['task', 'printer', 'peer', 'stats', 'queue'] as const
+/** Event names; `queue` is the farm queue's and stays silent on a node without one; `pipeline` the pipelines this node drives. */
+export const EVENT_TYPES = ['task', 'pipeline', 'printer', 'peer', 'stats', 'queue'] as const
 export type EventType = typeof EVENT_TYPES[number]
 
 export interface HubEvent {

@@ -211,7 +211,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   let self = { url: '', port: 0 }
   const pipelines = createNodePipelines(
     { dataDir: config.dataDir, retentionHours, token: config.token, allow, maxBytes: Math.min(blobs.limit, config.maxUpload ?? 2 ** 30), peers: config.peers },
-    { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }) },
+    { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }), queue: nodeFarm.queue, services: () => services },
   )
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const keepaliveMs = Math.min(15_000, timeouts.idle / 3)
@@ -229,7 +229,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     },
     {
       runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
-      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list()) })],
+      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list(), pipelines.views()) })],
       edges: [
         farmEdge({ nodeName: serverName, printers: nodeFarm.printers, queue: nodeFarm.queue, log }),
         pipelines.edge,
@@ -262,6 +262,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   pipelines.start()
   if (mdns.browser) hub.watchPeers(mdns.browser)
   // the farm's changes on the events stream: a job placed or ended, the queue reordered or paused, a bed cleared
+  // the pipelines this node drives: each change once written, as GET /api/v1/pipelines/:id shows it
+  pipelines.onChange((shown, full) => hub.publish('pipeline', shown, full))
   nodeFarm.queue.events.on('job', (job: { id: string }) => hub.publish('queue', { change: 'job', id: job.id }))
   nodeFarm.queue.events.on('change', (c: Record<string, unknown>) => hub.publish('queue', c))
   nodeFarm.printers.events.on('change', (name: string) => hub.printerChanged(name))

@@ -3,8 +3,13 @@ import type { Context } from 'koa'
 import { z } from 'zod'
 import type { EdgeTools } from './app.js'
 import type { BlobPuller } from './blob-pull.js'
+import { rmSync } from 'node:fs'
+import type { ServiceDescriptor } from '../executors/services.js'
+import type { BlobStore } from './blobs.js'
 import { plainIp, tokenMatches } from './access.js'
-import { badRequest, notFound } from './errors.js'
+import { badRequest, HttpError, notFound } from './errors.js'
+import { pipelineFromForm } from './pipeline-form.js'
+import { diskFull, isDiskFull } from './uploads.js'
 import { SHA256, zodProblem } from './tree.js'
 import { FINAL_PIPELINE, PIPELINE_ID, pipelineView, type Pipeline } from '../pipeline/pipeline.js'
 import type { Pipelines } from '../pipeline/driver.js'
@@ -30,9 +35,13 @@ const json = (ctx: Context, data: unknown) => {
  * The routes of pipelines (`/api/v1/pipelines`) and of blobs passed node to node
  * (`POST /api/v1/blobs/fetch`): an edge of the app beside its own routes.
  */
-export function pipelineEdge (deps: { pipelines: Pipelines, puller: BlobPuller, token?: string }) {
+export function pipelineEdge (deps: {
+  pipelines: Pipelines, puller: BlobPuller, token?: string
+  /** for pipelines sent as forms: the store their files go into, and the descriptors of the stages' services */
+  blobs: BlobStore, services: () => ServiceDescriptor[], log?: (line: string) => void
+}) {
   const { pipelines, puller } = deps
-  return ({ checkToken, readJson }: EdgeTools): Router => {
+  return ({ checkToken, readJson, readBody }: EdgeTools): Router => {
     const v1 = new Router({ prefix: '/api/v1' })
     v1.use(async (ctx, next) => { ctx.state.format = 'json'; await next() })
     /** notifier URLs may carry secrets: shown only to requests with the token, when the node has one */
@@ -68,9 +77,34 @@ export function pipelineEdge (deps: { pipelines: Pipelines, puller: BlobPuller, 
       json(ctx, r)
     })
 
+    /**
+     * A pipeline as a multipart form: its files go into the content store (hashed as they came),
+     * then it is created as the JSON API would; a refused form's files are removed.
+     */
+    const fromForm = async (ctx: Context) => {
+      if (!deps.blobs.enabled) throw new HttpError(409, 'this node keeps no content store (--cache-size 0), where the files of a pipeline wait for their stages: send it to another node')
+      const body = await readBody(ctx, { log: deps.log })
+      try {
+        const request = pipelineFromForm(body, deps.services())
+        // the files wait in the store for their stages: all of them must fit in it at once
+        const bytes = body.files.reduce((n, f) => n + f.size, 0)
+        if (bytes > deps.blobs.limit) {
+          const big = body.files.reduce((a, f) => f.size > a.size ? f : a)
+          throw new HttpError(413, `${big.field}: the files of this pipeline (${bytes} bytes) are more than this node's content store holds (--cache-size ${deps.blobs.limit} bytes)`, { field: big.field })
+        }
+        // a file sent twice (under two fields) is kept once
+        for (const f of body.files) deps.blobs.adopt(f.path, f.sha256, f.size)
+        return request
+      } catch (e) {
+        for (const f of body.files) rmSync(f.path, { force: true })
+        throw isDiskFull(e) ? diskFull() : e
+      }
+    }
+
     v1.post('/pipelines', async (ctx) => {
       checkToken(ctx)
-      const p = pipelines.create(await readJson(ctx), plainIp(ctx.req.socket.remoteAddress ?? ''), tokenOf(ctx))
+      const request = ctx.is('multipart/form-data') ? await fromForm(ctx) : await readJson(ctx)
+      const p = pipelines.create(request, plainIp(ctx.req.socket.remoteAddress ?? ''), tokenOf(ctx))
       ctx.status = 201
       ctx.set('Location', `/api/v1/pipelines/${p.id}`)
       json(ctx, pipelineView(p, { notifier: true }))

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { basename } from 'node:path'
+import { basename, extname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncomingMessage } from 'node:http'
 import type { BlobStore } from '../node/blobs.js'
@@ -9,9 +9,17 @@ import type { PeerView } from './peers.js'
 import { createPipelineStore } from './store.js'
 import { createPlacer, StageFailure } from './place.js'
 import {
-  digestsOf, FINAL_PIPELINE, newPipelineId, parsePipeline, PIPELINE_ID, stageName,
-  type Pipeline, type PipelineStatus, type Stage, type StageNode,
+  digestsOf, FINAL_PIPELINE, isPrevious, newPipelineId, parsePipeline, PIPELINE_ID, stageName,
+  type FileRef, type Pipeline, type PipelineStatus, type QueueHandOff, type Stage, type StageNode,
 } from './pipeline.js'
+
+/** The farm queue of the driving node, as pipelines hand their last output to it. */
+export interface PipelineQueue {
+  /** throws (TaskError 'invalid') when no printer of the group, or no such printer, is known */
+  check (to: QueueHandOff): void
+  /** brings the output (from a node that holds it) into the queue as a job; its id */
+  add (to: QueueHandOff, out: { sha256: string, name: string, holders: StageNode[] }, ctx: { client: string, token?: string, signal: AbortSignal }): Promise<string>
+}
 
 export interface PipelinesConfig {
   dataDir: string
@@ -37,6 +45,8 @@ export interface PipelinesDeps {
   notify: (url: string) => void
   /** why a notifier URL is refused at once (its host is a refused address), if it is */
   notifierRefusal?: (url: string) => string | undefined
+  /** the farm queue, for pipelines whose last output is queued (none: they are refused) */
+  queue?: PipelineQueue
 }
 
 /** The pipelines this node drives (src/node/pipelines.ts is their HTTP edge). */
@@ -234,6 +244,21 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
         return end(p, 'failed', { error: (e as Error).message })
       }
     }
+    if (p.cancelling) return cancelNow(p)
+    if (p.queue && !p.queue.job) {
+      const last = p.stages[p.stages.length - 1]
+      try {
+        if (!last.out || !deps.queue) throw new Error(`${at(p, last)} left no output in a content store`)
+        // the job is named after the model (part.scad: part.gcode), not the task that sliced it
+        const model = p.stages[0].inputs.find((i): i is FileRef => !isPrevious(i) && !i.prearg && Boolean(i.path))
+        const name = model?.path ? basename(model.path, extname(model.path)) + extname(last.out.name) : last.out.name
+        p.queue.job = await deps.queue.add(p.queue, { sha256: last.out.sha256, name, holders: last.holders ?? [] }, { client: p.client, token: tokenOf(p), signal })
+        log(`pipeline ${p.id}: its G-code is job ${p.queue.job} of the farm queue`)
+      } catch (e) {
+        if (signal.aborted) return signal.reason === 'cancel' ? cancelNow(p) : undefined
+        return end(p, 'failed', { error: `the output of ${at(p, last)} could not be queued for ${p.queue.group !== undefined ? `group ${p.queue.group}` : `printer ${p.queue.printer}`}: ${(e as Error).message}` })
+      }
+    }
     end(p, 'complete')
   }
 
@@ -268,6 +293,10 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
       if (r.notifier !== undefined && !/^https?:\/\/\S+$/i.test(r.notifier)) throw new TaskError('invalid', 'notifier must be an http:// or https:// URL')
       const refused = r.notifier && deps.notifierRefusal?.(r.notifier)
       if (refused) throw new TaskError('invalid', `notifier refused: ${refused}`)
+      if (r.queue) {
+        if (!deps.queue) throw new TaskError('invalid', 'queue: this node keeps no farm queue')
+        deps.queue.check(r.queue)
+      }
       const missing = blobs.missing(digestsOf(r))
       if (missing.length) {
         throw new TaskError('conflict', `${missing.length} file(s) of this pipeline are not on this node: upload them (PUT /api/v1/blobs/SHA256) and send it again`, { missing })
@@ -277,6 +306,7 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
       const p: Pipeline = {
         id, status: 'running', client, ctime: Date.now() / 1000, stage: 0,
         stages: r.stages.map((s) => ({ service: s.service, inputs: s.inputs, files: s.files, ...(s.printer ? { printer: s.printer } : {}), state: 'waiting', tried: [] })),
+        ...(r.queue ? { queue: { ...r.queue } } : {}),
         ...(r.cache === false ? { cache: false } : {}),
         ...(r.notifier ? { notifier: r.notifier } : {}),
         ...(token ? { token } : {}),
@@ -286,6 +316,7 @@ export function createPipelines (config: PipelinesConfig, deps: PipelinesDeps): 
       } catch (e) {
         throw new StoreUnwritable(e as Error)
       }
+      events.emit('pipeline', p)
       log(`pipeline ${p.id} from ${client}: ${p.stages.map((s) => s.service).join(' -> ')}`)
       drive(p)
       return p

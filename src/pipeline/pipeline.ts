@@ -20,6 +20,12 @@ export interface FileRef { sha256: string; path?: string; prearg?: string; size?
 export interface PreviousRef { from: 'previous'; path?: string; prearg?: string }
 export const isPrevious = (i: FileRef | PreviousRef): i is PreviousRef => (i as PreviousRef).from === 'previous'
 
+/**
+ * Where the last stage's output (G-code) goes once the pipeline completes: a job of the driving
+ * node's farm queue, for a group or one printer, in some copies; `job` once it is queued.
+ */
+export interface QueueHandOff { group?: string; printer?: string; copies: number; job?: string }
+
 /** A node as the driver reached it. */
 export interface StageNode { id: string; name: string; url: string }
 
@@ -56,6 +62,8 @@ export interface Pipeline {
   /** the stage running now (index); stages.length once all completed */
   stage: number
   stages: Stage[]
+  /** the farm queue the last output goes to, when one was asked for */
+  queue?: QueueHandOff
   cache?: boolean
   notifier?: string
   error?: string
@@ -79,9 +87,17 @@ const stageSchema = z.object({
   printer: z.string().min(1).max(256).optional(),
 }).strict()
 
+const farmName = z.string().regex(/^[A-Za-z0-9][\w.-]{0,31}$/, 'a printer or group name')
+const queueSchema = z.object({
+  group: farmName.optional(),
+  printer: farmName.optional(),
+  copies: z.number().int().min(1).max(1000).default(1),
+}).strict()
+
 /** `POST /api/v1/pipelines`: the stages in order, each a task by digest whose main input may be the previous stage's output. */
 export const pipelineSchema = z.object({
   stages: z.array(stageSchema).min(1).max(MAX_STAGES),
+  queue: queueSchema.optional(),
   cache: z.boolean().optional(),
   notifier: z.string().optional(),
   format: z.string().optional(),
@@ -110,6 +126,11 @@ export function parsePipeline (json: unknown): PipelineRequest {
       throw new TaskError('invalid', `${at}: ${(e as Error).message}`)
     }
   })
+  if (r.queue) {
+    const last = r.stages[r.stages.length - 1]
+    if (!r.queue.group === !r.queue.printer) throw new TaskError('invalid', 'queue: say where to print: {"group": GROUP} (the first free printer of the group) or {"printer": NAME}')
+    if (last.printer || last.service === 'printrun') throw new TaskError('invalid', `queue: the last stage (${last.service}) prints; its output cannot be queued`)
+  }
   return r
 }
 

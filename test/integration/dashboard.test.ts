@@ -269,7 +269,7 @@ test('events: the state now, then every change; Last-Event-ID resumes with exact
     } finally { c.close() }
     const bad = await fetch(`${url}?events=tasks`)
     assert.equal(bad.status, 400)
-    assert.match(((await bad.json()) as any).error, /task, printer, peer, stats, queue/)
+    assert.match(((await bad.json()) as any).error, /task, pipeline, printer, peer, stats, queue/)
   } finally { a.close() }
 })
 

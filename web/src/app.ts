@@ -13,6 +13,8 @@ export const app = {
   },
   /** the task the URL names (after a submit, or opened from a link) */
   focus: undefined as { node: string, id: string } | undefined,
+  /** the pipeline the URL names (after a chain was sent from the page, or opened from a link) */
+  focusPipeline: undefined as string | undefined,
   /** the farm job the URL names (after it was queued from the page) */
   focusJob: undefined as { node: string, id: string } | undefined,
   /** whether this node browses the LAN (not with --no-mdns) */

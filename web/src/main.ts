@@ -2,16 +2,18 @@
 // and tasks' streams, as needed), and the sections kept up to date from them.
 import { app, changed, onRender, say } from './app.js'
 import { byId } from './dom.js'
-import { baseOf, infoOf, Source, type NodeInfo, type PeerEvent, type PrinterView, type TaskView } from './model.js'
+import { baseOf, infoOf, Source, type NodeInfo, type PeerEvent, type PipelineView, type PrinterView, type TaskView } from './model.js'
 import { getJson } from './net.js'
 import { initQueue } from './queue.js'
 import { initSubmit } from './submit.js'
 import { initTasks } from './tasks.js'
 import './lan.js'
+import './pipelines.js'
 import './printers.js'
 
 const handlers: Record<string, (data: any, src: Source) => void> = {
   task: (t: TaskView, src) => src.setTask(t),
+  pipeline: (p: PipelineView, src) => src.setPipeline(p),
   printer: (p: PrinterView, src) => src.setPrinter(p),
   stats: (s: { load: number, slots: number, free: number, queue: number }, src) => {
     Object.assign(src.info, { load: s.load, slots: s.slots, free: s.free, queue: s.queue })
@@ -39,6 +41,7 @@ const handlers: Record<string, (data: any, src: Source) => void> = {
     // events were missed: the state came again with this event; the task list and queue are read again
     src.tasksLoaded = false
     void src.loadTasks().then(changed)
+    if (src.self) void src.loadPipelines().then(changed)
     if (src.followsQueue(app.lan)) src.queueChanged(changed)
   },
 }
@@ -73,6 +76,7 @@ async function start (): Promise<void> {
   const q = new URLSearchParams(location.search)
   const id = q.get('id')
   if (id) app.focus = { node: q.get('node') ?? app.self.id, id }
+  app.focusPipeline = q.get('pipeline') ?? undefined
   const job = q.get('job')
   if (job) app.focusJob = { node: q.get('node') ?? app.self.id, id: job }
   if (q.get('node')) app.lan.tracked.add(q.get('node')!)
@@ -94,7 +98,7 @@ async function start (): Promise<void> {
   app.self.connect([], handlers, changed)
   app.self.tasksLoaded = true
   app.self.queueAsked = true
-  await Promise.all([app.self.loadTasks(), app.self.loadQueue()])
+  await Promise.all([app.self.loadTasks(), app.self.loadPipelines(), app.self.loadQueue()])
   changed()
   const peers = await getJson(app.self, '/api/v1/peers')
   app.browsing = peers.status !== 404

@@ -16,6 +16,36 @@ export interface TaskView {
   exitCode?: number | null
 }
 
+export interface StageView {
+  n: number
+  service: string
+  /** waiting, placing, then its task's status */
+  state: string
+  node?: string
+  nodeId?: string
+  nodeUrl?: string
+  task?: string
+  printer?: string
+  percent?: number
+  progress?: string
+  error?: string
+  out?: string
+  started?: number
+  ended?: number
+}
+/** A pipeline this node drives, as GET /api/v1/pipelines/:id and its `pipeline` events show it. */
+export interface PipelineView {
+  id: string
+  status: 'running' | 'complete' | 'failed' | 'cancelled'
+  ctime: number
+  etime?: number
+  stage: number
+  stages: StageView[]
+  queue?: { group?: string, printer?: string, copies: number, job?: string }
+  cancelling?: boolean
+  error?: string
+}
+
 export type Heaters = Record<string, { actual: number, target: number }>
 export interface PrinterView {
   name: string
@@ -70,6 +100,8 @@ export class Source implements Target {
   readonly printers = new Map<string, PrinterView>()
   readonly history = new Map<string, Array<[number, Heaters]>>()
   readonly tasks = new Map<string, TaskView>()
+  /** the pipelines the node drives (followed on this node only) */
+  readonly pipelines = new Map<string, PipelineView>()
   /** connected, connecting again, or not reachable */
   link: 'live' | 'connecting' | 'down' = 'connecting'
   es?: EventSource
@@ -143,6 +175,20 @@ export class Source implements Target {
   setTask (t: TaskView): void {
     this.touched.add(t.id)
     this.tasks.set(t.id, t)
+  }
+
+  private pipelinesTouched = new Set<string>()
+  setPipeline (p: PipelineView): void {
+    this.pipelinesTouched.add(p.id)
+    this.pipelines.set(p.id, p)
+  }
+
+  async loadPipelines (): Promise<void> {
+    this.pipelinesTouched.clear()
+    const r = await getJson<PipelineView[]>(this, '/api/v1/pipelines')
+    if (!Array.isArray(r.body)) return
+    // one changed by an event meanwhile is newer than the list
+    for (const p of r.body) if (!this.pipelinesTouched.has(p.id)) this.pipelines.set(p.id, p)
   }
 
   async loadTasks (): Promise<void> {

@@ -14,22 +14,22 @@ export interface FarmTarget { src: Source, group?: string, printer?: string, cop
 export const jobUrl = (src: Source, id: string): string =>
   `/ui/?job=${encodeURIComponent(id)}${src.self ? '' : `&node=${encodeURIComponent(src.id)}`}`
 
-/** "Print on": no queue (a task of the service), each group of the LAN's printers, each printer by name */
-export function fillFarmChoices (hasGcode: boolean): void {
+/** "Print on": no queue (a task of the service, or `none` for a chain), each group of the LAN's printers, each printer by name */
+export function fillFarmChoices (wanted: boolean, none = 'no queue: a task of the service'): void {
   const select = byId<HTMLSelectElement>('submit-farm')
   const groups = lanGroups()
   const printers = lanPrinters()
-  const key = [...groups].map(([g, ps]) => `${g}:${ps.length}`).join() + '|' + printers.map((x) => `${x.src.id}:${x.p.name}:${x.src.name}`).join()
+  const key = [...groups].map(([g, ps]) => `${g}:${ps.length}`).join() + '|' + printers.map((x) => `${x.src.id}:${x.p.name}:${x.src.name}`).join() + '|' + none
   if (select.dataset.key !== key) {
     const was = select.value
     select.dataset.key = key
     select.replaceChildren(
-      h('option', { value: '' }, 'no queue: a task of the service'),
+      h('option', { value: '' }, none),
       ...(groups.size ? [h('optgroup', { label: 'A group: its first free printer' }, ...[...groups].map(([g, ps]) => h('option', { value: `group:${g}` }, `group ${g} (${ps.length} printer${ps.length === 1 ? '' : 's'})`)))] : []),
       h('optgroup', { label: 'One printer' }, ...printers.map((x) => h('option', { value: `printer:${x.src.id}:${x.p.name}` }, `printer ${x.p.name} on ${x.src.name}`))))
     select.value = [...select.options].some((o) => o.value === was) ? was : ''
   }
-  show(byId('farm-fields'), hasGcode && printers.length > 0)
+  show(byId('farm-fields'), wanted && printers.length > 0)
   show(byId('copies-field'), Boolean(farmChoice()))
 }
 

@@ -1,128 +1,23 @@
-// Submit: files dropped or chosen (a model with the files it uses, a folder, several STLs, a slicer
-// config), a node and a service; sent as the node's multipart form with upload progress, then
-// followed live; a G-code file may go to a farm queue instead (submit-farm.ts). The page's address
-// becomes the task's (or the job's), so a reload shows it and sends nothing.
+// Submit: files (submit-files.ts), a node and a service; sent as the node's multipart form with
+// upload progress, then followed live; a G-code file may go to a farm queue instead
+// (submit-farm.ts), and a model through a chain of stages to the farm (submit-chain.ts). The page's
+// address becomes the task's (or the job's, or the pipeline's), so a reload shows it and sends nothing.
 import { app, changed, onRender } from './app.js'
 import { byId, h, setText, show } from './dom.js'
-import type { JobView, Source, TaskView } from './model.js'
+import type { JobView, PipelineView, Source, TaskView } from './model.js'
 import { askToken, NodeError, postForm, tokenOf } from './net.js'
+import { focusPipeline, pipelineUrl } from './pipelines.js'
+import { chainChoices, chainForm, chainGroup, chainOf, chainProblem, chainRoles, chainSent, needsPrinter } from './submit-chain.js'
 import { farmTarget, fillFarmChoices, GCODE, jobUrl, type FarmTarget } from './submit-farm.js'
+import { baseName, byRole, clearFiles, configPrefix, entries, extOf, guessing, initFiles, rechoose, type Entry } from './submit-files.js'
 import { focusTask, taskUrl } from './tasks.js'
-
-type Role = 'input' | 'config' | 'file' | 'skip'
-interface Entry { file: File, path: string, role: Role, manual: boolean }
-interface Descriptor { name: string, available: boolean, argInput: string[], inputs: [number, number | null] }
-
-/** the extensions a service's main input has; others go along as files of the project */
-const MODELS: Record<string, string[]> = {
-  openscad: ['scad'], openjscad: ['jscad', 'js'], slic3r: ['stl', 'obj', 'amf', '3mf'], povray: ['pov'], printrun: ['gcode', 'gco', 'g'],
-}
-const CONFIGS = ['ini', 'conf', 'config', 'cfg']
-
-let entries: Entry[] = []
-let sending = false
-/** the roles being worked out for the files added last */
-let guessing: Promise<void> = Promise.resolve()
-const descriptors = new Map<string, Promise<Descriptor[]>>()
-
-const extOf = (path: string) => (path.includes('.') ? path.split('.').pop()! : '').toLowerCase()
-const baseName = (path: string) => path.split('/').pop()!
-
-function descriptorsOf (src: Source): Promise<Descriptor[]> {
-  let d = descriptors.get(src.id)
-  if (!d) {
-    d = fetch(`${src.base}/api/v1/services`).then((r) => r.ok ? r.json() as Promise<Descriptor[]> : [], () => [])
-    descriptors.set(src.id, d)
-  }
-  return d
-}
 
 const target = (): Source => app.sources.get(byId<HTMLSelectElement>('submit-node').value) ?? app.self
 const service = (): string => byId<HTMLSelectElement>('submit-service').value
+/** the stages of the chain chosen, or undefined for one task */
+const chain = (): string[] | undefined => chainOf(service())
 
-/** what each file is, by its extension and the service, unless the user said otherwise */
-async function guessRoles (): Promise<void> {
-  const s = service()
-  const d = (await descriptorsOf(target())).find((x) => x.name === s)
-  const max = d?.inputs?.[1] ?? Infinity
-  const configPrefix = d?.argInput?.[0]
-  prefixCache = configPrefix
-  const models = MODELS[s]
-  // a model at the top of the folder before one deeper down; main.* first
-  const order = [...entries].sort((a, b) => a.path.split('/').length - b.path.split('/').length ||
-    Number(/^main\./.test(baseName(b.path))) - Number(/^main\./.test(baseName(a.path))) || a.path.localeCompare(b.path))
-  let inputs = entries.filter((e) => e.manual && e.role === 'input').length
-  for (const e of order) {
-    if (e.manual) continue
-    const ext = extOf(e.path)
-    if (configPrefix && CONFIGS.includes(ext)) e.role = 'config'
-    else if ((!models || models.includes(ext)) && inputs < max) { e.role = 'input'; inputs++ } else e.role = 'file'
-  }
-  renderFiles()
-}
-
-function renderFiles (): void {
-  const list = byId('file-list')
-  const prefix = currentPrefix()
-  list.replaceChildren(...entries.map((e, i) => {
-    const select = h('select', { 'aria-label': `What ${e.path} is` },
-      h('option', { value: 'input' }, 'model / input'),
-      prefix ? h('option', { value: 'config' }, `config (${prefix})`) : null,
-      h('option', { value: 'file' }, 'file of the project'),
-      h('option', { value: 'skip' }, 'leave out'))
-    select.value = e.role === 'config' && !prefix ? 'file' : e.role
-    select.addEventListener('change', () => { e.role = select.value as Role; e.manual = true; fillChoices() })
-    return h('li', null, h('span', { class: 'path' }, e.path), ' ', h('small', null, `${Math.ceil(e.file.size / 1024)} KiB`), ' ', select, ' ',
-      h('button', { type: 'button', 'aria-label': `Remove ${e.path}`, onclick: () => { entries.splice(i, 1); renderFiles() } }, 'Remove'))
-  }))
-  fillChoices()
-}
-
-let prefixCache: string | undefined
-function currentPrefix (): string | undefined { return prefixCache }
-
-async function refreshPrefix (): Promise<void> {
-  const d = (await descriptorsOf(target())).find((x) => x.name === service())
-  prefixCache = d?.argInput?.[0]
-}
-
-/** adds files; a folder's own name is taken off their paths */
-function add (files: Array<{ file: File, path: string }>): void {
-  const kept = files.filter((f) => !f.path.split('/').some((part) => part.startsWith('.')))
-  const first = kept[0]?.path.split('/')[0]
-  const common = kept.length > 0 && kept.every((f) => f.path.includes('/') && f.path.split('/')[0] === first)
-  for (const f of kept) {
-    const path = common ? f.path.slice(first.length + 1) : f.path
-    entries = entries.filter((e) => e.path !== path)
-    entries.push({ file: f.file, path, role: 'file', manual: false })
-  }
-  guessing = guessRoles()
-}
-
-async function walk (entry: FileSystemEntry, out: Array<{ file: File, path: string }>): Promise<void> {
-  if (entry.isFile) {
-    const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject))
-    out.push({ file, path: entry.fullPath.replace(/^\//, '') })
-  } else if (entry.isDirectory) {
-    const reader = (entry as FileSystemDirectoryEntry).createReader()
-    for (;;) {
-      const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject))
-      if (!batch.length) break
-      for (const e of batch) await walk(e, out)
-    }
-  }
-}
-
-async function dropped (dt: DataTransfer): Promise<void> {
-  const roots = [...dt.items].map((i) => i.webkitGetAsEntry?.()).filter((e): e is FileSystemEntry => Boolean(e))
-  if (roots.length) {
-    const out: Array<{ file: File, path: string }> = []
-    for (const r of roots) await walk(r, out)
-    add(out)
-  } else {
-    add([...dt.files].map((file) => ({ file, path: file.webkitRelativePath || file.name })))
-  }
-}
+let sending = false
 
 function form (): FormData {
   const fd = new FormData()
@@ -130,16 +25,13 @@ function form (): FormData {
   fd.append('service', s)
   const printer = byId<HTMLSelectElement>('submit-printer')
   if (s === 'printrun' && printer.value) fd.append('printer', printer.value)
-  const prefix = currentPrefix()
-  const configs = entries.filter((e) => e.role === 'config' && prefix)
-  const inputs = entries.filter((e) => e.role === 'input')
-  const files = entries.filter((e) => e.role === 'file' || (e.role === 'config' && !prefix))
+  const { configs, inputs, files } = byRole()
   // paths only for a project: a node without a content store takes plain inputs
   const paths = files.length > 0
   let i = 0
   for (const e of [...configs, ...inputs]) {
     fd.append(`fileIn${i}`, e.file, baseName(e.path))
-    if (e.role === 'config') fd.append(`prearg${i}`, prefix!)
+    if (e.role === 'config') fd.append(`prearg${i}`, configPrefix!)
     if (paths) fd.append(`path${i}`, e.path)
     i++
   }
@@ -164,10 +56,7 @@ async function send<T> (src: Source, path: string, fd: () => FormData, what: str
   }
 }
 
-function sent (): void {
-  entries = []
-  renderFiles()
-}
+const sent = clearFiles
 
 async function sendTask (src: Source): Promise<void> {
   const task = await send<TaskView>(src, '/api/v1/tasks', form, `Sending to ${src.name}`)
@@ -209,22 +98,38 @@ async function sendJobs (farm: FarmTarget, files: Entry[]): Promise<void> {
   sent()
 }
 
+/** the chain to this node, which drives it: its stages, then the farm queue when a group or printer is chosen */
+async function sendChain (stages: string[], farm: FarmTarget | undefined): Promise<void> {
+  const src = app.self
+  const p = await send<PipelineView>(src, '/api/v1/pipelines', () => chainForm(stages, farm), `Sending the chain to ${src.name}`)
+  src.setPipeline(p)
+  setText(byId('submit-status'), chainSent(p))
+  // the address is the pipeline's now: a reload shows it and submits nothing
+  history.replaceState(null, '', pipelineUrl(p.id))
+  sent()
+  focusPipeline(p.id)
+}
+
 async function submit (): Promise<void> {
   const status = byId('submit-status')
   if (sending) return
   await guessing
+  const stages = chain()
   const farm = farmTarget(target())
+  const problem = stages && chainProblem(stages, farm)
+  if (problem) { setText(status, problem); return }
   const gcode = entries.filter((e) => e.role !== 'skip' && GCODE.includes(extOf(e.path)))
-  if (farm && !gcode.length) { setText(status, 'Choose a G-code file to print first.'); return }
-  if (farm && !(Number.isInteger(farm.copies) && farm.copies >= 1 && farm.copies <= 1000)) { setText(status, 'Copies: a whole number from 1 to 1000.'); return }
-  if (!farm && !entries.some((e) => e.role === 'input' || e.role === 'config')) { setText(status, 'Choose or drop a file to send first.'); return }
-  const src = farm?.src ?? target()
+  if (!stages && farm && !gcode.length) { setText(status, 'Choose a G-code file to print first.'); return }
+  if (!stages && farm && !(Number.isInteger(farm.copies) && farm.copies >= 1 && farm.copies <= 1000)) { setText(status, 'Copies: a whole number from 1 to 1000.'); return }
+  if (!stages && !farm && !entries.some((e) => e.role === 'input' || e.role === 'config')) { setText(status, 'Choose or drop a file to send first.'); return }
+  const src = stages ? app.self : farm?.src ?? target()
   const button = byId('submit-form').querySelector('input[type=submit]') as HTMLInputElement
   sending = true
   button.disabled = true
   try {
     if (src.info.tokenRequired && !tokenOf(src) && !await askToken(src)) throw new NodeError(401, `${src.name} needs a token`)
-    if (farm) await sendJobs(farm, gcode)
+    if (stages) await sendChain(stages, farm)
+    else if (farm) await sendJobs(farm, gcode)
     else await sendTask(src)
   } catch (e) {
     setText(status, `Not sent: ${(e as Error).message}`)
@@ -236,16 +141,19 @@ async function submit (): Promise<void> {
   }
 }
 
-/** the services and printers of the node chosen; with a G-code file, where the farm prints it */
+/** the services and printers of the node chosen, and the chains of the LAN; with a G-code file or a chain, where the farm prints it */
 function fillChoices (): void {
   const src = target()
   const select = byId<HTMLSelectElement>('submit-service')
   const was = select.value
   const names = src.info.services
-  if ([...select.options].map((o) => o.value).join() !== names.join()) {
-    select.replaceChildren(...names.map((s) => h('option', null, s)))
-    if (names.includes(was)) select.value = was
+  const chains = chainChoices()
+  const values = [...names, ...chains.map(([v]) => v)]
+  if ([...select.options].map((o) => o.value).join() !== values.join()) {
+    select.replaceChildren(...names.map((s) => h('option', null, s)), chainGroup(chains))
+    if (values.includes(was)) select.value = was
   }
+  const stages = chain()
   const printers = byId<HTMLSelectElement>('submit-printer')
   const pn = src.info.printers.map((p) => p.name)
   if ([...printers.options].map((o) => o.value).join() !== pn.join()) {
@@ -253,41 +161,33 @@ function fillChoices (): void {
     printers.replaceChildren(...pn.map((p) => h('option', null, p)))
     if (pn.includes(had)) printers.value = had
   }
-  fillFarmChoices(entries.some((e) => e.role !== 'skip' && GCODE.includes(extOf(e.path))))
+  const gcode = entries.some((e) => e.role !== 'skip' && GCODE.includes(extOf(e.path)))
+  fillFarmChoices(Boolean(stages) || gcode, stages ? (needsPrinter(stages) ? 'choose a group or printer' : 'no printing: keep the G-code') : undefined)
   const farm = farmTarget(src) !== undefined
-  show(select.parentElement!, !farm)
-  show(byId('printer-field'), !farm && select.value === 'printrun' && pn.length > 0)
+  // a chain keeps its Service choice; a G-code file queued needs none
+  show(select.parentElement!, Boolean(stages) || !farm)
+  show(byId('printer-field'), !stages && !farm && select.value === 'printrun' && pn.length > 0)
+  const node = byId('submit-node').parentElement as HTMLElement
+  show(node, !stages && node.dataset.many === '1')
   const button = byId('submit-form').querySelector('input[type=submit]') as HTMLInputElement
-  button.value = farm ? 'Queue' : 'Submit'
+  button.value = stages ? 'Send the chain' : farm ? 'Queue' : 'Submit'
+}
+
+/** what the files are for: one service's, or the chain's first stage (models) and slicer (configs) */
+const fileChoice = () => {
+  const stages = chain()
+  return { target: stages ? app.self : target(), ...(stages ? chainRoles(stages) : { model: service(), config: service() }) }
 }
 
 export function initSubmit (): void {
   const f = byId<HTMLFormElement>('submit-form')
   for (const el of f.querySelectorAll<HTMLElement>('.js')) el.hidden = false
-  const filesInput = byId<HTMLInputElement>('files-input')
-  const folderInput = byId<HTMLInputElement>('folder-input')
-  filesInput.addEventListener('change', () => {
-    add([...filesInput.files ?? []].map((file) => ({ file, path: file.name })))
-    filesInput.value = ''
-  })
-  folderInput.addEventListener('change', () => {
-    add([...folderInput.files ?? []].map((file) => ({ file, path: file.webkitRelativePath || file.name })))
-    folderInput.value = ''
-  })
-  const drop = byId('drop')
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over') })
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'))
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault()
-    drop.classList.remove('over')
-    if (e.dataTransfer) void dropped(e.dataTransfer)
-  })
-  const onChoice = () => { fillChoices(); guessing = refreshPrefix().then(guessRoles) }
+  initFiles(fileChoice, fillChoices)
+  const onChoice = () => { fillChoices(); rechoose() }
   byId('submit-node').addEventListener('change', onChoice)
   byId('submit-service').addEventListener('change', onChoice)
   byId('submit-farm').addEventListener('change', fillChoices)
   f.addEventListener('submit', (e) => { e.preventDefault(); void submit() })
-  void refreshPrefix()
 }
 
 onRender(() => {
@@ -301,7 +201,7 @@ onRender(() => {
     node.dataset.nodes = key
     node.replaceChildren(...nodes.map((s) => h('option', { value: s.id }, s.self ? `${s.name} (this node)` : s.name)))
     node.value = nodes.some((s) => s.id === was) ? was : app.self.id
-    ;(node.parentElement as HTMLElement).hidden = nodes.length < 2
+    ;(node.parentElement as HTMLElement).dataset.many = nodes.length < 2 ? '' : '1'
   }
   fillChoices()
 })
