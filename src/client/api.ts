@@ -1,7 +1,7 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import debug from 'debug'
+import { debugLog } from './log.js'
 import type { Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
 import type { FormFile, StreamingForm } from './form.js'
@@ -9,7 +9,7 @@ import { fetchText, openStream, postForm, putFile, RequestError, type OnProgress
 import { isSpecial } from './output.js'
 import { VERSION } from '../version.js'
 
-const log = debug('rrcloud:client')
+const log = debugLog('rrcloud:client')
 
 /** A task as the node shows it (the seed's fields, `in` as a comma-separated list). */
 export interface TaskView {

@@ -1,4 +1,4 @@
-import debug from 'debug'
+import { debugLog } from './log.js'
 import { DEFAULT_PORT, type Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
 import { fetchText } from './http.js'
@@ -8,7 +8,7 @@ import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
 import type { Peer } from '../discovery/index.js'
 
-const log = debug('rrcloud:lan')
+const log = debugLog('rrcloud:lan')
 
 /**
  * The LAN as the client sees it: the nodes found over mDNS (or, faster, through the view of a node

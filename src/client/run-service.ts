@@ -1,4 +1,4 @@
-import debug from 'debug'
+import { debugLog } from './log.js'
 import { NodeError, type NodeApi, type TaskView } from './api.js'
 import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
@@ -8,15 +8,15 @@ import { cannotAsk, NoNodeError } from './lan.js'
 import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
-import { localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
+import { localDescriptor, localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
 import { submit } from './submit.js'
+import type { ServiceDescriptor } from '../executors/services.js'
 import { describe, waitFor } from './wait.js'
 
-const log = debug('rrcloud:run')
+const log = debugLog('rrcloud:run')
 
 /** The service's shape from the descriptors shipped here, else from the first node that knows it. */
-async function shapeFor (service: string, ctx: ClientContext): Promise<ServiceShape> {
-  const d = localDescriptors().find((x) => x.name === service)
+async function shapeFor (service: string, d: ServiceDescriptor | undefined, ctx: ClientContext): Promise<ServiceShape> {
   if (d) return shapeOf(d)
   const { api, value: infos } = await firstNode(ctx, (a) => a.services(), service)
   const info = infos.find((x) => x.name === service)
@@ -47,7 +47,7 @@ async function finish (api: NodeApi, t: TaskView, output: string | undefined, re
  */
 export async function runService (service: string, args: string[], o: GlobalOptions): Promise<number> {
   const reporter = createReporter()
-  const here = localDescriptors().find((x) => x.name === service)
+  const here = localDescriptor(service)
   if (o.local) {
     if (!here) throw usage(`unknown service ${service}: this machine knows ${localDescriptors().map((x) => x.name).join(', ')}`)
     const rw = rewriteArgs(shapeOf(here), args)
@@ -56,7 +56,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
     return runLocal(here, rw, reporter)
   }
   const ctx = clientContext({ server: o.server, token: o.token, interface: o.interface })
-  const shape = await shapeFor(service, ctx)
+  const shape = await shapeFor(service, here, ctx)
   let printer = o.printer
   // the seed's `printrun.cloud /dev/ttyUSB0 huge.gcode`: the printer comes first
   if (shape.printer && printer === undefined && args.length >= 2 && !/^-/.test(args[0]) && !GCODE.test(args[0])) {
@@ -74,7 +74,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   if (shape.printer) printer ??= await onlyPrinter(ctx, service).catch(named)
   const needs = { printer }
   // a print is one G-code file; a model goes with the files it reads
-  const tree = shape.printer ? undefined : await (await import('./project.js')).projectOf(service, rw.inputs, o.with)
+  const tree = shape.printer ? undefined : (await import('./project.js')).projectFiles(service, rw.inputs, o.with)
   const request = { service, inputs: rw.inputs, notifier: o.notifier, printer, tree, ...(o.noCache ? { cache: false } : {}) }
   const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
   const placed = () => place().catch(named)
