@@ -1,4 +1,5 @@
-import { createReadStream, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
+import { pieces } from './files.js'
 import type { BlobRef, TreeBody } from './api.js'
 
 /** A file of a task as it travels: where it is here, where it goes in the task's folder, its size. */
@@ -29,7 +30,7 @@ export const SMALL_INPUTS = 1 << 20
 export async function sha256Of (path: string): Promise<string> {
   const { createHash } = await import('node:crypto')
   const h = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  for await (const chunk of pieces(path)) h.update(chunk)
   return h.digest('hex')
 }
 
