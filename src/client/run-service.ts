@@ -1,5 +1,5 @@
 import { debugLog } from './log.js'
-import { NodeError, type NodeApi, type TaskView } from './api.js'
+import { FINAL, NodeError, type NodeApi, type TaskView } from './api.js'
 import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
@@ -120,7 +120,8 @@ export async function runService (service: string, args: string[], o: GlobalOpti
     for (;;) {
       const { api, task } = submitted
       try {
-        const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
+        // a result the node already held comes back complete: nothing to wait for
+        const done = FINAL.has(task.status) ? task : await waitFor(api, task.id, (t) => reporter.state(describe(t)))
         return await finish(api, done, rw.output, reporter)
       } catch (err) {
         if (!again || interrupted || !(err instanceof NodeError) || err.status !== undefined || await answers(api)) throw err
