@@ -1,21 +1,20 @@
-import { closeSync, openSync, read, writev } from 'node:fs'
+import { closeSync, openSync, readSync, writevSync } from 'node:fs'
 
 /**
- * Files read and written with plain fs calls rather than node's file streams: loading those, and
- * the fs/promises and readline modules they bring, would cost a short `SERVICE.cloud` run more
- * than its upload and download of a small file take.
+ * Files read and written by the client, with synchronous fs calls: node's file streams (and the
+ * fs/promises and readline modules they load) and the first asynchronous fs call (which starts
+ * libuv's thread pool) would each cost a short `SERVICE.cloud` run more than its upload and
+ * download of a small file take. A run does one thing at a time: a read or a write of a MiB
+ * holding up the event loop for a moment costs it nothing.
  */
 
-const done = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))))
-
 /** A file's bytes, in pieces of up to `size` bytes (each a buffer of its own). */
-export async function * pieces (path: string, size = 1 << 20): AsyncGenerator<Buffer> {
+export function * pieces (path: string, size = 1 << 20): Generator<Buffer> {
   const fd = openSync(path, 'r')
   try {
     for (;;) {
       const buf = Buffer.allocUnsafe(size)
-      const n = await done<number>((cb) => read(fd, buf, 0, size, null, cb))
+      const n = readSync(fd, buf, 0, size, null)
       if (n === 0) return
       yield n < size ? buf.subarray(0, n) : buf
     }
@@ -25,9 +24,9 @@ export async function * pieces (path: string, size = 1 << 20): AsyncGenerator<Bu
 }
 
 /** Writes all of `bufs`, again where a write took only part of them. */
-async function writeAll (fd: number, bufs: Buffer[]): Promise<void> {
+function writeAll (fd: number, bufs: Buffer[]): void {
   while (bufs.length) {
-    let n = await done<number>((cb) => writev(fd, bufs, cb))
+    let n = writevSync(fd, bufs)
     while (bufs.length && n >= bufs[0].length) n -= bufs.shift()!.length
     if (n > 0) bufs[0] = bufs[0].subarray(n)
   }
@@ -47,11 +46,11 @@ export async function intoFile (src: AsyncIterable<Buffer>, path: string): Promi
       batch.push(chunk)
       bytes += chunk.length
       if (bytes < 1 << 20) continue
-      await writeAll(fd, batch)
+      writeAll(fd, batch)
       batch = []
       bytes = 0
     }
-    await writeAll(fd, batch)
+    writeAll(fd, batch)
   } finally {
     closeSync(fd)
   }

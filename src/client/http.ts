@@ -138,7 +138,7 @@ async function sendBody (url: string, method: string, type: string, parts: Array
         continue
       }
       // 1 MiB reads for big files; a small one gets a buffer of its size, not a MiB to allocate
-      for await (const chunk of pieces(p.path, Math.max(16 << 10, Math.min(p.size, 1 << 20)))) {
+      for (const chunk of pieces(p.path, Math.max(16 << 10, Math.min(p.size, 1 << 20)))) {
         if (answered || req.destroyed) return
         if (!req.write(chunk)) await drained(req)
         progress(chunk.length)

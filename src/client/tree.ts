@@ -30,7 +30,11 @@ export const SMALL_INPUTS = 1 << 20
 export async function sha256Of (path: string): Promise<string> {
   const { createHash } = await import('node:crypto')
   const h = createHash('sha256')
-  for await (const chunk of pieces(path)) h.update(chunk)
+  for (const chunk of pieces(path)) {
+    h.update(chunk)
+    // a large file: Ctrl-C and the progress line are heard between its pieces
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   return h.digest('hex')
 }
 
