@@ -25,10 +25,10 @@ export const localDescriptors = () => (cached ??= loadChecked([builtinServicesDi
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/
 
-/**
- * The descriptor shipped with rrcloud for one service (services/NAME.conf), or undefined. A run
- * reads its own file only: loading and sorting them all costs a short run ~12 ms.
- */
+/** A descriptor's text, parsed; a broken one is reported as such. */
+export const parseChecked = (name: string, text: string, file: string): ServiceDescriptor => checked(() => parseDescriptor(name, text, file))
+
+/** The descriptor shipped with rrcloud for one service (services/NAME.conf), or undefined. */
 export function localDescriptor (name: string): ServiceDescriptor | undefined {
   if (cached) return cached.find((d) => d.name === name)
   if (!NAME.test(name)) return undefined
@@ -40,7 +40,7 @@ export function localDescriptor (name: string): ServiceDescriptor | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
-  return checked(() => parseDescriptor(name, text, file))
+  return parseChecked(name, text, file)
 }
 
 export function shapeOf (d: ServiceDescriptor): ServiceShape {
