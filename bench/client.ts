@@ -13,7 +13,10 @@
 // (tsc and the client bundle), run by its *.cloud names as a user runs them. Clients get
 // RRCLOUD_MDNS=off: nothing is asked on the LAN.
 //
-//   node --import tsx bench/client.ts [--runs 30] [--big-mib 1024] [--big-runs 3] [--out bench/results/client.md]
+// With --against REV, the product at REV (built the same way) runs its echo.cloud, openscad.cloud and
+// slic3r.cloud in the same rounds: before and after, side by side.
+//
+//   node --import tsx bench/client.ts [--runs 30] [--big-mib 1024] [--big-runs 3] [--against REV] [--out bench/results/client.md]
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -30,6 +33,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '30' },
     'big-mib': { type: 'string', default: '1024' },
     'big-runs': { type: 'string', default: '3' },
+    against: { type: 'string' },
     out: { type: 'string', default: join(root, 'bench', 'results', 'client.md') },
   },
 })
@@ -53,12 +57,21 @@ console.error('building the product (git HEAD)')
 const build = spawnSync(join(root, 'bench', 'lib', 'build-product.sh'), [join(tmp, 'product')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 if (build.status !== 0) throw new Error(`bench/lib/build-product.sh failed (${build.status})`)
 const rrcloud = build.stdout.trim().split('\n').pop()!
-const cloud = (name: string) => {
-  const p = join(rrcloud, '..', `${name}.cloud`)
+const cloudOf = (bin: string) => (name: string) => {
+  const p = join(bin, '..', `${name}.cloud`)
   if (!existsSync(p)) throw new Error(`${p}: the build has no ${name}.cloud`)
   return p
 }
-const rev = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
+const cloud = cloudOf(rrcloud)
+const shortRev = (rev: string) => spawnSync('git', ['-C', root, 'rev-parse', '--short', rev], { encoding: 'utf8' }).stdout.trim()
+const rev = shortRev('HEAD')
+let before: { rev: string; cloud: (name: string) => string } | undefined
+if (opt.against) {
+  console.error(`building the product at ${opt.against}`)
+  const b = spawnSync(join(root, 'bench', 'lib', 'build-product.sh'), [join(tmp, 'against'), opt.against], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  if (b.status !== 0) throw new Error(`bench/lib/build-product.sh ${opt.against} failed (${b.status})`)
+  before = { rev: shortRev(opt.against), cloud: cloudOf(b.stdout.trim().split('\n').pop()!) }
+}
 const dataDir = join(tmp, 'data')
 /** the node's log lines, with when they were written (ms, performance.now()) */
 const nodeLog: Array<{ t: number; line: string }> = []
@@ -150,6 +163,7 @@ writeFileSync(join(tmp, 'cfg.ini'), readFileSync(join(root, 'test', 'fixtures', 
 const stl = join(tmp, 'cube.stl')
 if (spawnSync('openscad', ['-o', stl, join(tmp, 'cube.scad')], { stdio: 'ignore' }).status !== 0) throw new Error('openscad is needed: it makes the cube')
 const lines: string[] = []
+const MARK = '<!-- analysis -->'
 const loadBefore = loadavg()[0]
 const say = (l = '') => { lines.push(l); console.log(l) }
 const t = (name: string) => join(tmp, name)
@@ -165,6 +179,13 @@ try {
     openscadRelayed: [cloud('openscad'), server, '--no-cache', t('cube.scad'), '-o', t('relayed.stl')],
     slic3rHere: ['slic3r', '--no-gui', `--load=${t('cfg.ini')}`, stl, `--output=${t('here.gcode')}`],
     slic3rRelayed: [cloud('slic3r'), server, '--no-cache', `--load=${t('cfg.ini')}`, stl, '-o', t('relayed.gcode')],
+    ...(before
+      ? {
+          echoBefore: [before.cloud('echo'), server, small, '-o', t('small.before')],
+          openscadRelayedBefore: [before.cloud('openscad'), server, '--no-cache', t('cube.scad'), '-o', t('relayed-before.stl')],
+          slic3rRelayedBefore: [before.cloud('slic3r'), server, '--no-cache', `--load=${t('cfg.ini')}`, stl, '-o', t('relayed-before.gcode')],
+        }
+      : {}),
   }, runs)
   if (!readFileSync(t('small.cloud')).equals(readFileSync(small))) throw new Error('echo.cloud: the result is not the input')
   if (!readFileSync(t('relayed.stl')).equals(readFileSync(t('here.stl')))) throw new Error('openscad: the relayed STL differs from the one made here')
@@ -172,9 +193,9 @@ try {
   const perRound = (f: (i: number) => number) => r.node.map((_, i) => f(i))
   const echoOver = perRound((i) => r.echo[i].ms - r.node[i].ms)
   const goal1 = perRound((i) => echoOver[i] / r.curl[i].ms)
-  const relay = (tool: 'openscad' | 'slic3r') => {
-    const added = perRound((i) => r[`${tool}Relayed`][i].ms - r[`${tool}Here`][i].ms)
-    return { added, goal: perRound((i) => (added[i] - r.node[i].ms) / r.curl[i].ms), phases: phases(r[`${tool}Relayed`]) }
+  const relay = (tool: 'openscad' | 'slic3r', which = 'Relayed') => {
+    const added = perRound((i) => r[`${tool}${which}`][i].ms - r[`${tool}Here`][i].ms)
+    return { added, goal: perRound((i) => (added[i] - r.node[i].ms) / r.curl[i].ms), phases: phases(r[`${tool}${which}`]) }
   }
   const relays = { openscad: relay('openscad'), slic3r: relay('slic3r') }
 
@@ -206,7 +227,7 @@ try {
 
   say('# Client benchmark')
   say()
-  say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}\``)
+  say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}${opt.against ? ` --against ${opt.against}` : ''}\``)
   say(`Product: git ${rev}, built by bench/lib/build-product.sh; clients with RRCLOUD_MDNS=off and --s=127.0.0.1:PORT (no node on 127.0.0.1:4468).`)
   say(`Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 2).join(' ')}; ` +
     `node in the benchmark's process on 127.0.0.1 (startNode: 2 slots, mDNS off, sandbox auto, nice 0); ${runs} interleaved rounds after one warm-up round; ` +
@@ -219,15 +240,25 @@ try {
   say(`| \`node -e 0\` | ${spread(times(r.node))} |`)
   say(`| curl script, 1 KiB echo (POST, poll, GET) | ${spread(times(r.curl))} |`)
   say(`| echo.cloud, 1 KiB | ${spread(times(r.echo))} |`)
+  if (before) say(`| echo.cloud, 1 KiB, at ${before.rev} | ${spread(times(r.echoBefore))} |`)
   say(`| \`rrcloud --version\` | ${spread(times(r.version))} |`)
   say(`| openscad 20 mm cube here / relayed (\`--no-cache\`) | ${spread(times(r.openscadHere))} / ${spread(times(r.openscadRelayed))} |`)
   say(`| slic3r cube here / relayed (\`--no-cache\`) | ${spread(times(r.slic3rHere))} / ${spread(times(r.slic3rRelayed))} |`)
+  if (before) say(`| openscad / slic3r relayed at ${before.rev} | ${spread(times(r.openscadRelayedBefore))} / ${spread(times(r.slic3rRelayedBefore))} |`)
   say()
   say('| goal | per round: median (p25–p75) | goal | met |')
   say('| --- | --- | --- | --- |')
   say(`| (echo.cloud − node -e 0) / curl script | ${spread(goal1, x)}; echo.cloud − node -e 0: ${spread(echoOver)} | ≤ 0.5x | ${ok(median(goal1) <= 0.5)} |`)
   for (const [tool, v] of Object.entries(relays)) {
     say(`| ${tool}: (relayed − here − node -e 0) / curl script | ${spread(v.goal, x)}; relayed − here: ${spread(v.added)} | ≤ 0.5x | ${ok(median(v.goal) <= 0.5)} |`)
+  }
+  if (before) {
+    const old = perRound((i) => (r.echoBefore[i].ms - r.node[i].ms) / r.curl[i].ms)
+    say(`| at ${before.rev}: (echo.cloud − node -e 0) / curl script | ${spread(old, x)}; echo.cloud − node -e 0: ${spread(perRound((i) => r.echoBefore[i].ms - r.node[i].ms))} | ≤ 0.5x | ${ok(median(old) <= 0.5)} |`)
+    for (const tool of ['openscad', 'slic3r'] as const) {
+      const v = relay(tool, 'RelayedBefore')
+      say(`| at ${before.rev}: ${tool}: (relayed − here − node -e 0) / curl script | ${spread(v.goal, x)}; relayed − here: ${spread(v.added)} | ≤ 0.5x | ${ok(median(v.goal) <= 0.5)} |`)
+    }
   }
   say(`| \`rrcloud --version\` / \`node -e 0\` | ${spread(perRound((i) => r.version[i].ms / r.node[i].ms), x)} | ≤ 3x | ${ok(median(perRound((i) => r.version[i].ms / r.node[i].ms)) <= 3)} |`)
   say()
@@ -245,7 +276,9 @@ try {
   say(`| peak RSS during that round trip (max of ${bigRuns}) | curl script ${(Math.max(...bigRes.curl.map((b) => b.rssKiB)) / 1024).toFixed(0)} MiB | ${rss.toFixed(0)} MiB | | ≤ 150 MB: ${ok(rss * 2 ** 20 <= 150e6)} |`)
   say()
   say(`Big runs (s / peak RSS MiB): curl ${bigRes.curl.map((b) => `${b.sec} / ${(b.rssKiB / 1024).toFixed(0)}`).join(', ')}; client ${bigRes.client.map((b) => `${b.sec} / ${(b.rssKiB / 1024).toFixed(0)}`).join(', ')}.`)
-  writeFileSync(opt.out!, lines.join('\n') + '\n', { flag: 'w' })
+  // what follows the marker (the analysis of a run, written by hand) is kept
+  const kept = existsSync(opt.out!) ? readFileSync(opt.out!, 'utf8').split(MARK)[1] : undefined
+  writeFileSync(opt.out!, lines.join('\n') + '\n' + (kept === undefined ? '' : `\n${MARK}${kept}`))
   console.error(`written to ${opt.out}`)
 } finally {
   await node.close()
