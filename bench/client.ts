@@ -1,12 +1,22 @@
-// Client benchmark, side by side in one run against one node (in this process, on 127.0.0.1):
-//  1. echo.cloud on a 1 KiB file against a curl script doing the same POST, poll and GET;
-//  2. a 1 GiB echo round trip (upload, run, download) with both: time, throughput, client peak RSS;
-//  3. `rrcloud --version` against `node -e 0` (start-up cost).
+// Client benchmark, side by side in one run against one node (in this process, on 127.0.0.1, mDNS
+// off, tools in its sandbox as `rrcloud node` runs them), in interleaved rounds (each round runs
+// every command once, in a rotating order) so that a busy machine weighs on all of them alike:
+//  1. echo.cloud on a 1 KiB file against a curl script doing the same POST, poll and GET, and
+//     `node -e 0`: goal (echo.cloud − node -e 0) ≤ 0.5 × the curl script;
+//  2. real work relayed to the node (openscad 20 mm cube, slic3r cube; --no-cache, so the tool
+//     runs each time) against the same tool run here: goal relayed − local ≤ node -e 0 + 0.5 × curl;
+//     the node's log splits each relayed run into client start and upload, task start, tool, and
+//     wake-up, download and exit;
+//  3. `rrcloud --version` against `node -e 0` (start-up cost);
+//  4. a 1 GiB echo round trip (upload, run, download) with both: time, throughput, client peak RSS.
 // The client is the committed product (git HEAD), built into a temp folder by bench/lib/build-product.sh
-// (tsc and the client bundle), run by its *.cloud name as a user runs it. Clients get RRCLOUD_MDNS=off:
-// nothing is asked on the LAN. Uses hyperfine when installed, else repeated timing of its own.
+// (tsc and the client bundle), run by its *.cloud names as a user runs them. Clients get
+// RRCLOUD_MDNS=off: nothing is asked on the LAN.
 //
-//   node --import tsx bench/client.ts [--runs 30] [--big-mib 1024] [--big-runs 3] [--out bench/results/client.md]
+// With --against REV, the product at REV (built the same way) runs its echo.cloud, openscad.cloud and
+// slic3r.cloud in the same rounds: before and after, side by side.
+//
+//   node --import tsx bench/client.ts [--runs 30] [--big-mib 1024] [--big-runs 3] [--against REV] [--out bench/results/client.md]
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -23,6 +33,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '30' },
     'big-mib': { type: 'string', default: '1024' },
     'big-runs': { type: 'string', default: '3' },
+    against: { type: 'string' },
     out: { type: 'string', default: join(root, 'bench', 'results', 'client.md') },
   },
 })
@@ -39,23 +50,36 @@ until curl -sS "$url/?service=info&id=$id" | grep -q '^status: complete'; do sle
 curl -sS -o "$out" "$url/tasks/out/$id"
 `
 
-// every client started from here (hyperfine and its children inherit it) stays off mDNS
+// every client started from here stays off mDNS
 process.env.RRCLOUD_MDNS = 'off'
 const tmp = mkdtempSync(join(tmpdir(), 'rrcloud-bench-client-'))
 console.error('building the product (git HEAD)')
 const build = spawnSync(join(root, 'bench', 'lib', 'build-product.sh'), [join(tmp, 'product')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 if (build.status !== 0) throw new Error(`bench/lib/build-product.sh failed (${build.status})`)
 const rrcloud = build.stdout.trim().split('\n').pop()!
-const echoCloud = join(rrcloud, '..', 'echo.cloud')
-if (!existsSync(echoCloud)) throw new Error(`${echoCloud}: the build has no echo.cloud`)
-const rev = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
+const cloudOf = (bin: string) => (name: string) => {
+  const p = join(bin, '..', `${name}.cloud`)
+  if (!existsSync(p)) throw new Error(`${p}: the build has no ${name}.cloud`)
+  return p
+}
+const cloud = cloudOf(rrcloud)
+const shortRev = (rev: string) => spawnSync('git', ['-C', root, 'rev-parse', '--short', rev], { encoding: 'utf8' }).stdout.trim()
+const rev = shortRev('HEAD')
+let before: { rev: string; cloud: (name: string) => string } | undefined
+if (opt.against) {
+  console.error(`building the product at ${opt.against}`)
+  const b = spawnSync(join(root, 'bench', 'lib', 'build-product.sh'), [join(tmp, 'against'), opt.against], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  if (b.status !== 0) throw new Error(`bench/lib/build-product.sh ${opt.against} failed (${b.status})`)
+  before = { rev: shortRev(opt.against), cloud: cloudOf(b.stdout.trim().split('\n').pop()!) }
+}
 const dataDir = join(tmp, 'data')
-const node = await startNode({ port: 0, host: '127.0.0.1', dataDir, slots: 2, log: () => {} })
+/** the node's log lines, with when they were written (ms, performance.now()) */
+const nodeLog: Array<{ t: number; line: string }> = []
+const node = await startNode({ port: 0, host: '127.0.0.1', dataDir, slots: 2, mdns: false, log: (line) => nodeLog.push({ t: performance.now(), line }) })
 const url = node.url
 const server = `--s=127.0.0.1:${node.port}`
 const curlScript = join(tmp, 'curl-roundtrip.sh')
 writeFileSync(curlScript, CURL, { mode: 0o755 })
-const hasHyperfine = spawnSync('hyperfine', ['--version']).status === 0
 
 async function writeRandom (file: string, bytes: number) {
   const out = createWriteStream(file)
@@ -69,75 +93,113 @@ async function writeRandom (file: string, bytes: number) {
 
 /** The node keeps every task's files; drop them between big runs so the disk does not fill. */
 function dropTaskFiles () {
-  for (const d of ['in', 'out']) for (const f of readdirSync(join(dataDir, 'tasks', d))) rmSync(join(dataDir, 'tasks', d, f), { force: true })
+  for (const d of ['in', 'out']) for (const f of readdirSync(join(dataDir, 'tasks', d))) rmSync(join(dataDir, 'tasks', d, f), { force: true, recursive: true })
 }
 
-interface Timing { name: string; mean: number; sd: number; min: number; runs: number }
+/** Runs a command without blocking this process's event loop (the node under test lives here); its start and end (performance.now()). */
+async function exec (argv: string[]): Promise<{ start: number; end: number; stderr: string }> {
+  const start = performance.now()
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  p.stderr.on('data', (d) => { stderr += d })
+  const [code] = await once(p, 'exit')
+  const end = performance.now()
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr}`)
+  return { start, end, stderr }
+}
 
-async function compare (commands: Array<[string, string[]]>, n: number): Promise<Timing[]> {
-  if (hasHyperfine) {
-    const json = join(tmp, 'hf.json')
-    const args = ['-N', '--warmup', '3', '--runs', String(n), '--export-json', json, '--style', 'none']
-    for (const [name, argv] of commands) args.push('-n', name, argv.join(' '))
-    const p = spawn('hyperfine', args, { stdio: 'inherit' })
-    const [code] = await once(p, 'exit')
-    if (code !== 0) throw new Error(`hyperfine exited ${code}`)
-    return JSON.parse(readFileSync(json, 'utf8')).results.map((r: any) => ({ name: r.command, mean: r.mean, sd: r.stddev, min: r.min, runs: r.times.length }))
-  }
-  const out: Timing[] = []
-  for (const [name, [cmd, ...args]] of commands) {
-    const t: number[] = []
-    for (let i = 0; i < n + 3; i++) {
-      const s = process.hrtime.bigint()
-      await exec(cmd, args)
-      if (i >= 3) t.push(Number(process.hrtime.bigint() - s) / 1e9)
+interface Run { ms: number; start: number; end: number }
+
+/** Every command once per round, in a rotating order, after a warm-up round; each command's runs in round order. */
+async function rounds (commands: Record<string, string[]>, n: number): Promise<Record<string, Run[]>> {
+  const names = Object.keys(commands)
+  const out: Record<string, Run[]> = Object.fromEntries(names.map((k) => [k, []]))
+  for (const k of names) await exec(commands[k])
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const k = names[(i + r) % names.length]
+      const { start, end } = await exec(commands[k])
+      out[k].push({ ms: end - start, start, end })
     }
-    const mean = t.reduce((a, b) => a + b, 0) / t.length
-    out.push({ name, mean, sd: Math.sqrt(t.reduce((a, b) => a + (b - mean) ** 2, 0) / t.length), min: Math.min(...t), runs: t.length })
   }
   return out
 }
 
-/** Runs a command without blocking this process's event loop: the node under test lives here. */
-async function exec (cmd: string, args: string[]): Promise<string> {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  p.stderr.on('data', (d) => { err += d })
-  const [code] = await once(p, 'exit')
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)
-  return err
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (s.length - 1) * q
+  return s[Math.floor(at)] + (s[Math.ceil(at)] - s[Math.floor(at)]) * (at - Math.floor(at))
 }
+const median = (xs: number[]) => quantile(xs, 0.5)
+const ms = (x: number) => `${x.toFixed(1)} ms`
+/** `median (p25–p75)` */
+const spread = (xs: number[], f = ms) => `${f(median(xs))} (${f(quantile(xs, 0.25))}–${f(quantile(xs, 0.75))})`
+const times = (rs: Run[]) => rs.map((r) => r.ms)
 
-/** One timed run under /usr/bin/time: wall seconds and peak RSS (KiB) of the whole command. */
-async function timed (argv: string[]): Promise<{ sec: number; rssKiB: number }> {
-  const err = await exec('/usr/bin/time', ['-f', '%e %M', ...argv])
-  const [sec, rss] = err.trim().split('\n').pop()!.split(' ').map(Number)
-  return { sec, rssKiB: rss }
+/**
+ * A relayed run split by the node's log: client start and upload (until the task is queued), task
+ * start (queued → busy: the tool started), the tool in its sandbox (busy → complete), then the
+ * client's wake-up, download and exit.
+ */
+function phases (rs: Run[]): Record<string, number[]> {
+  const out: Record<string, number[]> = { 'start, upload': [], 'task start': [], 'tool (sandboxed)': [], 'wake-up, download, exit': [] }
+  for (const r of rs) {
+    const lines = nodeLog.filter((l) => l.t >= r.start && l.t <= r.end)
+    const at = (what: RegExp) => lines.find((l) => what.test(l.line))?.t
+    const [queued, busy, complete] = [at(/^task \S+ queued/), at(/^task \S+ busy/), at(/^task \S+ complete/)]
+    if (queued === undefined || busy === undefined || complete === undefined) continue
+    out['start, upload'].push(queued - r.start)
+    out['task start'].push(busy - queued)
+    out['tool (sandboxed)'].push(complete - busy)
+    out['wake-up, download, exit'].push(r.end - complete)
+  }
+  return out
 }
 
 const small = join(tmp, 'small.bin')
 writeFileSync(small, randomBytes(1024))
-const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`
+writeFileSync(join(tmp, 'cube.scad'), 'cube(20);\n')
+writeFileSync(join(tmp, 'cfg.ini'), readFileSync(join(root, 'test', 'fixtures', 'slic3r.ini')))
+const stl = join(tmp, 'cube.stl')
+if (spawnSync('openscad', ['-o', stl, join(tmp, 'cube.scad')], { stdio: 'ignore' }).status !== 0) throw new Error('openscad is needed: it makes the cube')
 const lines: string[] = []
+const MARK = '<!-- analysis -->'
 const loadBefore = loadavg()[0]
 const say = (l = '') => { lines.push(l); console.log(l) }
+const t = (name: string) => join(tmp, name)
 
 try {
-  console.error('1. small round trip')
-  const [curlSmall, cloudSmall] = await compare([
-    ['curl script', [curlScript, url, small, join(tmp, 'small.curl')]],
-    ['echo.cloud', [echoCloud, server, small, '-o', join(tmp, 'small.cloud')]],
-  ], runs)
-  console.error('3. start-up')
-  const loadGot = join(tmp, 'load-got.mjs')
-  writeFileSync(loadGot, `import ${JSON.stringify(import.meta.resolve('got'))}\n`)
-  const [version, bare, withGot] = await compare([
-    ['rrcloud --version', [rrcloud, '--version']],
-    ['node -e 0', [process.execPath, '-e', '0']],
-    ['node, loading got only', [process.execPath, loadGot]],
-  ], runs)
+  console.error(`1–3. ${runs} interleaved rounds: node -e 0, curl script, echo.cloud, rrcloud --version, openscad and slic3r here and relayed`)
+  const r = await rounds({
+    node: [process.execPath, '-e', '0'],
+    curl: [curlScript, url, small, t('small.curl')],
+    echo: [cloud('echo'), server, small, '-o', t('small.cloud')],
+    version: [rrcloud, '--version'],
+    openscadHere: ['openscad', t('cube.scad'), '-o', t('here.stl')],
+    openscadRelayed: [cloud('openscad'), server, '--no-cache', t('cube.scad'), '-o', t('relayed.stl')],
+    slic3rHere: ['slic3r', '--no-gui', `--load=${t('cfg.ini')}`, stl, `--output=${t('here.gcode')}`],
+    slic3rRelayed: [cloud('slic3r'), server, '--no-cache', `--load=${t('cfg.ini')}`, stl, '-o', t('relayed.gcode')],
+    ...(before
+      ? {
+          echoBefore: [before.cloud('echo'), server, small, '-o', t('small.before')],
+          openscadRelayedBefore: [before.cloud('openscad'), server, '--no-cache', t('cube.scad'), '-o', t('relayed-before.stl')],
+          slic3rRelayedBefore: [before.cloud('slic3r'), server, '--no-cache', `--load=${t('cfg.ini')}`, stl, '-o', t('relayed-before.gcode')],
+        }
+      : {}),
+  }, runs)
+  if (!readFileSync(t('small.cloud')).equals(readFileSync(small))) throw new Error('echo.cloud: the result is not the input')
+  if (!readFileSync(t('relayed.stl')).equals(readFileSync(t('here.stl')))) throw new Error('openscad: the relayed STL differs from the one made here')
+  if (statSync(t('relayed.gcode')).size === 0) throw new Error('slic3r: the relayed G-code is empty')
+  const perRound = (f: (i: number) => number) => r.node.map((_, i) => f(i))
+  const echoOver = perRound((i) => r.echo[i].ms - r.node[i].ms)
+  const goal1 = perRound((i) => echoOver[i] / r.curl[i].ms)
+  const relay = (tool: 'openscad' | 'slic3r', which = 'Relayed') => {
+    const added = perRound((i) => r[`${tool}${which}`][i].ms - r[`${tool}Here`][i].ms)
+    return { added, goal: perRound((i) => (added[i] - r.node[i].ms) / r.curl[i].ms), phases: phases(r[`${tool}${which}`]) }
+  }
+  const relays = { openscad: relay('openscad'), slic3r: relay('slic3r') }
 
-  console.error(`2. ${bigBytes} byte round trip`)
+  console.error(`4. ${bigBytes} byte round trip`)
   const big = join(tmp, 'big.bin')
   await writeRandom(big, bigBytes)
   const bigRes: Record<string, Array<{ sec: number; rssKiB: number }>> = { curl: [], client: [] }
@@ -146,42 +208,77 @@ try {
       const dest = join(tmp, `big.${who}`)
       // neither run pays for the other's dirty pages (2 GiB written per run: the node's copy and the download)
       spawnSync('sync')
-      bigRes[who].push(await timed(who === 'curl' ? [curlScript, url, big, dest] : [echoCloud, server, big, '-o', dest]))
+      const argv = who === 'curl' ? [curlScript, url, big, dest] : [cloud('echo'), server, big, '-o', dest]
+      const { stderr } = await exec(['/usr/bin/time', '-f', '%e %M', ...argv])
+      const [sec, rssKiB] = stderr.trim().split('\n').pop()!.split(' ').map(Number)
+      bigRes[who].push({ sec, rssKiB })
       if (statSync(dest).size !== bigBytes) throw new Error(`${who}: the result is not the size of the input`)
-      await exec('cmp', [big, dest])
+      await exec(['cmp', big, dest])
       rmSync(dest)
       dropTaskFiles()
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  const curlSec = med(bigRes.curl.map((r) => r.sec))
-  const cloudSec = med(bigRes.client.map((r) => r.sec))
+  const curlSec = median(bigRes.curl.map((x) => x.sec))
+  const cloudSec = median(bigRes.client.map((x) => x.sec))
   const mibs = (s: number) => (bigBytes / 2 ** 20 / s).toFixed(1)
-  const rss = Math.max(...bigRes.client.map((r) => r.rssKiB)) / 1024
+  const rss = Math.max(...bigRes.client.map((x) => x.rssKiB)) / 1024
   const ok = (b: boolean) => (b ? 'met' : '**missed**')
+  const x = (v: number) => `${v.toFixed(2)}x`
 
   say('# Client benchmark')
   say()
-  say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}\``)
-  say(`Product: git ${rev}, built by bench/lib/build-product.sh; clients with RRCLOUD_MDNS=off.`)
+  say(`Command: \`node --import tsx bench/client.ts --runs ${runs} --big-mib ${opt['big-mib']} --big-runs ${bigRuns}${opt.against ? ` --against ${opt.against}` : ''}\``)
+  say(`Product: git ${rev}, built by bench/lib/build-product.sh; clients with RRCLOUD_MDNS=off and --s=127.0.0.1:PORT (no node on 127.0.0.1:4468).`)
   say(`Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 2).join(' ')}; ` +
-    `timing with ${hasHyperfine ? spawnSync('hyperfine', ['--version'], { encoding: 'utf8' }).stdout.trim() : 'repeated runs of its own'}; node in the benchmark's process on 127.0.0.1, 2 slots; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other work on the machine makes the figures noisy); ${new Date().toISOString().slice(0, 10)}.`)
+    `node in the benchmark's process on 127.0.0.1 (startNode: 2 slots, mDNS off, sandbox auto, nice 0); ${runs} interleaved rounds after one warm-up round; ` +
+    `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other work on the machine makes the figures noisy); ${new Date().toISOString().slice(0, 10)}.`)
   say()
-  say('| what | curl / node | rrcloud client | ratio | goal |')
+  say('Each figure: median (p25–p75) over the rounds; a goal figure is computed per round, then its median taken.')
+  say()
+  say('| what | median (p25–p75) |')
+  say('| --- | --- |')
+  say(`| \`node -e 0\` | ${spread(times(r.node))} |`)
+  say(`| curl script, 1 KiB echo (POST, poll, GET) | ${spread(times(r.curl))} |`)
+  say(`| echo.cloud, 1 KiB | ${spread(times(r.echo))} |`)
+  if (before) say(`| echo.cloud, 1 KiB, at ${before.rev} | ${spread(times(r.echoBefore))} |`)
+  say(`| \`rrcloud --version\` | ${spread(times(r.version))} |`)
+  say(`| openscad 20 mm cube here / relayed (\`--no-cache\`) | ${spread(times(r.openscadHere))} / ${spread(times(r.openscadRelayed))} |`)
+  say(`| slic3r cube here / relayed (\`--no-cache\`) | ${spread(times(r.slic3rHere))} / ${spread(times(r.slic3rRelayed))} |`)
+  if (before) say(`| openscad / slic3r relayed at ${before.rev} | ${spread(times(r.openscadRelayedBefore))} / ${spread(times(r.slic3rRelayedBefore))} |`)
+  say()
+  say('| goal | per round: median (p25–p75) | goal | met |')
+  say('| --- | --- | --- | --- |')
+  say(`| (echo.cloud − node -e 0) / curl script | ${spread(goal1, x)}; echo.cloud − node -e 0: ${spread(echoOver)} | ≤ 0.5x | ${ok(median(goal1) <= 0.5)} |`)
+  for (const [tool, v] of Object.entries(relays)) {
+    say(`| ${tool}: (relayed − here − node -e 0) / curl script | ${spread(v.goal, x)}; relayed − here: ${spread(v.added)} | ≤ 0.5x | ${ok(median(v.goal) <= 0.5)} |`)
+  }
+  if (before) {
+    const old = perRound((i) => (r.echoBefore[i].ms - r.node[i].ms) / r.curl[i].ms)
+    say(`| at ${before.rev}: (echo.cloud − node -e 0) / curl script | ${spread(old, x)}; echo.cloud − node -e 0: ${spread(perRound((i) => r.echoBefore[i].ms - r.node[i].ms))} | ≤ 0.5x | ${ok(median(old) <= 0.5)} |`)
+    for (const tool of ['openscad', 'slic3r'] as const) {
+      const v = relay(tool, 'RelayedBefore')
+      say(`| at ${before.rev}: ${tool}: (relayed − here − node -e 0) / curl script | ${spread(v.goal, x)}; relayed − here: ${spread(v.added)} | ≤ 0.5x | ${ok(median(v.goal) <= 0.5)} |`)
+    }
+  }
+  say(`| \`rrcloud --version\` / \`node -e 0\` | ${spread(perRound((i) => r.version[i].ms / r.node[i].ms), x)} | ≤ 3x | ${ok(median(perRound((i) => r.version[i].ms / r.node[i].ms)) <= 3)} |`)
+  say()
+  say('A relayed run, by the node\'s log (median (p25–p75) of the rounds): client start and upload (until the node has queued the task), task start ' +
+    '(queued → busy: the spawn helper has started the tool in its sandbox), the tool (busy → complete: in bwrap, output renamed, recorded), ' +
+    'then wake-up of the long poll, download and exit.')
+  say()
+  say('| tool | ' + Object.keys(relays.openscad.phases).join(' | ') + ' |')
+  say('| --- |' + ' --- |'.repeat(Object.keys(relays.openscad.phases).length))
+  for (const [tool, v] of Object.entries(relays)) say(`| ${tool} | ${Object.values(v.phases).map((p) => p.length ? spread(p) : 'n/a').join(' | ')} |`)
+  say()
+  say('| what | curl | rrcloud client | ratio | goal |')
   say('| --- | --- | --- | --- | --- |')
-  say(`| 1 KiB echo round trip (POST, poll, GET), mean ± sd of ${runs} | ${ms(curlSmall.mean)} ± ${ms(curlSmall.sd)} | ${ms(cloudSmall.mean)} ± ${ms(cloudSmall.sd)} | ${(cloudSmall.mean / curlSmall.mean).toFixed(2)}x the time | ≤ 1.5x: ${ok(cloudSmall.mean <= 1.5 * curlSmall.mean)} |`)
   say(`| ${opt['big-mib']} MiB echo round trip, median of ${bigRuns} | ${curlSec.toFixed(2)} s (${mibs(curlSec)} MiB/s) | ${cloudSec.toFixed(2)} s (${mibs(cloudSec)} MiB/s) | ${(curlSec / cloudSec).toFixed(2)}x the throughput | ≥ 0.8x: ${ok(curlSec / cloudSec >= 0.8)} |`)
-  say(`| peak RSS during that round trip (max of ${bigRuns}) | curl script ${(Math.max(...bigRes.curl.map((r) => r.rssKiB)) / 1024).toFixed(0)} MiB | ${rss.toFixed(0)} MiB | | ≤ 150 MB: ${ok(rss * 2 ** 20 <= 150e6)} |`)
-  say(`| \`rrcloud --version\` vs \`node -e 0\`, mean ± sd of ${runs} | ${ms(bare.mean)} ± ${ms(bare.sd)} | ${ms(version.mean)} ± ${ms(version.sd)} | ${(version.mean / bare.mean).toFixed(2)}x | ≤ 3x: ${ok(version.mean <= 3 * bare.mean)} |`)
+  say(`| peak RSS during that round trip (max of ${bigRuns}) | curl script ${(Math.max(...bigRes.curl.map((b) => b.rssKiB)) / 1024).toFixed(0)} MiB | ${rss.toFixed(0)} MiB | | ≤ 150 MB: ${ok(rss * 2 ** 20 <= 150e6)} |`)
   say()
-  say(`Big runs (s / peak RSS MiB): curl ${bigRes.curl.map((r) => `${r.sec} / ${(r.rssKiB / 1024).toFixed(0)}`).join(', ')}; client ${bigRes.client.map((r) => `${r.sec} / ${(r.rssKiB / 1024).toFixed(0)}`).join(', ')}.`)
-  say(`Fastest 1 KiB runs: curl ${ms(curlSmall.min)}, echo.cloud ${ms(cloudSmall.min)}.`)
-  say()
-  say('Where the 1 KiB time goes: starting Node at all (`node -e 0`) takes ' + `${ms(bare.mean)}, ${(bare.mean / curlSmall.mean).toFixed(2)}x the whole curl script; ` +
-    `loading got alone (which the client no longer loads) would bring a bare Node to ${ms(withGot.mean)}. ` +
-    'echo.cloud loads one bundle (dist/bundle), neither oclif nor got; the rest is the requests (POST, a long poll that ' +
-    'answers when the task ends, the download) and the node running the task.')
-  writeFileSync(opt.out!, lines.join('\n') + '\n', { flag: 'w' })
+  say(`Big runs (s / peak RSS MiB): curl ${bigRes.curl.map((b) => `${b.sec} / ${(b.rssKiB / 1024).toFixed(0)}`).join(', ')}; client ${bigRes.client.map((b) => `${b.sec} / ${(b.rssKiB / 1024).toFixed(0)}`).join(', ')}.`)
+  // what follows the marker (the analysis of a run, written by hand) is kept
+  const kept = existsSync(opt.out!) ? readFileSync(opt.out!, 'utf8').split(MARK)[1] : undefined
+  writeFileSync(opt.out!, lines.join('\n') + '\n' + (kept === undefined ? '' : `\n${MARK}${kept}`))
   console.error(`written to ${opt.out}`)
 } finally {
   await node.close()

@@ -1,15 +1,16 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs'
+import { renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import debug from 'debug'
+import { debugLog } from './log.js'
 import type { Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
+import { intoFile } from './files.js'
 import type { FormFile, StreamingForm } from './form.js'
 import { fetchText, openStream, postForm, putFile, RequestError, type OnProgress, type Progress, type Reply } from './http.js'
 import { isSpecial } from './output.js'
 import { VERSION } from '../version.js'
 
-const log = debug('rrcloud:client')
+const log = debugLog('rrcloud:client')
 
 /** A task as the node shows it (the seed's fields, `in` as a comma-separated list). */
 export interface TaskView {
@@ -270,15 +271,14 @@ export function nodeApi (server: Server, token?: string): NodeApi {
       }
       if (typeof dest !== 'string' || isSpecial(dest)) {
         try {
-          return typeof dest === 'string' ? await pipeline(res, createWriteStream(dest)) : await pipeline(res, dest, { end: false })
+          return typeof dest === 'string' ? await intoFile(res, dest) : await pipeline(res, dest, { end: false })
         } catch (err) {
           throw failed(netErr ?? err)
         }
       }
       const part = join(dirname(dest), `.${basename(dest)}.${process.pid}.part`)
       try {
-        // 1 MiB of buffer lets fs batch the 64 KiB socket reads into fewer writes
-        await pipeline(res, createWriteStream(part, { highWaterMark: 1 << 20 }))
+        await intoFile(res, part)
         if (!res.complete) throw netErr ?? new RequestError('the node closed the connection', 'ECONNRESET')
         renameSync(part, dest)
       } catch (err) {

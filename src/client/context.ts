@@ -1,9 +1,9 @@
-import { homedir } from 'node:os'
 import { readRrcloudrc, rcFiles, type Rrcloudrc } from './rrcloudrc.js'
 import { parseServer } from './address.js'
 import { usage } from './errors.js'
 import { staticServers } from './servers.js'
 import { createLanSource, type LanSource } from './lan.js'
+import { homeDir } from './home.js'
 
 export interface ClientOptions {
   server?: string
@@ -24,7 +24,7 @@ export interface ClientContext {
  * in rrcloudrc. RRCLOUD_MDNS=off keeps the client off mDNS; RRCLOUD_INTERFACE picks the interface;
  * RRCLOUD_LOCAL=HOST:PORT says where this machine's node listens (`off`: do not look for one).
  */
-export function clientContext (o: ClientOptions, env = process.env, cwd = process.cwd(), home = env.HOME || homedir()): ClientContext {
+export function clientContext (o: ClientOptions, env = process.env, cwd = process.cwd(), home = homeDir(env)): ClientContext {
   const files = rcFiles(cwd, home)
   const rc = readRrcloudrc(files)
   const named = staticServers({ server: o.server, rc })

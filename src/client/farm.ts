@@ -1,7 +1,7 @@
 // The farm as the client sees it: every node's printers and queue, a job sent to a node that has
 // printers of its group, and the changes (clear a bed, remove, move, pause, resume).
 import { statSync } from 'node:fs'
-import debug from 'debug'
+import { debugLog } from './log.js'
 import type { Server } from './address.js'
 import { explain, NodeError } from './api.js'
 import type { ClientContext } from './context.js'
@@ -12,7 +12,7 @@ import { everyNode } from './lookup.js'
 import { rank } from '../scheduler/rank.js'
 import { VERSION } from '../version.js'
 
-const log = debug('rrcloud:farm')
+const log = debugLog('rrcloud:farm')
 
 /** A printer as a node's GET /api/v1/printers lists it. */
 export interface FarmPrinter {

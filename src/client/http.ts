@@ -1,5 +1,5 @@
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http'
-import { createReadStream } from 'node:fs'
+import { pieces } from './files.js'
 import type { FormFile, StreamingForm } from './form.js'
 
 /**
@@ -138,15 +138,10 @@ async function sendBody (url: string, method: string, type: string, parts: Array
         continue
       }
       // 1 MiB reads for big files; a small one gets a buffer of its size, not a MiB to allocate
-      const file = createReadStream(p.path, { highWaterMark: Math.max(16 << 10, Math.min(p.size, 1 << 20)) })
-      try {
-        for await (const chunk of file) {
-          if (answered || req.destroyed) return
-          if (!req.write(chunk)) await drained(req)
-          progress((chunk as Buffer).length)
-        }
-      } finally {
-        file.destroy()
+      for (const chunk of pieces(p.path, Math.max(16 << 10, Math.min(p.size, 1 << 20)))) {
+        if (answered || req.destroyed) return
+        if (!req.write(chunk)) await drained(req)
+        progress(chunk.length)
       }
     }
     req.end()

@@ -1,4 +1,5 @@
-import debug from 'debug'
+import { connect } from 'node:net'
+import { debugLog } from './log.js'
 import { DEFAULT_PORT, type Server } from './address.js'
 import { ClientError, EXIT } from './errors.js'
 import { fetchText } from './http.js'
@@ -10,7 +11,7 @@ import { withPlacements } from '../scheduler/placed.js'
 import { notePlacement, recentPlacements } from './placed.js'
 import type { Peer } from '../discovery/index.js'
 
-const log = debug('rrcloud:lan')
+const log = debugLog('rrcloud:lan')
 
 /**
  * The LAN as the client sees it: the nodes found over mDNS (or, faster, through the view of a node
@@ -142,6 +143,21 @@ async function getJson<T> (url: string, token: string | undefined, timeoutMs: nu
   return { status: r.statusCode, body }
 }
 
+/**
+ * Whether something accepts connections at the server's address: most machines that run the
+ * client run no node, and a refused connection costs a short run less than two refused requests.
+ */
+function listens (server: Server, timeoutMs: number): Promise<boolean> {
+  const u = new URL(server.url)
+  return new Promise((resolve) => {
+    const socket = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) || DEFAULT_PORT, timeout: timeoutMs })
+    const answer = (yes: boolean) => () => { socket.destroy(); resolve(yes) }
+    socket.once('connect', answer(true))
+    socket.once('error', answer(false))
+    socket.once('timeout', answer(false))
+  })
+}
+
 /** How long a named node may take to say what it has: its meta is a small local read on the node. */
 export const ASK_MS = 2000
 
@@ -171,8 +187,15 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     const how: string[] = []
     const looked: string[] = []
     let browsed = false
-    if (!local) looked.push('not on this machine (RRCLOUD_LOCAL=off)')
-    if (local) {
+    const nobodyAt = (at: Server, why: string) => {
+      log('%s at %s', why, at.url)
+      looked.push(`${at.url.replace(/^http:\/\//, '')} (no node there)`)
+    }
+    if (!local) {
+      looked.push('not on this machine (RRCLOUD_LOCAL=off)')
+    } else if (!await listens(local, 1500)) {
+      nobodyAt(local, 'nothing listens on this machine')
+    } else {
       const [meta, peers] = await Promise.allSettled([
         getJson<Meta>(`${local.url}/api/v1/meta`, o.token, 1500),
         getJson<Discovered[]>(`${local.url}/api/v1/peers`, o.token, 1500),
@@ -189,8 +212,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
         }
         how.push(browsed ? 'the node on this machine and the peers it sees' : 'the node on this machine')
       } else {
-        log('no node on this machine at %s', local.url)
-        looked.push(`${local.url.replace(/^http:\/\//, '')} (no node there)`)
+        nobodyAt(local, 'no node on this machine')
       }
     }
     if (!browsed && mdns) {

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { arch, platform } from 'node:os'
 import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { globalOptionLength, splitGlobal } from './args.js'
@@ -50,7 +49,7 @@ export async function main (invokedAs: string, argv: string[]): Promise<void> {
   if (self.endsWith('.cloud')) return service(self.slice(0, -'.cloud'.length), argv, true, self)
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
     const { version } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'))
-    process.stdout.write(`rrcloud/${version} ${platform()}-${arch()} node-${process.version}\n`)
+    process.stdout.write(`rrcloud/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
     return
   }
   const i = skipOptions(argv, 0)

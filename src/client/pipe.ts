@@ -1,18 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { basename, dirname, extname, join, resolve } from 'node:path'
-import debug from 'debug'
 import { NodeError, nodeApi, type NodeApi, type PipelineBody, type PipelineStageBody, type PipelineView } from './api.js'
 import { globalOptionLength, rewriteArgs, splitGlobal, type Input, type ServiceShape } from './args.js'
 import { clientContext, type ClientContext } from './context.js'
 import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
-import { localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
+import { debugLog } from './log.js'
+import { shippedShape } from './shipped.js'
 import { hashTree, lacking, mapLimit, type TaskTree } from './tree.js'
 import { firstNode } from './lookup.js'
 import type { Server } from './servers.js'
 
-const log = debug('rrcloud:pipe')
+const log = debugLog('rrcloud:pipe')
 
 /** One stage as written: a service and its arguments as for `SERVICE.cloud` (without the previous stage's output). */
 export interface StageArgs { service: string; args: string[] }
@@ -113,15 +113,16 @@ interface StagePlan {
   with: string[]
 }
 
-/** The shape of a service from the descriptors here, else from the first node that knows it. */
+/** The shape of a service shipped with rrcloud (src/client/shipped.ts), else from the first node that knows it. */
 async function shapesOf (names: string[], ctx: ClientContext): Promise<Map<string, ServiceShape>> {
   const out = new Map<string, ServiceShape>()
-  const unknown = names.filter((n) => {
-    const d = localDescriptors().find((x) => x.name === n)
-    if (d) out.set(n, shapeOf(d))
-    return !d
-  })
+  for (const n of new Set(names)) {
+    const shape = await shippedShape(n)
+    if (shape) out.set(n, shape)
+  }
+  const unknown = names.filter((n) => !out.has(n))
   if (unknown.length) {
+    const { shapeFromInfo } = await import('./shapes.js')
     const { api, value: infos } = await firstNode(ctx, (a) => a.services())
     for (const n of unknown) {
       const info = infos.find((x) => x.name === n)

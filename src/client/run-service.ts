@@ -1,5 +1,5 @@
-import debug from 'debug'
-import { NodeError, type NodeApi, type TaskView } from './api.js'
+import { debugLog } from './log.js'
+import { FINAL, NodeError, type NodeApi, type TaskView } from './api.js'
 import { avoid } from './avoid.js'
 import { firstNode } from './lookup.js'
 import { rewriteArgs, type GlobalOptions, type ServiceShape } from './args.js'
@@ -8,19 +8,17 @@ import { cannotAsk, NoNodeError } from './lan.js'
 import { ClientError, EXIT, usage } from './errors.js'
 import { checkWritable } from './output.js'
 import { createReporter, type Reporter } from './progress.js'
-import { localDescriptors, shapeFromInfo, shapeOf } from './shapes.js'
+import { shippedShape } from './shipped.js'
 import { submit } from './submit.js'
 import { describe, waitFor } from './wait.js'
 
-const log = debug('rrcloud:run')
+const log = debugLog('rrcloud:run')
 
-/** The service's shape from the descriptors shipped here, else from the first node that knows it. */
-async function shapeFor (service: string, ctx: ClientContext): Promise<ServiceShape> {
-  const d = localDescriptors().find((x) => x.name === service)
-  if (d) return shapeOf(d)
+/** The shape of a service only a node knows (a descriptor of its own): from the first node that knows it. */
+async function nodeShape (service: string, ctx: ClientContext): Promise<ServiceShape> {
   const { api, value: infos } = await firstNode(ctx, (a) => a.services(), service)
   const info = infos.find((x) => x.name === service)
-  if (info) return shapeFromInfo(info)
+  if (info) return (await import('./shapes.js')).shapeFromInfo(info)
   const names = infos.filter((x) => x.available).map((x) => x.name).join(', ')
   throw usage(`unknown service ${service}: ${api.server.url} offers ${names || 'none'}; see \`rrcloud services\``)
 }
@@ -47,8 +45,9 @@ async function finish (api: NodeApi, t: TaskView, output: string | undefined, re
  */
 export async function runService (service: string, args: string[], o: GlobalOptions): Promise<number> {
   const reporter = createReporter()
-  const here = localDescriptors().find((x) => x.name === service)
   if (o.local) {
+    const { localDescriptor, localDescriptors, shapeOf } = await import('./shapes.js')
+    const here = localDescriptor(service)
     if (!here) throw usage(`unknown service ${service}: this machine knows ${localDescriptors().map((x) => x.name).join(', ')}`)
     const rw = rewriteArgs(shapeOf(here), args)
     if (rw.output) checkWritable(rw.output)
@@ -56,7 +55,8 @@ export async function runService (service: string, args: string[], o: GlobalOpti
     return runLocal(here, rw, reporter)
   }
   const ctx = clientContext({ server: o.server, token: o.token, interface: o.interface })
-  const shape = await shapeFor(service, ctx)
+  const shipped = await shippedShape(service)
+  const shape = shipped ?? await nodeShape(service, ctx)
   let printer = o.printer
   // the seed's `printrun.cloud /dev/ttyUSB0 huge.gcode`: the printer comes first
   if (shape.printer && printer === undefined && args.length >= 2 && !/^-/.test(args[0]) && !GCODE.test(args[0])) {
@@ -74,7 +74,7 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   if (shape.printer) printer ??= await onlyPrinter(ctx, service).catch(named)
   const needs = { printer }
   // a print is one G-code file; a model goes with the files it reads
-  const tree = shape.printer ? undefined : await (await import('./project.js')).projectOf(service, rw.inputs, o.with)
+  const tree = shape.printer ? undefined : (await import('./project.js')).projectFiles(service, rw.inputs, o.with)
   const request = { service, inputs: rw.inputs, notifier: o.notifier, printer, tree, ...(o.noCache ? { cache: false } : {}) }
   const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
   const placed = () => place().catch(named)
@@ -96,9 +96,10 @@ export async function runService (service: string, args: string[], o: GlobalOpti
       submitted = await placed()
     } catch (err) {
       // as the seed did with no server configured (and icecream with no peer): the tool of this machine
-      if (!(err instanceof NoNodeError) || !o.wait || o.noLocalFallback || shape.printer || !here) throw err
+      if (!(err instanceof NoNodeError) || !o.wait || o.noLocalFallback || shape.printer || !shipped) throw err
+      const here = (await import('./shapes.js')).localDescriptor(service)
       const { installedHere, runLocal } = await import('./local.js')
-      if (!installedHere(here)) throw err
+      if (!here || !installedHere(here)) throw err
       process.off('SIGINT', cancel)
       reporter.done()
       process.stderr.write(`rrcloud: no node found (looked at: ${err.looked.join(', ')}); running ${service} on this machine (--no-local-fallback to refuse)\n`)
@@ -120,7 +121,8 @@ export async function runService (service: string, args: string[], o: GlobalOpti
     for (;;) {
       const { api, task } = submitted
       try {
-        const done = await waitFor(api, task.id, (t) => reporter.state(describe(t)))
+        // a result the node already held comes back complete: nothing to wait for
+        const done = FINAL.has(task.status) ? task : await waitFor(api, task.id, (t) => reporter.state(describe(t)))
         return await finish(api, done, rw.output, reporter)
       } catch (err) {
         if (!again || interrupted || !(err instanceof NodeError) || err.status !== undefined || await answers(api)) throw err

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os'
+import { homeDir } from './home.js'
 import { parseServer, type Server } from './address.js'
 import { usage } from './errors.js'
 import { rcFiles, readRrcloudrc, type Rrcloudrc } from './rrcloudrc.js'
@@ -37,7 +37,7 @@ export function staticServers (o: NamedOptions = {}): NamedServers {
     forced = parseServer(o.server)
     if (!forced) throw usage(`--s=${o.server}: not a server; write --s=HOST, --s=HOST:PORT or --s=[IPv6]:PORT`)
   }
-  const rc = forced ? undefined : (o.rc ?? readRrcloudrc(rcFiles(o.cwd ?? process.cwd(), o.home ?? homedir())))
+  const rc = forced ? undefined : (o.rc ?? readRrcloudrc(rcFiles(o.cwd ?? process.cwd(), o.home ?? homeDir())))
   const pick = (service?: string): [Server[], string] => {
     if (forced) return [[forced], '--s']
     const key = service?.toLowerCase()

@@ -1,4 +1,4 @@
-import debug from 'debug'
+import { debugLog } from './log.js'
 import { statSync } from 'node:fs'
 import { relative } from 'node:path'
 import { NodeError, nodeApi, type Holding, type NodeApi, type OnProgress, type TaskView } from './api.js'
@@ -7,10 +7,10 @@ import { ClientError, EXIT } from './errors.js'
 import { StreamingForm } from './form.js'
 import type { Server } from './servers.js'
 import { avoid } from './avoid.js'
-import { bytesOf, isSmall, lacking, mapLimit, treeBody, type TaskTree } from './tree.js'
+import { bytesOf, digestsOf, isSmall, lacking, mapLimit, treeBody, type FileTree, type TaskTree } from './tree.js'
 import { preferData } from '../scheduler/data.js'
 
-const log = debug('rrcloud:submit')
+const log = debugLog('rrcloud:submit')
 
 export interface TaskRequest {
   service: string
@@ -18,8 +18,8 @@ export interface TaskRequest {
   notifier?: string
   /** a printer of the node, by name or port path (printer services) */
   printer?: string
-  /** the inputs and the other files the tool reads, by digest (without: the inputs alone, as the seed sent them) */
-  tree?: TaskTree
+  /** the inputs and the other files the tool reads, hashed when needed (without: the inputs alone, as the seed sent them) */
+  tree?: FileTree
   /** false: run the tool even when the node holds the result */
   cache?: boolean
 }
@@ -127,16 +127,18 @@ const refused = (e: NodeError) => e.status === 401 || e.status === 403
 export async function submit (candidates: Server[], token: string | undefined, r: TaskRequest, onProgress?: OnProgress): Promise<{ api: NodeApi; task: TaskView }> {
   const errors: NodeError[] = []
   // a small tree goes as one form; asking around is still worth it for a result held elsewhere
-  const tree = r.tree && !isSmall(r.tree) ? r.tree : undefined
-  const ask = r.tree && (tree || r.cache !== false) ? r.tree : undefined
-  const { order, held } = ask ? await byData(candidates, token, { ...r, tree: ask }) : { order: candidates, held: new Map<Server, Holding>() }
+  const store = r.tree !== undefined && !isSmall(r.tree)
+  const ask = r.tree !== undefined && candidates.length > 1 && (store || r.cache !== false)
+  // the files are hashed only for the store or a lookup
+  const tree = store || ask ? await digestsOf(r.tree!) : undefined
+  const { order, held } = ask ? await byData(candidates, token, { ...r, tree: tree! }) : { order: candidates, held: new Map<Server, Holding>() }
   for (const server of order) {
     const api = nodeApi(server, token)
     try {
       let task: TaskView | undefined
-      if (tree) {
+      if (store) {
         try {
-          task = await placeTree(api, { ...r, tree }, held.get(server), onProgress)
+          task = await placeTree(api, { ...r, tree: tree! }, held.get(server), onProgress)
         } catch (err) {
           if (!noStore(err)) throw err
           log('%s has no store; sending the form', server.url)

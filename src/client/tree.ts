@@ -1,19 +1,27 @@
-import { createReadStream, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
+import { pieces } from './files.js'
 import type { BlobRef, TreeBody } from './api.js'
 
-/** A file of a task as it travels: where it is here, where it goes in the task's folder, what it is. */
-export interface TreeFile { path: string; rel: string; size: number; sha256: string }
+/** A file of a task as it travels: where it is here, where it goes in the task's folder, its size. */
+export interface SizedFile { path: string; rel: string; size: number }
+
+/** ... and what it is. */
+export interface TreeFile extends SizedFile { sha256: string }
 
 /**
  * A task's files: the main inputs (in argv order, with their preargs) and the other files the tool
- * reads (a model's includes, libraries, imported data), each by digest.
+ * reads (a model's includes, libraries, imported data). Hashed only when a node is to be asked by
+ * digest: a small task sent as a form to one node needs none.
  */
-export interface TaskTree {
-  inputs: Array<TreeFile & { prearg?: string }>
-  files: TreeFile[]
+export interface FileTree<F extends SizedFile = SizedFile> {
+  inputs: Array<F & { prearg?: string }>
+  files: F[]
   /** all the bytes of the tree */
   bytes: number
 }
+
+/** A task's files, each by digest. */
+export type TaskTree = FileTree<TreeFile>
 
 /** One file up to this size goes as one multipart form, as the seed sent it; a larger one, or a model of several files, goes into the node's store file by file. */
 export const SMALL_INPUTS = 1 << 20
@@ -22,7 +30,11 @@ export const SMALL_INPUTS = 1 << 20
 export async function sha256Of (path: string): Promise<string> {
   const { createHash } = await import('node:crypto')
   const h = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  for (const chunk of pieces(path)) {
+    h.update(chunk)
+    // a large file: Ctrl-C and the progress line are heard between its pieces
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   return h.digest('hex')
 }
 
@@ -35,18 +47,35 @@ export async function mapLimit<T, R> (items: T[], n: number, fn: (x: T) => Promi
   return out
 }
 
-/** Sizes and digests of a project's files (hashed four at a time). */
-export async function hashTree (
-  mains: Array<{ path: string; rel: string; prearg?: string }>,
-  files: Array<{ path: string; rel: string }>,
-): Promise<TaskTree> {
-  const one = async <F extends { path: string; rel: string }>(f: F) => ({ ...f, size: statSync(f.path).size, sha256: await sha256Of(f.path) })
-  const [inputs, rest] = await Promise.all([mapLimit(mains, 4, one), mapLimit(files, 4, one)])
+/** The files of a project with their sizes. */
+export function sizeTree (mains: Array<{ path: string; rel: string; prearg?: string }>, files: Array<{ path: string; rel: string }>): FileTree {
+  const sized = <F extends { path: string; rel: string }>(f: F) => ({ ...f, size: statSync(f.path).size })
+  const inputs = mains.map(sized)
+  const rest = files.map(sized)
   return { inputs, files: rest, bytes: [...inputs, ...rest].reduce((n, f) => n + f.size, 0) }
 }
 
+const hashed = (t: FileTree): t is TaskTree => [...t.inputs, ...t.files].every((f) => 'sha256' in f)
+const hashing = new WeakMap<FileTree, Promise<TaskTree>>()
+
+/** The digests of a tree's files (hashed four at a time, once per tree however often asked). */
+export function digestsOf (t: FileTree): Promise<TaskTree> {
+  if (hashed(t)) return Promise.resolve(t)
+  let p = hashing.get(t)
+  if (!p) {
+    const one = async <F extends SizedFile>(f: F) => ({ ...f, sha256: await sha256Of(f.path) })
+    p = Promise.all([mapLimit(t.inputs, 4, one), mapLimit(t.files, 4, one)]).then(([inputs, files]) => ({ inputs, files, bytes: t.bytes }))
+    hashing.set(t, p)
+  }
+  return p
+}
+
+/** Sizes and digests of a project's files. */
+export const hashTree = (mains: Array<{ path: string; rel: string; prearg?: string }>, files: Array<{ path: string; rel: string }>): Promise<TaskTree> =>
+  digestsOf(sizeTree(mains, files))
+
 /** Whether the task goes as one multipart form rather than through the node's store: small inputs and no other files. */
-export const isSmall = (t: TaskTree) => t.files.length === 0 && t.bytes <= SMALL_INPUTS
+export const isSmall = (t: FileTree) => t.files.length === 0 && t.bytes <= SMALL_INPUTS
 
 /** The JSON body of a task whose files are in the node's store. */
 export function treeBody (t: TaskTree, r: { service: string; notifier?: string; printer?: string; cache?: boolean }): TreeBody {

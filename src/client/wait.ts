@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 import { FINAL, type NodeApi, type TaskView } from './api.js'
 
 /**

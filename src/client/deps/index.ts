@@ -1,5 +1,5 @@
 import { readdirSync, realpathSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { homeDir } from '../home.js'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { usage } from '../errors.js'
 import { Crawl, keyOf, shown, within, type Found, type Scan } from './crawl.js'
@@ -56,7 +56,7 @@ const SCANNERS: Record<string, Scanner> = {
 export function scanProject (service: string, inputs: Array<{ path: string; prearg?: string }>, opts: ScanOptions = {}): Project {
   const mains: Found[] = inputs.map((i) => ({ path: resolve(i.path) }))
   const scanner = SCANNERS[service] ?? (() => ({ crawl: new Crawl() }))
-  const { crawl, root: fixed } = scanner(mains, { env: opts.env ?? process.env, home: opts.home ?? homedir() })
+  const { crawl, root: fixed } = scanner(mains, { env: opts.env ?? process.env, home: opts.home ?? homeDir() })
   for (const w of opts.with ?? []) addWith(crawl, resolve(w), w)
 
   const mainKeys = new Set(mains.map(keyOf))
