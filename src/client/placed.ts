@@ -6,7 +6,7 @@
  * draw their first node at random, as they would without it.
  */
 import { appendFileSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { parsePlacements, type Placement } from '../scheduler/placed.js'
 
@@ -17,7 +17,9 @@ const MAX_BYTES = 16 * 1024
 function journalFile (): string | undefined {
   try {
     const uid = process.getuid?.() ?? 0
-    const dir = join(process.env.XDG_RUNTIME_DIR || tmpdir(), `rrcloud-${uid}`)
+    // os.tmpdir() without loading node:os when $TMPDIR says it (as homeDir() does for $HOME)
+    const tmp = process.env.XDG_RUNTIME_DIR || process.env.TMPDIR || (createRequire(import.meta.url)('node:os') as typeof import('node:os')).tmpdir()
+    const dir = join(tmp, `rrcloud-${uid}`)
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const st = lstatSync(dir)
     if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return undefined
