@@ -66,6 +66,9 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     const job = await nl.http(`${beta.url}/api/v1/queue`, { method: 'POST', form: { group: 'mk3', copies: '2' }, files: { file } })
     assert.equal(job.status, 201, job.text)
     assert.equal((await nl.submitSlow(gamma, 60)).status, 201)
+    // a pipeline gamma drives (sent as a form)
+    const pipe = await nl.http(`${gamma.url}/api/v1/pipelines`, { method: 'POST', form: { stage1: 'echo' }, files: { 'stage1.in': file } })
+    assert.equal(pipe.status, 201, pipe.text)
     assert.equal((await nl.http(`${alpha.url}/api/v1/tasks`, { method: 'POST', form: { service: 'echo', fileIn0: 'hello from alpha' } })).status, 201)
 
     browser = await browserIn(nl.client, nl.dir)
@@ -103,6 +106,9 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     const tasks = page.locator('#task-rows tr')
     await tasks.filter({ hasText: print.body.id }).waitFor({ timeout: 10_000 })
     await tasks.filter({ hasText: 'slow' }).filter({ hasText: 'gamma' }).waitFor({ timeout: 10_000 })
+    // and their pipelines, marked with the node that drives them
+    const pipes = page.locator('#pipeline-rows tr')
+    await pipes.filter({ hasText: pipe.body.id }).filter({ hasText: 'on gamma' }).locator('td[data-label="State"] .state', { hasText: 'complete' }).waitFor({ timeout: 10_000 })
     await page.waitForTimeout(2500) // a few temperature readings for the graph
     mkdirSync(SHOTS, { recursive: true })
     await page.evaluate(() => window.scrollTo(0, 0))
@@ -127,6 +133,7 @@ test('the page on one node lists the LAN\'s three nodes, the printer of another 
     t.diagnostic(`a killed node left the page after ${gone} ms`)
     assert.equal(await rows.filter({ hasText: 'gamma' }).count(), 0)
     assert.equal(await tasks.filter({ hasText: 'gamma' }).count(), 0, 'its tasks go with it')
+    assert.equal(await pipes.filter({ hasText: 'on gamma' }).count(), 0, 'and its pipelines')
     assert.deepEqual(errors, [])
   } finally {
     await browser?.close()

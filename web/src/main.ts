@@ -41,7 +41,7 @@ const handlers: Record<string, (data: any, src: Source) => void> = {
     // events were missed: the state came again with this event; the task list and queue are read again
     src.tasksLoaded = false
     void src.loadTasks().then(changed)
-    if (src.self) void src.loadPipelines().then(changed)
+    if (src.self || src.types(app.lan).includes('pipeline')) void src.loadPipelines().then(changed)
     if (src.followsQueue(app.lan)) src.queueChanged(changed)
   },
 }
@@ -54,6 +54,10 @@ function connectAll (): void {
     if (types.includes('task') && !src.tasksLoaded) {
       src.tasksLoaded = true
       src.loadTasks().then(changed, () => { src.tasksLoaded = false })
+    }
+    if (types.includes('pipeline') && !src.pipelinesLoaded) {
+      src.pipelinesLoaded = true
+      src.loadPipelines().then(changed, () => { src.pipelinesLoaded = false })
     }
     if (types.includes('queue') && !src.queueAsked) {
       src.queueAsked = true

@@ -100,8 +100,11 @@ export class Source implements Target {
   readonly printers = new Map<string, PrinterView>()
   readonly history = new Map<string, Array<[number, Heaters]>>()
   readonly tasks = new Map<string, TaskView>()
-  /** the pipelines the node drives (followed on this node only) */
+  /** the pipelines the node drives (a peer's: while the LAN's tasks are shown) */
   readonly pipelines = new Map<string, PipelineView>()
+  pipelinesLoaded = false
+  /** an older node refuses `events=...,pipeline`: its pipelines are not followed */
+  private noPipelineEvents = false
   /** connected, connecting again, or not reachable */
   link: 'live' | 'connecting' | 'down' = 'connecting'
   es?: EventSource
@@ -126,6 +129,7 @@ export class Source implements Target {
     const t: string[] = []
     if (this.info.printers.length > 0) t.push('printer')
     if (lan.tasks || lan.tracked.has(this.id)) t.push('task')
+    if (lan.tasks && !this.noPipelineEvents) t.push('pipeline')
     if (this.followsQueue(lan)) t.push('queue')
     return t
   }
@@ -213,7 +217,14 @@ export class Source implements Target {
     es.onerror = () => {
       this.link = es.readyState === EventSource.CLOSED ? 'down' : 'connecting'
       changed()
-      // refused outright (an old node without the stream): try again later
+      // refused outright: a node without pipeline events is asked again without them at once;
+      // an old node without the stream, later
+      if (es.readyState === EventSource.CLOSED && types.includes('pipeline') && !this.noPipelineEvents) {
+        this.noPipelineEvents = true
+        this.es = undefined
+        this.connect(types.filter((t) => t !== 'pipeline'), on, changed)
+        return
+      }
       if (es.readyState === EventSource.CLOSED) setTimeout(() => { if (this.es === es) { this.es = undefined; this.connect(types, on, changed) } }, 10_000)
     }
     for (const [name, handle] of Object.entries(on)) {
