@@ -13,6 +13,8 @@ import { eqName, SERVICE_TYPE } from './names.js'
 import { PeerCache, type Peer } from './cache.js'
 
 const debugLog = debug('rrcloud:discovery')
+/** bytes of known answers in one query, so that it fits in one Ethernet frame */
+const KNOWN_ANSWERS_BYTES = 1200
 
 export interface BrowserConfig {
   /** interface name or IPv4 address to browse on (default: all) */
@@ -117,8 +119,16 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
   }
 
   query (): void {
-    this.lastQueryAt = Date.now()
-    this.mdns.query([{ name: SERVICE_TYPE, type: 'PTR' }]).catch((e: Error) => this.log(`mdns: query not sent: ${e.message}`))
+    const now = this.lastQueryAt = Date.now()
+    // RFC 6762 §7.1: the peers heard lately are listed, and do not answer again (one packet: at most
+    // as many as fit in an Ethernet frame; the rest answer)
+    let room = KNOWN_ANSWERS_BYTES
+    const known = this.cache.knownAnswers(now).sort((a, b) => b.ttl - a.ttl)
+      // a PTR: its name compressed (2), type, class, TTL and length (10), the instance's name
+      .filter(({ fqdn }) => (room -= 14 + Buffer.byteLength(fqdn)) >= 0)
+      .map(({ fqdn, ttl }) => ({ name: SERVICE_TYPE, type: 'PTR' as const, ttl, data: fqdn }))
+    this.mdns.send({ type: 'query', questions: [{ name: SERVICE_TYPE, type: 'PTR' }], answers: known })
+      .catch((e: Error) => this.log(`mdns: query not sent: ${e.message}`))
   }
 
   close (): Promise<void> {

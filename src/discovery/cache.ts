@@ -117,6 +117,19 @@ export class PeerCache {
   }
 
   /**
+   * RFC 6762 §7.1 known answers: the instances whose PTR record has more than half its TTL left,
+   * with the seconds left, for a query to list (their responders then stay silent).
+   */
+  knownAnswers (now: number): Array<{ fqdn: string, ttl: number }> {
+    const out: Array<{ fqdn: string, ttl: number }> = []
+    for (const e of this.entries.values()) {
+      const left = e.ptr ? e.ptr.exp - now : 0
+      if (e.ptr && left > e.ptr.ttlMs / 2) out.push({ fqdn: e.fqdn, ttl: Math.floor(left / 1000) })
+    }
+    return out
+  }
+
+  /**
    * RFC 6762 §5.2 cache maintenance: true when a record of a shown peer has lived half its TTL
    * without being refreshed, and we have not asked for a while (a fifth of that TTL).
    */

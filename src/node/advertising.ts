@@ -5,6 +5,9 @@ import { octoPrintServices } from '../farm/advertise.js'
 import { nodeIdOf, nodeRecord } from './identity.js'
 import type { PrinterSpec } from './options.js'
 
+/** per core: what the scheduler makes of a load this much smaller or larger is not worth a packet */
+const LOAD_STEP = 0.1
+
 export interface NodeAdvertising {
   readonly advertiser?: Advertiser
   readonly browser?: Browser
@@ -42,7 +45,16 @@ export function createNodeAdvertising (
       (e: Error) => { if (!failed) log(`mdns: cannot advertise: ${e.message}`) })
   }
   if (config.mdns === true && config.port !== 0) advertise(config.port)
-  const update = () => advertiser?.update(current())
+  // the load average drifts on its own: a change of less than LOAD_STEP alone is not announced
+  // (free slots, the queue and printers are, at once, with the load last announced)
+  let announcedLoad: number | undefined
+  const update = () => {
+    if (!advertiser) return
+    const r = current()
+    if (announcedLoad !== undefined && Math.abs(r.load - announcedLoad) < LOAD_STEP) advertiser.update({ ...r, load: announcedLoad })
+    else advertiser.update(r)
+    if (announcedLoad === undefined || Math.abs(r.load - announcedLoad) >= LOAD_STEP) announcedLoad = r.load
+  }
   let closed: Promise<void> | undefined
   return {
     get advertiser () { return advertiser },

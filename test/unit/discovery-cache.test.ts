@@ -117,3 +117,13 @@ test('a port or address change is an update; other service types and hosts are i
   assert.deepEqual(c.apply([{ name: 'other.local', type: 'A', ttl: 4, data: '10.0.0.1' }], '10.77.0.9', 2), [])
   assert.deepEqual(types(c.apply([{ name: 'A.LOCAL', type: 'A', ttl: 120, data: '10.77.0.7' }], '10.77.0.2', 3)), ['update:a'], 'names are case-insensitive')
 })
+
+test('known answers: the instances whose PTR has more than half its TTL left, with the seconds left', () => {
+  const c = new PeerCache()
+  c.apply(answer('a'), '10.77.0.2', 1000)
+  c.apply(answer('b'), '10.77.0.3', 2500)
+  assert.deepEqual(c.knownAnswers(2600), [{ fqdn: `a.${TYPE}`, ttl: 2 }, { fqdn: `b.${TYPE}`, ttl: 3 }])
+  // a has 1.5 s of 4 left: it is to answer again
+  assert.deepEqual(c.knownAnswers(3500), [{ fqdn: `b.${TYPE}`, ttl: 3 }])
+  assert.deepEqual(c.knownAnswers(5000), [])
+})
