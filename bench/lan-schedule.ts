@@ -262,7 +262,7 @@ async function orchestrate (): Promise<void> {
     const slots = [1, 2, 3]
     const nodes = await Promise.all([h1, h2, h3].map((h, i) => nl.startNode(h, { name: `n${i + 1}`, slots: slots[i], hostname: hostname(`n${i + 1}`), serviceDirs: [BENCH_SERVICES] })))
     const short = (url: string): string => nodes.find((n) => n.url === url)?.name ?? url
-    await until(async () => ((await nl.http(`${nodes[0].url}/api/v1/peers`)).body as unknown[]).length === 3, 10_000, 'nodes to see each other')
+    await until(async () => ((await nl.http(`${nodes[0].url}/api/v1/peers`)).body as unknown[]).length === nodes.length - 1, 10_000, 'nodes to see each other')
 
     // one task alone: what a "one-second" task really costs here
     const units: number[] = []

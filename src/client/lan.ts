@@ -8,7 +8,7 @@ import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
 import { withPlacements } from '../scheduler/placed.js'
-import { notePlacement, recentPlacements } from './placed.js'
+import { holdJournal, notePlacement } from './placed.js'
 import type { Peer } from '../discovery/index.js'
 
 const log = debugLog('rrcloud:lan')
@@ -296,36 +296,42 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     // an unknown named node (not asked first) may offer anything; this process's first task counts
     // the tasks other clients here sent since the nodes' records were current
     let known = (snapshots.get(key) ?? all).map((p) => (p as { unknown?: boolean }).unknown ? { ...p, services: [service] } : p)
-    if (first) known = withPlacements(known, recentPlacements(now), (p) => lanAt - p.ageMs)
-    const avoid = new Map<string, number>()
-    for (const p of known) {
-      const until = avoidedUntil(p.url, now)
-      if (until) avoid.set(p.id, until)
+    // held from reading the journal until this choice is in it
+    const journal = first ? holdJournal(now) : undefined
+    try {
+      if (journal) known = withPlacements(known, journal.placed, (p) => lanAt - p.ageMs)
+      const avoid = new Map<string, number>()
+      for (const p of known) {
+        const until = avoidedUntil(p.url, now)
+        if (until) avoid.set(p.id, until)
+      }
+      // a node that wants a token we do not have would refuse: only when there is no other
+      const pool = o.token ? known : known.filter((p) => !p.tokenRequired)
+      let ranked = rank(service, needs, pool, { now, avoid })
+      if (!ranked.length) ranked = rank(service, needs, known, { now, avoid })
+      // avoided nodes are still better than none
+      if (!ranked.length) ranked = rank(service, needs, known, { now })
+      if (!ranked.length) {
+        const dead = known.filter((p) => p.reachable === false)
+        if (dead.length && needs.printer === undefined) return dead.map(server)
+        // the printer may be on a node that could not be asked: say why it could not
+        const lost = dead.flatMap((p) => failures.get(p.url) ?? [])
+        if (lost.length && dead.length === known.length) throw cannotAsk(lost, `printer ${needs.printer}`)
+        if (!known.length) throw nobody(looked)
+        throw notOffered(service, needs, known, how)
+      }
+      // this process's first task of a kind: other clients may be choosing from the same snapshot
+      // right now (`make -j`, a shell loop of `slic3r.cloud ... &`), so draw among the best instead
+      // of all taking the very best; later ones follow the snapshot as this process's tasks fill it
+      if (first) ranked = spread(ranked, Math.random())
+      if (!peek) {
+        snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
+        notePlacement(ranked[0].peer.id, now)
+      }
+      return ranked.map((c) => server(c.peer as LanPeer))
+    } finally {
+      journal?.release()
     }
-    // a node that wants a token we do not have would refuse: only when there is no other
-    const pool = o.token ? known : known.filter((p) => !p.tokenRequired)
-    let ranked = rank(service, needs, pool, { now, avoid })
-    if (!ranked.length) ranked = rank(service, needs, known, { now, avoid })
-    // avoided nodes are still better than none
-    if (!ranked.length) ranked = rank(service, needs, known, { now })
-    if (!ranked.length) {
-      const dead = known.filter((p) => p.reachable === false)
-      if (dead.length && needs.printer === undefined) return dead.map(server)
-      // the printer may be on a node that could not be asked: say why it could not
-      const lost = dead.flatMap((p) => failures.get(p.url) ?? [])
-      if (lost.length && dead.length === known.length) throw cannotAsk(lost, `printer ${needs.printer}`)
-      if (!known.length) throw nobody(looked)
-      throw notOffered(service, needs, known, how)
-    }
-    // this process's first task of a kind: other clients may be choosing from the same snapshot
-    // right now (`make -j`, a shell loop of `slic3r.cloud ... &`), so draw among the best instead
-    // of all taking the very best; later ones follow the snapshot as this process's tasks fill it
-    if (first) ranked = spread(ranked, Math.random())
-    if (!peek) {
-      snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
-      notePlacement(ranked[0].peer.id, now)
-    }
-    return ranked.map((c) => server(c.peer as LanPeer))
   }
 
   return {

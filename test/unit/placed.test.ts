@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { rank, spread, type PeerInfo } from '../../src/scheduler/rank.js'
 import { parsePlacements, SHOWN_AFTER_MS, withPlacements } from '../../src/scheduler/placed.js'
 
@@ -60,4 +60,32 @@ test('clients record their placements in a folder of the user\'s own, read by th
   const folder = join(dir, `rrcloud-${process.getuid!()}`)
   assert.equal(statSync(folder).mode & 0o777, 0o700)
   assert.match(readFileSync(join(folder, 'placed'), 'utf8'), /^\d+ n1\n\d+ n2\n\d+ n2\n$/)
+})
+
+test('processes that choose at the same moment choose one after the other: 12 over 1, 2 and 3 slots give 2, 4 and 6', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'rrcloud-placed-'))
+  after(() => rmSync(own, { recursive: true, force: true }))
+  // each holds the journal, takes the best node as the journal leaves it, dawdles, notes it
+  const script = `
+    import { holdJournal, notePlacement } from './src/client/placed.ts'
+    import { rank } from './src/scheduler/rank.ts'
+    import { withPlacements } from './src/scheduler/placed.ts'
+    const lan = [['one', 1], ['two', 2], ['three', 3]].map(([id, slots]) => ({ id, name: id, url: id, services: ['nap'], load: 0, slots, free: slots, queue: 0 }))
+    const start = Number(process.argv.at(-1))
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, start - Date.now()))
+    const j = holdJournal()
+    const id = rank('nap', {}, withPlacements(lan, j.placed, () => 0))[0].peer.id
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3)
+    notePlacement(id)
+    j.release()`
+  const start = Date.now() + 3000
+  const runs = Array.from({ length: 12 }, () => new Promise<number | null>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, '--', String(start)],
+      { env: { ...process.env, XDG_RUNTIME_DIR: own }, stdio: 'ignore' })
+    c.once('close', resolve)
+  }))
+  assert.deepEqual(await Promise.all(runs), Array(12).fill(0))
+  const placed = readFileSync(join(own, `rrcloud-${process.getuid!()}`, 'placed'), 'utf8').trim().split('\n').map((l) => l.split(' ')[1])
+  const count = (id: string) => placed.filter((x) => x === id).length
+  assert.deepEqual([count('one'), count('two'), count('three')], [2, 4, 6])
 })
