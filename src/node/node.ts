@@ -47,8 +47,10 @@ export interface NodeConfig {
   maxField?: number
   /** HTTP timeouts, ms: a connection with no data either way for `idle` is closed (default 120 s) */
   timeouts?: Partial<HttpTimeouts>
-  /** tasks that may wait for a slot before new ones get 503 (default 1000) */
+  /** tasks that may wait for a slot before new ones wait for a place or get 503 (default 1000) */
   maxQueue?: number
+  /** how long a new task waits for a place in a full queue before it gets 503, ms (default 2000; 0: at once) */
+  queueWaitMs?: number
   /** CPU niceness of the tools, 0 to 19 (default 0 here; `rrcloud node` gives 10) */
   nice?: number
   /** extra folders of service descriptors, after the built-in one */
@@ -279,7 +281,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
-      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs,
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs, queueWaitMs: config.queueWaitMs,
     },
     {
       runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
