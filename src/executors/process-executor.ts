@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { createReadStream, renameSync, rmSync } from 'node:fs'
 import { constants } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -91,8 +90,10 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
         graceMs: config.graceMs,
         nice: config.nice,
       })
-      const done = h.done.then(async (r): Promise<ExecEnd> => {
-        const end = await (async (): Promise<ExecEnd> => {
+      // the end is settled in the turn the exit is heard: the slot goes to the next task at once,
+      // not after a round of the event loop per file operation (which a busy node makes long)
+      const done = h.done.then((r): ExecEnd => {
+        const end = ((): ExecEnd => {
           const exitCode = r.exitCode
           if (r.cancelled) return { status: 'cancelled', exitCode }
           if (r.timedOut) return { status: 'failed', exitCode, error: `timed out after ${Math.round((job.timeoutMs ?? 0) / 1000)} s` }
@@ -104,14 +105,14 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
           if (!c.outFile || !job.outFile) return { status: 'complete', exitCode }
           // the output becomes visible under tasks/out only now, whole: nothing partial is ever served
           try {
-            await rename(join(runDir, c.outFile), job.outFile)
+            renameSync(join(runDir, c.outFile), job.outFile)
             return { status: 'complete', exitCode }
           } catch (e) {
             const err = e as NodeJS.ErrnoException
             return { status: 'failed', exitCode, error: err.code === 'ENOENT' ? 'the tool exited without writing its output' : `could not keep the output: ${err.message}` }
           }
         })()
-        await rm(runDir, { recursive: true, force: true }).catch(() => {})
+        try { rmSync(runDir, { recursive: true, force: true }) } catch {}
         return end
       })
       return {

@@ -13,19 +13,20 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { SpawnJob } from './spawner.js'
 
+/** the niceness of every tool this helper starts (`--nice=N`): its own, which a forked tool inherits */
+const nice = Number(/^--nice=(\d+)$/.exec(process.argv[2] ?? '')?.[1] ?? 0)
+
 /** A RegExp as it travels over IPC (it does not survive JSON). */
 export interface Pattern { source: string; flags: string }
 
 /**
  * A job as it travels to the helper: SpawnJob (spawner.ts) with a number, and its patterns as
  * source and flags. `env` is added to the helper's environment, which is the node's as it was
- * when the helper started.
+ * when the helper started. Its niceness is the helper's own.
  */
-export interface SpawnRequest extends Omit<SpawnJob, 'progress' | 'missing'> {
+export interface SpawnRequest extends Omit<SpawnJob, 'progress' | 'missing' | 'nice'> {
   t: 'run'
   n: number
-  /** the tool is started through nice(1): only its session's autogroup is left to set */
-  niceAtStart?: boolean
   progress?: Pattern
   missing?: Pattern
 }
@@ -42,13 +43,13 @@ function report (m: SpawnReport) {
 }
 
 /**
- * Lowers a tool's CPU priority. The tool leads a session of its own (setsid, for its process
- * group), and with the kernel's autogroup scheduling each session is weighed as one against the
- * node's: so the session's nice value is set too, where the kernel has autogroups. What the tool
- * starts later inherits both. Best effort: the tool may already be gone.
+ * Lowers the priority of a tool's session. The tool has the helper's niceness from its start
+ * (forked from the helper's main thread, which set its own); but it leads a session of its own
+ * (setsid, for its process group), and with the kernel's autogroup scheduling each session is
+ * weighed as one against the node's: so the session's nice value is set too, where the kernel has
+ * autogroups. What the tool starts later inherits both. Best effort: the tool may already be gone.
  */
-function lowerPriority (pid: number, nice: number, atStart: boolean) {
-  if (!atStart) try { setPriority(pid, nice) } catch {}
+function lowerSession (pid: number) {
   try { writeFileSync(`/proc/${pid}/autogroup`, String(nice)) } catch {}
 }
 
@@ -84,7 +85,7 @@ function run (m: SpawnRequest) {
     shell: false,
     stdio: ['ignore', scan && outFd === undefined ? 'pipe' : (outFd ?? logFd), scan ? 'pipe' : logFd],
   })
-  if (child.pid !== undefined && m.nice) lowerPriority(child.pid, m.nice, m.niceAtStart === true)
+  if (child.pid !== undefined && nice) lowerSession(child.pid)
   report({ t: 'pid', n: m.n, pid: child.pid })
 
   let sink: WriteStream | undefined
@@ -126,6 +127,8 @@ function run (m: SpawnRequest) {
 }
 
 if (process.send) {
+  // this thread forks every tool: they start with its niceness
+  if (nice) setPriority(nice)
   process.on('message', (m: SpawnRequest) => { if (m && m.t === 'run') run(m) })
   // leave with the node; Ctrl-C and SIGTERM are for the node, which then stops its tasks through us
   process.on('disconnect', () => process.exit(0))

@@ -1,9 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { delimiter } from 'node:path'
 import debug from 'debug'
-import { findExecutable } from './services.js'
 import type { SpawnReport, SpawnRequest } from './spawn-helper.js'
 
 const log = debug('rrcloud:spawner')
@@ -41,27 +39,37 @@ interface Pending { events: SpawnEvents; pid?: number; started: boolean }
 
 type Channel = { ref?: () => void; unref?: () => void } | null | undefined
 
+/**
+ * The helper's V8 heap is kept small: it holds a few jobs at a time, and a small heap is also
+ * what makes each fork it does for a tool cheap (fork copies the page tables of what is mapped).
+ */
+const HELPER_V8 = ['--max-semi-space-size=1']
+
 /** Where the helper is: the compiled file next to this one, or its source when run through tsx. */
 function helperEntry (): { file: string; execArgv: string[] } {
   const js = fileURLToPath(new URL('./spawn-helper.js', import.meta.url))
-  if (existsSync(js)) return { file: js, execArgv: [] }
-  return { file: fileURLToPath(new URL('./spawn-helper.ts', import.meta.url)), execArgv: ['--import', 'tsx'] }
+  if (existsSync(js)) return { file: js, execArgv: HELPER_V8 }
+  return { file: fileURLToPath(new URL('./spawn-helper.ts', import.meta.url)), execArgv: [...HELPER_V8, '--import', 'tsx'] }
 }
 
 /**
- * One spawn helper per node process, started on first use. If it dies, the tools it was
- * watching are killed (their exits could no longer be seen) and reported as failed; the next
- * task starts a new helper. While no task runs it does not keep the node's event loop alive.
+ * One spawn helper process, started on first use, for tools of one CPU niceness: it runs at that
+ * niceness itself, so that each tool has it from its first instruction, with no nice(1) to start
+ * first. If it dies, the tools it was watching are killed (their exits could no longer be seen)
+ * and reported as failed; the next task starts a new helper. While no task runs it does not keep
+ * the node's event loop alive.
  */
-class Spawner {
+class Helper {
   private child?: ChildProcess
   private jobs = new Map<number, Pending>()
   private seq = 0
 
+  constructor (private readonly nice: number) {}
+
   private start (): ChildProcess {
     const { file, execArgv } = helperEntry()
     // the helper's own flags only: no profiler or inspector options inherited from the node
-    const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+    const child = fork(file, this.nice ? [`--nice=${this.nice}`] : [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
     log('spawn helper %d started', child.pid)
     child.on('message', (m: SpawnReport) => this.onReport(m))
     child.on('error', (err) => {
@@ -122,18 +130,16 @@ class Spawner {
   run (job: SpawnJob, events: SpawnEvents): void {
     const child = this.child ?? this.start()
     const n = ++this.seq
-    const { exe, args, atStart } = niced(job)
     const req: SpawnRequest = {
       t: 'run',
       n,
-      exe,
-      args,
+      exe: job.exe,
+      args: job.args,
       cwd: job.cwd,
       logFile: job.logFile,
       ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
       ...(job.envOnly ? { envOnly: true } : {}),
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
-      ...(job.nice ? { nice: job.nice, ...(atStart ? { niceAtStart: true } : {}) } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
       ...(job.missing ? { missing: { source: job.missing.source, flags: job.missing.flags } } : {}),
     }
@@ -147,19 +153,16 @@ class Spawner {
   }
 }
 
-let niceExe: string | null | undefined
+/** Starts tools through the helper of their niceness (one per node process in practice: a node has one --nice). */
+class Spawner {
+  private helpers = new Map<number, Helper>()
 
-/**
- * The tool started through nice(1) when it is to run niced: the priority is then set before the
- * tool (and the sandbox's chain of programs before it) runs, and everything it starts inherits it.
- * Setting it after the start, from outside, comes too late for children forked in the meantime.
- * Without nice(1) the helper's setpriority after the start is all there is.
- */
-function niced (job: SpawnJob): { exe: string; args: string[]; atStart?: boolean } {
-  if (!job.nice) return { exe: job.exe, args: job.args }
-  if (niceExe === undefined) niceExe = findExecutable('nice', ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)]) ?? null
-  if (niceExe === null) return { exe: job.exe, args: job.args }
-  return { exe: niceExe, args: ['-n', String(job.nice), '--', job.exe, ...job.args], atStart: true }
+  run (job: SpawnJob, events: SpawnEvents): void {
+    const nice = job.nice ?? 0
+    let h = this.helpers.get(nice)
+    if (!h) this.helpers.set(nice, h = new Helper(nice))
+    h.run(job, events)
+  }
 }
 
 export const spawner = new Spawner()

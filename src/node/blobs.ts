@@ -197,8 +197,19 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     const had = q.get.get(sha) as number | undefined
     q.put.run(sha, size, Date.now())
     if (had === undefined) bytes += size
+    if (bytes <= config.maxBytes) return
     const gone = evict()
     if (gone) log(`store: removed ${gone} least recently used blob(s) to stay within ${config.maxBytes} bytes (--cache-size)`)
+  }
+
+  /** the folders blobs go in (`ab/`), made once */
+  const made = new Set<string>()
+  const folderFor = (sha: string) => {
+    const dir = join(root, sha.slice(0, 2))
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true })
+      made.add(dir)
+    }
   }
 
   return {
@@ -224,7 +235,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       if (closed || size > config.maxBytes) return
       const to = pathOf(sha)
       if (q.get.get(sha) !== undefined && existsSync(to)) { touch(sha); return }
-      mkdirSync(join(root, sha.slice(0, 2)), { recursive: true })
+      folderFor(sha)
       try {
         linkOrCopy(path, to)
       } catch (e) {
@@ -241,7 +252,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
         touch(sha)
         return false
       }
-      mkdirSync(join(root, sha.slice(0, 2)), { recursive: true })
+      folderFor(sha)
       chmodSync(tmp, 0o444)
       renameSync(tmp, to)
       try {
