@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { findExecutable, taskEnv } from './services.js'
@@ -124,8 +124,18 @@ function limitArgs (sb: Sandbox, l: Limits): string[] {
   return a
 }
 
+/** systemArgs by the extra paths they were made for: the system's layout is looked at once per tool */
+const systemArgsCache = new Map<string, string[]>()
+
 /** bwrap arguments that show the read-only system: /usr, the links into it, the parts of /etc tools read. */
 function systemArgs (extra: string[]): string[] {
+  const key = extra.join('\0')
+  let a = systemArgsCache.get(key)
+  if (!a) systemArgsCache.set(key, a = systemArgsOf(extra))
+  return a
+}
+
+function systemArgsOf (extra: string[]): string[] {
   const a: string[] = []
   extra = [...new Set(extra)].filter((p) => !SYSTEM_RO.some((q) => p === q || p.startsWith(q + '/')))
   for (const top of TOP) {
@@ -186,9 +196,11 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
 }
 
 /**
- * Makes a task's folder afresh: its inputs under their names, which may be paths (links without
- * a sandbox; files that bwrap mounts the inputs on, read-only, with one), in folders the tool's
- * user may read; the folder itself owned by that user.
+ * Makes a task's folder afresh: its inputs under their names, which may be paths, in folders the
+ * tool's user may read; the folder itself owned by that user. Each input is a hard link of its
+ * file (bwrap mounts the input on it, read-only): a link makes no new inode, which on some file
+ * systems (ext4 without a journal) costs far more than the link, and removing it frees none.
+ * Where a link cannot be made: an empty file for bwrap to mount on, a symbolic link without it.
  */
 export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]): void {
   rmSync(runDir, { recursive: true, force: true })
@@ -197,9 +209,13 @@ export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]):
   for (const i of inputs) {
     const at = join(runDir, i.name)
     for (let d = dirname(at); d !== runDir && !folders.has(d); d = dirname(d)) folders.add(d)
-    mkdirSync(dirname(at), { recursive: true })
-    if (sb.mode === 'bwrap') writeFileSync(at, '')
-    else symlinkSync(i.host, at)
+    if (dirname(at) !== runDir) mkdirSync(dirname(at), { recursive: true })
+    try {
+      linkSync(i.host, at)
+    } catch {
+      if (sb.mode === 'bwrap') writeFileSync(at, '')
+      else symlinkSync(i.host, at)
+    }
   }
   for (const d of [runDir, ...folders]) {
     chmodSync(d, 0o755)
