@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { findExecutable, taskEnv } from './services.js'
+import { prepareFolder, type RunFolder, type RunInput } from './run-folder.js'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
 export type SandboxMode = 'auto' | 'bwrap' | 'none'
@@ -34,8 +35,7 @@ export interface Sandbox {
   gid?: number
 }
 
-/** An input file of a task, and the name it has in the task's folder. */
-export interface RunInput { host: string; name: string }
+export type { RunInput }
 
 export interface SandboxJob {
   exe: string
@@ -195,32 +195,14 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
   return { exe: argv[0], args: argv.slice(1) }
 }
 
-/**
- * Makes a task's folder afresh: its inputs under their names, which may be paths, in folders the
- * tool's user may read; the folder itself owned by that user. Each input is a hard link of its
- * file (bwrap mounts the input on it, read-only): a link makes no new inode, which on some file
- * systems (ext4 without a journal) costs far more than the link, and removing it frees none.
- * Where a link cannot be made: an empty file for bwrap to mount on, a symbolic link without it.
- */
+/** The folder a task's tool runs in, as the spawn helper makes it (./run-folder.ts) for this sandbox. */
+export function runFolder (sb: Sandbox, runDir: string, inputs: RunInput[], keep?: RunFolder['keep']): RunFolder {
+  return { dir: runDir, inputs, mountPoints: sb.mode === 'bwrap', ...(sb.uid !== undefined ? { owner: [sb.uid, sb.gid!] } : {}), ...(keep ? { keep } : {}) }
+}
+
+/** Makes a task's folder afresh, here and now (./run-folder.ts). */
 export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]): void {
-  rmSync(runDir, { recursive: true, force: true })
-  mkdirSync(runDir, { recursive: true })
-  const folders = new Set<string>()
-  for (const i of inputs) {
-    const at = join(runDir, i.name)
-    for (let d = dirname(at); d !== runDir && !folders.has(d); d = dirname(d)) folders.add(d)
-    if (dirname(at) !== runDir) mkdirSync(dirname(at), { recursive: true })
-    try {
-      linkSync(i.host, at)
-    } catch {
-      if (sb.mode === 'bwrap') writeFileSync(at, '')
-      else symlinkSync(i.host, at)
-    }
-  }
-  for (const d of [runDir, ...folders]) {
-    chmodSync(d, 0o755)
-    if (sb.uid !== undefined) chownSync(d, sb.uid, sb.gid!)
-  }
+  prepareFolder(runFolder(sb, runDir, inputs))
 }
 
 /** The environment of a tool: a plain PATH, a home of its own, the descriptor's variables (`$task`: its folder as it sees it). */

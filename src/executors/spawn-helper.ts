@@ -1,17 +1,21 @@
 // The spawn helper: a small, long-lived process that starts the node's tools on its behalf, so
 // that the node itself never forks (fork copies the page tables of the whole node, ~100 MiB, for
-// every task). It opens the task's log and output files, spawns the tool in a process group of
-// its own, scans its output for progress and for files the tool could not open, and reports pid,
-// progress, the first such file and exit over IPC.
+// every task). It makes the task's folder, opens its log and output files, spawns the tool in a
+// process group of its own, scans its output for progress and for files the tool could not open,
+// and reports pid, progress, the first such file and exit over IPC; before it reports the exit,
+// it moves the output aside and removes the folder. The node's event loop does none of it.
 // Signals (cancel, timeout, pause) are sent by the node to the tool's process group directly.
 // It exits when the node does (the IPC channel closes); tools it started keep running, as they
 // would have if the node had started them, and a restarted node stops them.
 import { spawn } from 'node:child_process'
 import { closeSync, createWriteStream, openSync, writeFileSync, type WriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
 import { setPriority } from 'node:os'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { SpawnJob } from './spawner.js'
+import { join } from 'node:path'
+import { prepareFolder, type RunFolder } from './run-folder.js'
 
 /** the niceness of every tool this helper starts (`--nice=N`): its own, which a forked tool inherits */
 const nice = Number(/^--nice=(\d+)$/.exec(process.argv[2] ?? '')?.[1] ?? 0)
@@ -36,7 +40,8 @@ export type SpawnReport =
   | { t: 'progress'; n: number; text: string }
   /** the first line of output that matched `missing` */
   | { t: 'missing'; n: number; text: string }
-  | { t: 'exit'; n: number; code: number | null; signal: NodeJS.Signals | null; error?: string }
+  /** `folder`: the error is that the task's folder could not be made */
+  | { t: 'exit'; n: number; code: number | null; signal: NodeJS.Signals | null; error?: string; folder?: boolean }
 
 function report (m: SpawnReport) {
   if (process.connected) process.send!(m)
@@ -57,7 +62,22 @@ function killGroup (pid: number) {
   try { process.kill(-pid, 'SIGKILL') } catch {}
 }
 
+/** The tool's output moved aside, its folder removed: best effort (what is left is swept at the node's next start). */
+async function clear (f: RunFolder) {
+  if (f.keep) await rename(join(f.dir, f.keep.from), f.keep.to).catch(() => {})
+  await rm(f.dir, { recursive: true, force: true }).catch(() => {})
+}
+
 function run (m: SpawnRequest) {
+  if (m.folder) {
+    try {
+      prepareFolder(m.folder)
+    } catch (e) {
+      report({ t: 'pid', n: m.n })
+      report({ t: 'exit', n: m.n, code: null, signal: null, error: (e as Error).message, folder: true })
+      return
+    }
+  }
   let logFd: number
   let outFd: number | undefined
   try {
@@ -70,6 +90,7 @@ function run (m: SpawnRequest) {
     }
   } catch (e) {
     report({ t: 'pid', n: m.n })
+    if (m.folder) void clear(m.folder)
     report({ t: 'exit', n: m.n, code: null, signal: null, error: (e as Error).message })
     return
   }
@@ -120,6 +141,7 @@ function run (m: SpawnRequest) {
       await once(sink, 'close')
       if (outFd !== undefined) closeSync(outFd)
     }
+    if (m.folder) await clear(m.folder)
     report({ t: 'exit', n: m.n, code, signal, error })
   }
   child.once('error', (err) => { void finish(null, null, err.message) })

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import debug from 'debug'
 import type { SpawnReport, SpawnRequest } from './spawn-helper.js'
+import type { RunFolder } from './run-folder.js'
 
 const log = debug('rrcloud:spawner')
 
@@ -24,6 +25,8 @@ export interface SpawnJob {
   missing?: RegExp
   /** CPU niceness of the tool (0 to 19; 0 or unset: as the node's) */
   nice?: number
+  /** the tool's folder (its cwd): made before it starts, removed (its output kept) once it exits, before its exit is told */
+  folder?: RunFolder
 }
 
 export interface SpawnEvents {
@@ -31,8 +34,11 @@ export interface SpawnEvents {
   onPid (pid: number | undefined): void
   onProgress (text: string): void
   onMissing (text: string): void
-  /** `error`: the tool could not be started; `lost`: it was, but the helper died (the tool was killed) */
-  onExit (code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string): void
+  /**
+   * `error`: the tool could not be started (`folder`: because its folder could not be made);
+   * `lost`: it was, but the helper died (the tool was killed)
+   */
+  onExit (code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string, folder?: boolean): void
 }
 
 interface Pending { events: SpawnEvents; pid?: number; started: boolean }
@@ -102,15 +108,15 @@ class Helper {
     } else if (m.t === 'missing') {
       job.events.onMissing(m.text)
     } else {
-      this.finish(m.n, job, m.code, m.signal, m.error)
+      this.finish(m.n, job, m.code, m.signal, m.error, undefined, m.folder)
     }
   }
 
-  private finish (n: number, job: Pending, code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string) {
+  private finish (n: number, job: Pending, code: number | null, signal: NodeJS.Signals | null, error?: string, lost?: string, folder?: boolean) {
     this.jobs.delete(n)
     if (this.jobs.size === 0) this.setRef(false)
     if (!job.started) { job.started = true; job.events.onPid(undefined) }
-    job.events.onExit(code, signal, error, lost)
+    job.events.onExit(code, signal, error, lost, folder)
   }
 
   private onHelperExit (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
@@ -140,6 +146,7 @@ class Helper {
       ...(job.env && Object.keys(job.env).length ? { env: job.env } : {}),
       ...(job.envOnly ? { envOnly: true } : {}),
       ...(job.stdoutTo ? { stdoutTo: job.stdoutTo } : {}),
+      ...(job.folder ? { folder: job.folder } : {}),
       ...(job.progress ? { progress: { source: job.progress.source, flags: job.progress.flags } } : {}),
       ...(job.missing ? { missing: { source: job.missing.source, flags: job.missing.flags } } : {}),
     }
