@@ -15,7 +15,10 @@
 //     [--warmup 3] [--rounds 3] [--bin bin/run.js] [--before OLD/bin/run.js] [--no-none]
 //     [--node-args='...'] [--exec-argv='--cpu-prof --cpu-prof-dir=DIR'] [--json FILE]
 //   --before adds a contender: another build of the node, with the same flags (a before/after run).
+//   --also='FLAGS' (repeatable) adds a contender: the node with these flags too, e.g. --also='--nice 0'.
 //   --no-none leaves out the node with --sandbox none. --exec-argv: node options for the nodes only.
+// A node is measured in its steady state under this load: its warm-up lasts until its queue is
+// full (--max-queue, 1000 by default), at most --fill-timeout seconds (40).
 // Bounds: loopback only; each load phase lasts --seconds (at most --max-requests requests); a queue
 // gets 60 s to drain; servers 20 s to start; every temp folder is removed.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -42,6 +45,8 @@ const { values: opt } = parseArgs({
     'node-args': { type: 'string', default: '' },
     'exec-argv': { type: 'string', default: '' },
     'no-none': { type: 'boolean', default: false },
+    also: { type: 'string', multiple: true, default: [] },
+    'fill-timeout': { type: 'string', default: '40' },
     json: { type: 'string' },
   },
 })
@@ -140,6 +145,7 @@ async function load (port: number, sec: number): Promise<Load> {
   let errors = 0
   let sent = 0
   let firstError: string | undefined
+  let firstRefusal: string | undefined
   const start = Date.now() / 1000
   const t0 = performance.now()
   const end = t0 + sec * 1000
@@ -149,7 +155,7 @@ async function load (port: number, sec: number): Promise<Load> {
       const t = performance.now()
       try {
         const r = await call(agent, port, 'POST', '/', body())
-        if (r.status >= 200 && r.status < 300) { ok++; lat.push(performance.now() - t) } else if (r.status === 503) refused++
+        if (r.status >= 200 && r.status < 300) { ok++; lat.push(performance.now() - t) } else if (r.status === 503) { refused++; firstRefusal ??= r.text.slice(0, 300) }
         else { errors++; firstError ??= `${r.status} ${r.text.slice(0, 200)}` }
       } catch (e) {
         errors++
@@ -162,6 +168,7 @@ async function load (port: number, sec: number): Promise<Load> {
   agent.destroy()
   lat.sort((a, b) => a - b)
   const q = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN) * 10) / 10
+  if (firstRefusal && process.env.BENCH_DEBUG) console.error('first refusal:', JSON.stringify(firstRefusal))
   return { ok, refused, errors, seconds: took, start, end: start + took, p50: q(0.5), p99: q(0.99), firstError }
 }
 
@@ -225,6 +232,13 @@ async function startNode (bin: string, extra: string[], dir: string): Promise<Se
     '--data-dir', join(dir, 'data'), ...nodeArgs, ...extra], dir, /listening on http:\/\/127\.0\.0\.1:(\d+)/)
 }
 
+/** the node's --max-queue with these flags */
+const maxQueue = (extra: string[]) => {
+  const args = [...nodeArgs, ...extra]
+  const i = args.lastIndexOf('--max-queue')
+  return i >= 0 ? Number(args[i + 1]) : 1000
+}
+
 async function runNode (bin: string, extra: string[]): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'rrcloud-bench-vs-'))
   const s = await startNode(bin, extra, dir)
@@ -232,6 +246,11 @@ async function runNode (bin: string, extra: string[]): Promise<Result> {
     const pid = s.proc.pid!
     // the warm-up fills the queue: the window sees the node as a sustained load leaves it
     await load(s.port, Number(opt.warmup))
+    for (const until = Date.now() + Number(opt['fill-timeout']) * 1000; Date.now() < until;) {
+      const m = await get<{ queue: number }>(s.port, '/api/v1/meta')
+      if (m.queue >= maxQueue(extra) - clients) break
+      await load(s.port, 1)
+    }
     const own0 = cpu(pid)
     const kids0 = descendantsCpu(pid)
     const r = await load(s.port, seconds)
@@ -280,6 +299,7 @@ const contenders: Contender[] = [
   { name: 'node', run: () => runNode(opt.bin!, []) },
   ...(opt['no-none'] ? [] : [{ name: 'node --sandbox none', run: () => runNode(opt.bin!, ['--sandbox', 'none']) }]),
   ...(opt.before ? [{ name: 'before', run: () => runNode(opt.before!, []) }] : []),
+  ...opt.also!.map((flags) => ({ name: `node ${flags}`, run: () => runNode(opt.bin!, flags.split(' ').filter(Boolean)) })),
 ]
 
 const median = (xs: number[]) => {

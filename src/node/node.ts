@@ -269,13 +269,21 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     { nodeId, serverName, started, retentionHours, timeoutSec, cores, slots, tokenRequired },
     { services, sandbox, store, counts, printers: () => farmPrinters(), mdns: () => mdns.status(), blobs: () => blobs.stats() },
   )
+  // the load average, read at most once a second: stats go out on every change of the counts
+  let load = { at: 0, value: 0 }
+  const loadNow = () => {
+    const now = Date.now()
+    if (now - load.at >= 1000) load = { at: now, value: loadavg()[0] }
+    return load.value
+  }
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const keepaliveMs = Math.min(15_000, timeouts.idle / 3)
   const hub = createEventHub({ nodeId }, {
     runner, printers, printerStatus: farmPrinters,
     stats: () => {
       const { running, free, queue } = counts()
-      return { load: Math.round(loadavg()[0] / cores * 100) / 100, cpuLoad: Math.round(loadavg()[0] * 100) / 100, cores, slots, free, running, queue }
+      const load = loadNow()
+      return { load: Math.round(load / cores * 100) / 100, cpuLoad: Math.round(load * 100) / 100, cores, slots, free, running, queue }
     },
   })
   const app = createApp(
