@@ -437,17 +437,20 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         return refuse(e)
       } finally {
         reserved.delete(id)
-        admission.wake()
       }
       // accepted: what was uploaded enters the store, as links of the task's own files
       folder.keep(log)
       statsChanged()
       if (cached) {
         blobs.hit(key!)
+        admission.wake()
         return task
       }
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(task)
+      // only now is its place in the CPU queue taken (or given back, for a print): not before, or
+      // the place would be given to a waiting request twice
+      admission.wake()
       return task
     },
     lookup (sub) {

@@ -87,3 +87,18 @@ test('a task that finds the queue full waits, unread, for a place: taken once on
     await impatient.stop()
   }
 })
+
+test('under a sustained load a full queue refuses no one who gets a place: every waiting request is taken as places free', async () => {
+  const node = await testNode({ slots: 1, maxQueue: 2, queueWaitMs: 20_000 })
+  try {
+    const statuses: number[] = []
+    await Promise.all(Array.from({ length: 8 }, async (_, c) => {
+      for (let i = 0; i < 4; i++) statuses.push((await post(base(node), { service: 'echo' }, [['fileIn0', `client ${c} task ${i}\n`, 'a.txt']])).status)
+    }))
+    assert.deepEqual([...new Set(statuses)], [201], `statuses: ${statuses.join(' ')}`)
+    await node.runner.idle()
+    assert.equal(node.runner.list().filter((t) => t.status === 'complete').length, 32)
+  } finally {
+    await node.stop()
+  }
+})
