@@ -46,10 +46,15 @@ interface Pending { events: SpawnEvents; pid?: number; started: boolean }
 type Channel = { ref?: () => void; unref?: () => void } | null | undefined
 
 /**
- * The helper's V8 heap is kept small: it holds a few jobs at a time, and a small heap is also
- * what makes each fork it does for a tool cheap (fork copies the page tables of what is mapped).
+ * The helper is kept small: a young generation of 1 MiB (it holds a few jobs at a time), and V8's
+ * lite mode (no optimizing compilers: its own code is little, and what it does is the kernel's).
+ * 43 MiB of RSS after 1,000 tools, 36 MiB of it the node binary's pages that the node maps too,
+ * against 57 MiB without. A small process is
+ * also what makes each fork it does for a tool cheap (fork copies the page tables of what is mapped).
  */
-const HELPER_V8 = ['--max-semi-space-size=1']
+const HELPER_V8 = ['--max-semi-space-size=1', '--lite-mode',
+  // V8 before Node 24 says lite mode turns wasm off, unless told so first; Node 24's knows no such flag
+  ...(Number(process.versions.node.split('.')[0]) < 24 ? ['--no-expose-wasm'] : [])]
 
 /** Where the helper is: the compiled file next to this one, or its source when run through tsx. */
 function helperEntry (): { file: string; execArgv: string[] } {
