@@ -11,7 +11,7 @@
 // map, once in each); PSS (smaps_rollup) splits shared pages between the processes that map them.
 //
 //   npm run build && node --import tsx bench/memory.ts [--idle-seconds 60] [--tasks 2000]
-//     [--bin bin/run.js] [--node-args='...'] [--no-netns] [--json FILE]
+//     [--bin bin/run.js] [--node-args='...'] [--exec-argv='...'] [--no-netns] [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,6 +29,8 @@ const { values: opt } = parseArgs({
     'idle-seconds': { type: 'string', default: '60' },
     tasks: { type: 'string', default: '2000' },
     'node-args': { type: 'string', default: '' },
+    /** node's own options for the node process, e.g. --exec-argv='--max-semi-space-size=2' */
+    'exec-argv': { type: 'string', default: '' },
     'no-netns': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
@@ -130,9 +132,10 @@ async function tasks (port: number, n: number, clients = 8): Promise<{ complete:
   return { complete, seconds: Math.round((performance.now() - t0) / 100) / 10 }
 }
 
-const argv = (dataDir: string, mdns: boolean) => [opt.bin!, 'node', '--port', mdns ? '4468' : '0', ...(mdns ? [] : ['--host', '127.0.0.1', '--no-mdns']), '--data-dir', dataDir, ...nodeArgs]
+const execArgv = opt['exec-argv']!.split(' ').filter(Boolean)
+const argv = (dataDir: string, mdns: boolean) => [...execArgv, opt.bin!, 'node', '--port', mdns ? '4468' : '0', ...(mdns ? [] : ['--host', '127.0.0.1', '--no-mdns']), '--data-dir', dataDir, ...nodeArgs]
 
-const result: Record<string, unknown> = { node: process.version, loadavgBefore: loadavg().map((x) => Math.round(x * 100) / 100), idleSeconds, nodeArgs }
+const result: Record<string, unknown> = { node: process.version, loadavgBefore: loadavg().map((x) => Math.round(x * 100) / 100), idleSeconds, nodeArgs, execArgv }
 const dir = mkdtempSync(join(tmpdir(), 'rrcloud-bench-memory-'))
 try {
   // 1 and 2: on the host, no mDNS
