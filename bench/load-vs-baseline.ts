@@ -9,7 +9,7 @@
 // node: tasks that ended complete within the window, by their etime), accepted/s, refused/s, the
 // server's CPU (the node, and its spawn helper with the tools it waited for), latency. For the node
 // also the rate at which it drains its queue once the load stops. "CPU per refused request" comes
-// from a node that refuses every task (--max-queue 0) under the same load.
+// from a node that refuses every task at once (--max-queue 0 --queue-wait 0) under the same load.
 //
 //   npm run build && node --import tsx bench/load-vs-baseline.ts [--clients 32] [--seconds 10]
 //     [--warmup 3] [--rounds 3] [--bin bin/run.js] [--before OLD/bin/run.js] [--no-none]
@@ -134,7 +134,12 @@ function call (agent: Agent, port: number, method: string, path: string, data?: 
   })
 }
 
-interface Load { ok: number; refused: number; errors: number; seconds: number; start: number; end: number; p50: number; p99: number; firstError?: string }
+interface Load {
+  ok: number; refused: number; errors: number; seconds: number; start: number; end: number; p50: number; p99: number
+  firstError?: string
+  /** the first 503's body: why the node was full */
+  firstRefusal?: string
+}
 
 /** `clients` loops, each POSTing as soon as its previous POST was answered, for `sec` seconds */
 async function load (port: number, sec: number): Promise<Load> {
@@ -168,8 +173,7 @@ async function load (port: number, sec: number): Promise<Load> {
   agent.destroy()
   lat.sort((a, b) => a - b)
   const q = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN) * 10) / 10
-  if (firstRefusal && process.env.BENCH_DEBUG) console.error('first refusal:', JSON.stringify(firstRefusal))
-  return { ok, refused, errors, seconds: took, start, end: start + took, p50: q(0.5), p99: q(0.99), firstError }
+  return { ok, refused, errors, seconds: took, start, end: start + took, p50: q(0.5), p99: q(0.99), firstError, firstRefusal }
 }
 
 interface TaskRow { id: string; status: string; ctime: number; etime?: number }
