@@ -39,16 +39,20 @@ const seconds = Number(opt.seconds)
 const maxRequests = Number(opt['max-requests'])
 const drainTimeoutMs = Number(opt['drain-timeout']) * 1000
 
-// one fixed multipart body, built once: the generator should cost as little as it can
+// one multipart body, built once; each request writes a number of its own into a copy, so that no
+// task completes from the node's result cache (the same input would, once its first task is done)
 const boundary = '----rrcloudbench' + Date.now()
 const payload = Buffer.alloc(Number(opt['file-size']), 'echo bench line\n')
-const body = Buffer.concat([
-  Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="service"\r\n\r\necho\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="fileIn0"; filename="in.txt"\r\n` +
-    'Content-Type: text/plain\r\n\r\n'),
-  payload,
-  Buffer.from(`\r\n--${boundary}--\r\n`),
-])
+const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="service"\r\n\r\necho\r\n` +
+  `--${boundary}\r\nContent-Disposition: form-data; name="fileIn0"; filename="in.txt"\r\n` +
+  'Content-Type: text/plain\r\n\r\n')
+const template = Buffer.concat([head, payload, Buffer.from(`\r\n--${boundary}--\r\n`)])
+let seq = 0
+const body = () => {
+  const b = Buffer.from(template)
+  b.write(`${process.pid}-${Date.now()} ${++seq}\n`, head.length)
+  return b
+}
 
 interface Server { name: string; proc: ChildProcess; port: number; dir: string }
 
@@ -144,7 +148,7 @@ async function load (port: number, path: string, sec: number): Promise<Load> {
       sent++
       const t0 = performance.now()
       try {
-        const r = await call(agent, port, 'POST', path, body)
+        const r = await call(agent, port, 'POST', path, body())
         if (r.status >= 200 && r.status < 300) { ok++; lastReply = r.text } else { errors++; firstError ??= `${r.status} ${r.text.slice(0, 200)}` }
       } catch (e) {
         errors++

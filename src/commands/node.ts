@@ -48,7 +48,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     'cache-size': Flags.string({ default: '2G', description: 'space for the content store and result cache: files uploaded by digest, inputs and outputs, least recently used first out (500M, 2G, or bytes; 0: no store and no cache)' }),
     'max-field': Flags.integer({ min: 1, default: 1, description: 'MiB of a text field (an input sent as a string, held in memory); a request\'s fields together: twice that' }),
     nice: Flags.integer({ min: 0, max: 19, default: 10, description: 'CPU niceness of the tools (0 to 19; 0: same as the node), so that the HTTP API and printer streaming stay responsive while slicers run' }),
-    'max-queue': Flags.integer({ min: 0, default: 1000, description: 'tasks that may wait for a slot; beyond, new tasks are refused (503) and clients go to another node' }),
+    'max-queue': Flags.integer({ min: 0, default: 1000, description: 'tasks that may wait for a slot; beyond, a new task waits up to --queue-wait for a place, then is refused (503) and its client goes to another node' }),
+    'queue-wait': Flags.string({ default: '2', description: 'seconds a new task waits, unread, for a place in a full queue before it is refused (503); 0: refused at once' }),
     printer: Flags.string({ multiple: true, description: 'a serial printer attached here: NAME=/dev/ttyUSB0[@BAUD][,park=GCODE;GCODE...][,ahead=N][,group=GROUP...][,autoclear] (repeatable); park is what a pause runs after the moves are done, e.g. "mk3=/dev/ttyUSB0@115200,park=G91;G1 Z10;G90"; ahead=1 sends one line at a time even to firmware with room for more (links that corrupt lines); group=GROUP (repeatable) puts it in a farm group; autoclear: it clears its own bed after a print (see docs/farm.md)' }),
     mdns: Flags.boolean({ default: true, allowNo: true, description: 'advertise this node and browse peers over mDNS (--no-mdns: HTTP only)' }),
     interface: Flags.string({ description: 'network interface (name or IPv4 address) for mDNS, e.g. eth0 on a host with several' }),
@@ -72,6 +73,8 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
     } catch (e) {
       this.error(`--cache-size ${(e as Error).message}`, { exit: 2 })
     }
+    const queueWait = Number(flags['queue-wait'])
+    if (!(queueWait >= 0 && queueWait <= 600)) this.error(`--queue-wait ${flags['queue-wait']}: give seconds, 0 to 600 (e.g. 2 or 0.5)`, { exit: 2 })
     let printers: PrinterSpec[]
     try {
       printers = (flags.printer ?? []).map(parsePrinterSpec)
@@ -101,6 +104,7 @@ Stop it with Ctrl-C: running tasks are cancelled and recorded as such, queued on
         maxUpload: flags['max-upload'] * 2 ** 20,
         maxField: flags['max-field'] * 2 ** 20,
         maxQueue: flags['max-queue'],
+        queueWaitMs: queueWait * 1000,
         cacheSize,
         nice: flags.nice,
         serviceDirs: flags.services,

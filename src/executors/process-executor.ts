@@ -1,11 +1,10 @@
-import { createReadStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { createReadStream, renameSync, rmSync } from 'node:fs'
 import { constants } from 'node:os'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { ExecEnd, ExecInput, Execution, Executor } from './executor.js'
 import { missingError, runProcess } from './process.js'
-import { prepareRunDir, toolEnv, wrap, type Limits, type Sandbox } from './sandbox.js'
+import { runFolder, toolEnv, wrap, type Limits, type Sandbox } from './sandbox.js'
 import { compose, deniedSetting, type ResolvedService } from './services.js'
 
 export interface ProcessExecutorConfig {
@@ -69,17 +68,15 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
     start (job): Execution {
       const runDir = join(config.runRoot, job.id)
       const c = compose1(job.id, job.inputs)
-      const failed = (error: string): Execution => ({ done: Promise.resolve({ status: 'failed', error }), cancel () {}, pause () {}, resume () {} })
-      try {
-        // a rerun starts from a clean folder: nothing of an earlier attempt is taken for output
-        prepareRunDir(config.sandbox, runDir, [...job.inputs, ...job.files])
-      } catch (e) {
-        return failed(`could not prepare the task's folder: ${(e as Error).message}`)
-      }
+      // the output waits beside its place in tasks/out, hidden (never served), until the task is known to be complete
+      const held = c.outFile && job.outFile ? join(dirname(job.outFile), `.${basename(job.outFile)}`) : undefined
+      // made afresh (a rerun's folder keeps nothing of an earlier attempt) and removed by the spawn helper
+      const folder = runFolder(config.sandbox, runDir, [...job.inputs, ...job.files], held ? { from: c.outFile!, to: held } : undefined)
       const cmd = wrap(config.sandbox, { exe: s.exe!, args: c.args, runDir, inputs: [...job.inputs, ...job.files], ro: s.sandboxRo, env: s.env, limits })
       const h = runProcess({
         ...cmd,
         cwd: runDir,
+        folder,
         env: toolEnv(config.sandbox, runDir, s.env),
         envOnly: true,
         logFile: job.logFile,
@@ -91,9 +88,12 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
         graceMs: config.graceMs,
         nice: config.nice,
       })
-      const done = h.done.then(async (r): Promise<ExecEnd> => {
-        const end = await (async (): Promise<ExecEnd> => {
+      // the end is settled in the turn the exit is heard (the helper has cleared the folder by then):
+      // the slot goes to the next task at once, not after rounds of a busy event loop
+      const done = h.done.then((r): ExecEnd => {
+        const end = ((): ExecEnd => {
           const exitCode = r.exitCode
+          if (r.folder) return { status: 'failed', exitCode, error: `could not prepare the task's folder: ${r.error}` }
           if (r.cancelled) return { status: 'cancelled', exitCode }
           if (r.timedOut) return { status: 'failed', exitCode, error: `timed out after ${Math.round((job.timeoutMs ?? 0) / 1000)} s` }
           if (r.lost) return { status: 'failed', exitCode, error: r.lost }
@@ -101,17 +101,19 @@ export function createProcessExecutor (s: ResolvedService, config: ProcessExecut
           // a model without one of its files gives another result, often with exit code 0: none is kept
           if (r.missing) return { status: 'failed', exitCode, error: missingError(r.missing) }
           if (r.exitCode !== 0) return { status: 'failed', exitCode, error: r.signal ? `killed by ${r.signal}` : exitReason(config.sandbox, r.exitCode) }
-          if (!c.outFile || !job.outFile) return { status: 'complete', exitCode }
+          if (!held) return { status: 'complete', exitCode }
           // the output becomes visible under tasks/out only now, whole: nothing partial is ever served
           try {
-            await rename(join(runDir, c.outFile), job.outFile)
+            renameSync(held, job.outFile!)
             return { status: 'complete', exitCode }
           } catch (e) {
             const err = e as NodeJS.ErrnoException
             return { status: 'failed', exitCode, error: err.code === 'ENOENT' ? 'the tool exited without writing its output' : `could not keep the output: ${err.message}` }
           }
         })()
-        await rm(runDir, { recursive: true, force: true }).catch(() => {})
+        if (held && end.status !== 'complete') rmSync(held, { force: true })
+        // a helper that died, or a folder that could not be made whole, left the folder
+        if (r.lost || r.folder) rmSync(runDir, { recursive: true, force: true })
         return end
       })
       return {

@@ -20,6 +20,8 @@ export interface RunResult {
   error?: string
   /** started, but its end could not be watched (the spawn helper died): why; the tool was killed */
   lost?: string
+  /** not started: its folder could not be made (`error` says why) */
+  folder?: boolean
   /** the first line of its output that matched `missing`: a file it needed could not be opened */
   missing?: string
 }
@@ -94,10 +96,10 @@ export function runProcess (o: RunOptions): RunHandle {
       },
       onProgress (text) { o.onProgress?.(text) },
       onMissing (text) { missing ??= text },
-      onExit (code, signal, error, lost) {
+      onExit (code, signal, error, lost, folder) {
         exited = true
         timers.forEach(clearTimeout)
-        resolve({ exitCode: code, signal, timedOut, cancelled, error, ...(lost ? { lost } : {}), ...(missing ? { missing } : {}) })
+        resolve({ exitCode: code, signal, timedOut, cancelled, error, ...(lost ? { lost } : {}), ...(missing ? { missing } : {}), ...(folder ? { folder } : {}) })
       },
     })
   })

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { findExecutable, taskEnv } from './services.js'
+import { prepareFolder, type RunFolder, type RunInput } from './run-folder.js'
 
 /** `auto`: bwrap when it works here, else none (and no service that needs one); `bwrap`: bwrap or refuse to start; `none`: tools run unconfined. */
 export type SandboxMode = 'auto' | 'bwrap' | 'none'
@@ -34,8 +35,7 @@ export interface Sandbox {
   gid?: number
 }
 
-/** An input file of a task, and the name it has in the task's folder. */
-export interface RunInput { host: string; name: string }
+export type { RunInput }
 
 export interface SandboxJob {
   exe: string
@@ -124,8 +124,18 @@ function limitArgs (sb: Sandbox, l: Limits): string[] {
   return a
 }
 
+/** systemArgs by the extra paths they were made for: the system's layout is looked at once per tool */
+const systemArgsCache = new Map<string, string[]>()
+
 /** bwrap arguments that show the read-only system: /usr, the links into it, the parts of /etc tools read. */
 function systemArgs (extra: string[]): string[] {
+  const key = extra.join('\0')
+  let a = systemArgsCache.get(key)
+  if (!a) systemArgsCache.set(key, a = systemArgsOf(extra))
+  return a
+}
+
+function systemArgsOf (extra: string[]): string[] {
   const a: string[] = []
   extra = [...new Set(extra)].filter((p) => !SYSTEM_RO.some((q) => p === q || p.startsWith(q + '/')))
   for (const top of TOP) {
@@ -185,26 +195,14 @@ export function wrap (sb: Sandbox, j: SandboxJob): { exe: string; args: string[]
   return { exe: argv[0], args: argv.slice(1) }
 }
 
-/**
- * Makes a task's folder afresh: its inputs under their names, which may be paths (links without
- * a sandbox; files that bwrap mounts the inputs on, read-only, with one), in folders the tool's
- * user may read; the folder itself owned by that user.
- */
+/** The folder a task's tool runs in, as the spawn helper makes it (./run-folder.ts) for this sandbox. */
+export function runFolder (sb: Sandbox, runDir: string, inputs: RunInput[], keep?: RunFolder['keep']): RunFolder {
+  return { dir: runDir, inputs, mountPoints: sb.mode === 'bwrap', ...(sb.uid !== undefined ? { owner: [sb.uid, sb.gid!] } : {}), ...(keep ? { keep } : {}) }
+}
+
+/** Makes a task's folder afresh, here and now (./run-folder.ts). */
 export function prepareRunDir (sb: Sandbox, runDir: string, inputs: RunInput[]): void {
-  rmSync(runDir, { recursive: true, force: true })
-  mkdirSync(runDir, { recursive: true })
-  const folders = new Set<string>()
-  for (const i of inputs) {
-    const at = join(runDir, i.name)
-    for (let d = dirname(at); d !== runDir && !folders.has(d); d = dirname(d)) folders.add(d)
-    mkdirSync(dirname(at), { recursive: true })
-    if (sb.mode === 'bwrap') writeFileSync(at, '')
-    else symlinkSync(i.host, at)
-  }
-  for (const d of [runDir, ...folders]) {
-    chmodSync(d, 0o755)
-    if (sb.uid !== undefined) chownSync(d, sb.uid, sb.gid!)
-  }
+  prepareFolder(runFolder(sb, runDir, inputs))
 }
 
 /** The environment of a tool: a plain PATH, a home of its own, the descriptor's variables (`$task`: its folder as it sees it). */

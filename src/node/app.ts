@@ -15,6 +15,7 @@ import { FINAL, TASK_ID, type Task } from './task.js'
 import type { BlobStore } from './blobs.js'
 import { missingSchema, SHA256, zodProblem } from './tree.js'
 import { createSubmissionReader } from './submission.js'
+import type { Pass } from './admission.js'
 
 export interface AppConfig {
   dataDir: string
@@ -30,6 +31,8 @@ export interface AppConfig {
   maxText?: number
   /** text fields in one request (default 256) */
   maxFields?: number
+  /** how long a task that finds the queue full waits for a place before it is refused, ms (default 2000; 0: refused at once) */
+  queueWaitMs?: number
   /** `: keepalive` comments on a quiet events stream, ms (default 15 s), so that idle timeouts do not cut it */
   keepaliveMs?: number
 }
@@ -68,6 +71,13 @@ export interface EdgeTools {
 /** longest long poll (GET /api/v1/tasks/:id?wait=SECONDS), seconds */
 const MAX_WAIT = 60
 const OUT_FILE = /^\d{1,12}-\d{6}(\.[a-z0-9]{1,8})?$/i
+/** a refused request's body up to this size, not yet touched, is read and dropped: its connection stays open */
+const DROP_BODY = 64 << 10
+
+const smallUnread = (ctx: Context) => {
+  const length = ctx.request.length
+  return length !== undefined && length <= DROP_BODY && !ctx.req.readableDidRead && !awaitingContinue.has(ctx.res)
+}
 
 function formatOf (ctx: Context, body?: ParsedBody): Format {
   const f = String(body?.fields.format ?? ctx.query.format ?? '').toLowerCase()
@@ -120,8 +130,10 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       if (e.status === 500) console.error(err)
       ctx.status = e.status
       reply(ctx, { error: e.message, status: e.status, ...e.extra }, 'error')
-      // a body not read (refused before it came: 401, 403, 413, 503) is not kept reading: the connection closes
-      if (!ctx.req.complete) closeAfterReply(ctx)
+      // a body not read (refused before it came: 401, 403, 413, 503) is not kept reading: the
+      // connection closes, unless the body is small and untouched (Node reads and drops it then, and
+      // the client keeps its connection: a refused client that asks again costs no new connection)
+      if (!ctx.req.complete && !smallUnread(ctx)) closeAfterReply(ctx)
     }
   })
 
@@ -156,28 +168,45 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
   /** notifier URLs may carry secrets: shown only to requests with the token, when the node has one */
   const view = (ctx: Context) => (t: Task) => taskView(t, { notifier: !config.token || tokenMatches(config.token, clientToken(ctx)) })
 
-  /** A CPU task is refused (503) when the queue is full; prints have their own queue per printer. */
-  const checkRoom = (s: ResolvedService) => {
-    const full = s.kind === 'printer' ? undefined : runner.full()
-    if (full) throw new HttpError(503, full)
+  const queueWaitMs = config.queueWaitMs ?? 2000
+  const cpuOnly = !deps.services.some((s) => s.available && s.kind === 'printer')
+  /**
+   * A place in the CPU queue for a task whose body is not read yet: at once, or once one frees
+   * (at most --queue-wait); then 503. Prints have their own queue per printer.
+   */
+  const placeFor = (ctx: Context): Promise<Pass> | Pass => {
+    const pass = runner.admitNow()
+    if (pass) return pass
+    // a client that hangs up while it waits gives its turn up
+    const gone = new AbortController()
+    const onClose = () => gone.abort(new HttpError(400, 'the client went away'))
+    ctx.res.once('close', onClose)
+    return runner.admission(queueWaitMs, gone.signal)
+      .catch((e) => { throw toHttpError(e) })
+      .finally(() => ctx.res.off('close', onClose))
   }
 
   async function submit (ctx: Context): Promise<Task> {
     checkToken(ctx)
-    // refused before the upload when every offered service runs on the CPU queue
-    if (!deps.services.some((s) => s.available && s.kind === 'printer')) {
-      const full = runner.full()
-      if (full) throw new HttpError(503, full)
+    // where every offered service runs on the CPU queue, a place is found before the upload is read
+    let pass = cpuOnly ? await placeFor(ctx) : undefined
+    let body: ParsedBody
+    try {
+      body = await reader.body(ctx, {
+        log: deps.log,
+        // the service, when it came before the files, says whether they need a place in the CPU queue
+        beforeFiles: async (fields) => {
+          if (!pass && fields.service && serviceNamed(fields.service).kind !== 'printer') pass = await placeFor(ctx)
+        },
+      })
+    } catch (e) {
+      pass?.release()
+      throw e
     }
-    const body = await reader.body(ctx, {
-      log: deps.log,
-      // the service, when it came before the files, says whether a full queue refuses them
-      beforeFiles: (fields) => { if (fields.service) checkRoom(serviceNamed(fields.service)) },
-    })
     try {
       if (ctx.state.seed) ctx.state.format = formatOf(ctx, body)
       const sub = submission.of(body, clientOf(ctx))
-      const t = await runner.submit(sub)
+      const t = await runner.submit(sub, pass)
       // an upload given twice under one name: the last one counts, the others go
       if (body.files.length > 1) {
         const used = new Set([...sub.inputs, ...sub.files ?? []].map((i) => i.tmpPath))
@@ -188,6 +217,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
       // a stored task's uploads were moved into tasks/in; a refused one's are removed here
       for (const f of body.files) rmSync(f.path, { force: true })
       throw isDiskFull(e) ? diskFull() : e
+    } finally {
+      pass?.release()
     }
   }
 

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SHA256 } from './tree.js'
 
@@ -64,16 +65,29 @@ export interface BlobStore {
   close (): void
 }
 
-/** The SHA-256 of a file, read as a stream. */
-export function hashFile (path: string): Promise<{ sha256: string, size: number }> {
-  return new Promise((resolve, reject) => {
+const CHUNK = 1 << 20
+
+/**
+ * The SHA-256 of a file, read in chunks of at most 1 MiB, through one buffer no larger than the
+ * file: a stream would take a new 1 MiB buffer for every read, and a busy node that hashes many
+ * small outputs would spend its time collecting them.
+ */
+export async function hashFile (path: string): Promise<{ sha256: string, size: number }> {
+  const f = await open(path, 'r')
+  try {
     const h = createHash('sha256')
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, (await f.stat()).size + 1)))
     let size = 0
-    createReadStream(path, { highWaterMark: 1 << 20 })
-      .on('data', (c) => { h.update(c); size += c.length })
-      .on('error', reject)
-      .on('end', () => resolve({ sha256: h.digest('hex'), size }))
-  })
+    for (;;) {
+      const n = (await f.read(buf, 0, buf.length, null)).bytesRead
+      h.update(buf.subarray(0, n))
+      size += n
+      // a short read of a regular file is its end
+      if (n < buf.length) return { sha256: h.digest('hex'), size }
+    }
+  } finally {
+    await f.close()
+  }
 }
 
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code ?? ''
@@ -197,8 +211,19 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     const had = q.get.get(sha) as number | undefined
     q.put.run(sha, size, Date.now())
     if (had === undefined) bytes += size
+    if (bytes <= config.maxBytes) return
     const gone = evict()
     if (gone) log(`store: removed ${gone} least recently used blob(s) to stay within ${config.maxBytes} bytes (--cache-size)`)
+  }
+
+  /** the folders blobs go in (`ab/`), made once */
+  const made = new Set<string>()
+  const folderFor = (sha: string) => {
+    const dir = join(root, sha.slice(0, 2))
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true })
+      made.add(dir)
+    }
   }
 
   return {
@@ -224,7 +249,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       if (closed || size > config.maxBytes) return
       const to = pathOf(sha)
       if (q.get.get(sha) !== undefined && existsSync(to)) { touch(sha); return }
-      mkdirSync(join(root, sha.slice(0, 2)), { recursive: true })
+      folderFor(sha)
       try {
         linkOrCopy(path, to)
       } catch (e) {
@@ -241,7 +266,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
         touch(sha)
         return false
       }
-      mkdirSync(join(root, sha.slice(0, 2)), { recursive: true })
+      folderFor(sha)
       chmodSync(tmp, 0o444)
       renameSync(tmp, to)
       try {

@@ -33,7 +33,7 @@ export function createMeta (
       serverName: config.serverName,
       services: offered.join(','),
       unavailable: Object.fromEntries(deps.services.filter((s) => !s.available).map((s) => [s.name, s.reason])),
-      tasks: deps.store.list().length,
+      tasks: deps.store.count(),
       timeout: config.timeoutSec,
       uptime: formatUptime((Date.now() - config.started) / 1000),
       version: `rrcloud ${VERSION}`,

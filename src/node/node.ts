@@ -48,8 +48,10 @@ export interface NodeConfig {
   maxField?: number
   /** HTTP timeouts, ms: a connection with no data either way for `idle` is closed (default 120 s) */
   timeouts?: Partial<HttpTimeouts>
-  /** tasks that may wait for a slot before new ones get 503 (default 1000) */
+  /** tasks that may wait for a slot before new ones wait for a place or get 503 (default 1000) */
   maxQueue?: number
+  /** how long a new task waits for a place in a full queue before it gets 503, ms (default 2000; 0: at once) */
+  queueWaitMs?: number
   /** CPU niceness of the tools, 0 to 19 (default 0 here; `rrcloud node` gives 10) */
   nice?: number
   /** extra folders of service descriptors, after the built-in one */
@@ -213,19 +215,27 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
     { dataDir: config.dataDir, retentionHours, token: config.token, allow, maxBytes: Math.min(blobs.limit, config.maxUpload ?? 2 ** 30), peers: config.peers },
     { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }), queue: nodeFarm.queue, services: () => services },
   )
+  // the load average, read at most once a second: stats go out on every change of the counts
+  let load = { at: 0, value: 0 }
+  const loadNow = () => {
+    const now = Date.now()
+    if (now - load.at >= 1000) load = { at: now, value: loadavg()[0] }
+    return load.value
+  }
   const timeouts = { ...HTTP_TIMEOUTS, ...config.timeouts }
   const keepaliveMs = Math.min(15_000, timeouts.idle / 3)
   const hub = createEventHub({ nodeId }, {
     runner, printers, printerStatus: farmPrinters,
     stats: () => {
       const { running, free, queue } = counts()
-      return { load: Math.round(loadavg()[0] / cores * 100) / 100, cpuLoad: Math.round(loadavg()[0] * 100) / 100, cores, slots, free, running, queue }
+      const load = loadNow()
+      return { load: Math.round(load / cores * 100) / 100, cpuLoad: Math.round(load * 100) / 100, cores, slots, free, running, queue }
     },
   })
   const app = createApp(
     {
       dataDir: config.dataDir, allow, origins, token: config.token,
-      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs,
+      maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs, queueWaitMs: config.queueWaitMs,
     },
     {
       runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,

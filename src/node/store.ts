@@ -16,6 +16,8 @@ export interface Store {
   committed (id: string): Task | undefined
   /** the tasks as the database holds them (so are `withStatus` and `endedBefore`) */
   list (): Task[]
+  /** how many tasks `list` would give, without reading them */
+  count (): number
   withStatus (...s: Status[]): Task[]
   endedBefore (t: number): Task[]
   /** the id of every task, committed or about to be */
@@ -74,6 +76,7 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
   const all = db.prepare('SELECT data FROM tasks ORDER BY ctime, rowid')
   const ended = db.prepare('SELECT data FROM tasks WHERE etime IS NOT NULL AND etime < ?')
   const idList = db.prepare('SELECT id FROM tasks').pluck()
+  const total = db.prepare('SELECT COUNT(*) FROM tasks').pluck()
   const del = db.prepare('DELETE FROM tasks WHERE id = ?')
   const probe = db.prepare('INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)')
   const row = (t: Task) => ({ id: t.id, status: t.status, ctime: t.ctime, etime: t.etime ?? null, data: JSON.stringify(t) })
@@ -180,6 +183,7 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
     get,
     committed,
     list () { sync(); return all.all().map(parse) },
+    count () { sync(); return total.get() as number },
     withStatus (...s) {
       sync()
       return db.prepare(`SELECT data FROM tasks WHERE status IN (${s.map(() => '?').join(',')}) ORDER BY ctime, rowid`).all(...s).map(parse)

@@ -15,6 +15,7 @@ import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
 import { createBlobStore, hashFile, type BlobStore } from './blobs.js'
 import { cacheable, cacheKey, ID_PLACEHOLDER } from './cache.js'
 import { autoName, digestsOf, taskFolder } from './task-folder.js'
+import { createAdmission, type Pass } from './admission.js'
 
 export interface RunnerConfig {
   dataDir: string
@@ -27,8 +28,10 @@ export interface RunnerConfig {
   /** printers attached to this node, by name; each runs one job at a time */
   printers?: Map<string, Printer>
   graceMs?: number
-  /** tasks that may wait for a slot; beyond, a new task is refused with 503 (default 1000) */
+  /** tasks that may wait for a slot; beyond, a new task waits for a place (`admission`) or is refused (default 1000) */
   maxQueue?: number
+  /** requests that may wait for a place in a full queue at once; beyond, they are refused at once (default 1024) */
+  maxWaiting?: number
   /** CPU niceness of the tools (0: as the node's) */
   nice?: number
   /** how tools run (src/executors/sandbox.ts) */
@@ -96,8 +99,13 @@ export interface Lookup {
 }
 
 export interface TaskRunner {
-  /** stores and queues a task (or completes it from the result cache); resolves once its record is committed */
-  submit (s: Submission): Promise<Task>
+  /**
+   * stores and queues a task (or completes it from the result cache); resolves once its record is
+   * committed. With a pass (`admission`), the task takes the place the pass holds.
+   */
+  submit (s: Submission, pass?: Pass): Promise<Task>
+  /** a place in the queue for a task about to be read: at once, or once one frees within `ms` (rejects with a `full` TaskError after) */
+  admission (ms: number, signal?: AbortSignal): Promise<Pass>
   /** whether a task's result is known here, and which of its files are not */
   lookup (s: Submission): Lookup
   get (id: string): Task
@@ -108,6 +116,8 @@ export interface TaskRunner {
   stats (): { slots: number; running: number; queued: number }
   /** why there is no room for one more waiting task (--max-queue), or undefined: such tasks get 503 */
   full (): string | undefined
+  /** a place in the queue now, if one is free and no request waits for one */
+  admitNow (): Pass | undefined
   /** resolves when no task is queued or running (and their records are written, their results recorded) */
   idle (): Promise<void>
   /** resolves once every change so far is committed; rejects with StoreUnwritable if it cannot be now */
@@ -316,8 +326,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   /**
    * Removes what is in the task folders, changed before `before` (ms), and belongs to none of
-   * `ids`: files are named after their task (`ID-N.ext` or folder `ID` in, `ID.ext` out, `ID`
-   * log, run folder `ID`); anything in tmp is an upload.
+   * `ids`: files are named after their task (`ID-N.ext` or folder `ID` in, `ID.ext` out and
+   * `.ID.ext` its output held until the task completes, `ID` log, run folder `ID`); anything in
+   * tmp is an upload.
    */
   function removeOrphans (before: number, ids: Set<string>): number {
     let n = 0
@@ -325,7 +336,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       let names: string[]
       try { names = readdirSync(dir) } catch { continue }
       for (const name of names) {
-        const owner = dir === dirs.tmp ? undefined : /^(\d{1,12}-\d{6})(?=$|[.-])/.exec(name)?.[1]
+        const owner = dir === dirs.tmp ? undefined : /^\.?(\d{1,12}-\d{6})(?=$|[.-])/.exec(name)?.[1]
         if (owner && ids.has(owner)) continue
         try {
           const p = join(dir, name)
@@ -350,12 +361,18 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   /** ids chosen but not yet stored */
   const reserved = new Set<string>()
   const maxQueue = config.maxQueue ?? 1000
+  const fullReason = () => `full: ${queue.size} tasks wait for ${config.slots} slot(s) here (--max-queue ${maxQueue}); try another node`
+  const admission = createAdmission({ maxWaiting: config.maxWaiting ?? 1024 }, { free: () => maxQueue - queue.size - reserved.size, why: fullReason })
+  // a task that starts leaves a place in the queue
+  queue.on('active', admission.wake)
 
   const runner: TaskRunner = {
-    async submit (sub) {
+    async submit (sub, pass) {
       const s = services.get(sub.service)
       if (!s) throw new TaskError('invalid', `unknown service ${sub.service}`, { services: [...services.keys()] })
       const printer = s.kind === 'printer' ? choosePrinter(sub.printer) : undefined
+      // the place held for this task is its own from here (reserved below, in this same turn)
+      if (!printer) admission.take(pass)
       const full = printer ? undefined : runner.full()
       if (full) throw new TaskError('full', full)
       const unwritable = store.failure()
@@ -372,6 +389,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       const plan = ex.plan(id, names.map((name, n) => ({ host: paths[n], name, ...(sub.inputs[n].prearg ? { prearg: sub.inputs[n].prearg } : {}) })))
       const refuse = async (e: unknown): Promise<never> => {
         reserved.delete(id)
+        admission.wake()
         await folder.remove()
         throw e
       }
@@ -428,10 +446,14 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       statsChanged()
       if (cached) {
         blobs.hit(key!)
+        admission.wake()
         return task
       }
       log(`task ${id} queued ${s.name} from ${sub.client}`)
       enqueue(task)
+      // only now is its place in the CPU queue taken (or given back, for a print): not before, or
+      // the place would be given to a waiting request twice
+      admission.wake()
       return task
     },
     lookup (sub) {
@@ -474,9 +496,9 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       return set(id, { status: 'busy' })
     },
     stats: () => ({ slots: config.slots, running: running.size - printing(), queued: queue.size }),
-    full: () => queue.size + reserved.size >= maxQueue
-      ? `full: ${queue.size} tasks wait for ${config.slots} slot(s) here (--max-queue ${maxQueue}); try another node`
-      : undefined,
+    full: () => queue.size + reserved.size + admission.held() >= maxQueue ? fullReason() : undefined,
+    admission: (ms, signal) => admission.wait(ms, signal),
+    admitNow: () => admission.now(),
     idle: async () => {
       await Promise.all([queue, ...printQueues.values()].map((q) => q.onIdle()))
       // the last ends committed: their results are being recorded by then
@@ -507,6 +529,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       if (closing) return
       closing = true
       clearInterval(sweeper)
+      admission.close()
       for (const q of [queue, ...printQueues.values()]) { q.pause(); q.clear() }
       const waits = [...running.values()].map((h) => { h.cancel(); return h.done })
       await Promise.all(waits)

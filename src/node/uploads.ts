@@ -27,8 +27,8 @@ export interface UploadLimits {
 }
 
 export interface ReadOptions {
-  /** called as the first file of a form starts, with the text fields sent before it; throws to refuse */
-  beforeFiles?: (fields: Record<string, string>) => void
+  /** called as the first file of a form starts, with the text fields sent before it; throws (or rejects) to refuse; the file waits for it */
+  beforeFiles?: (fields: Record<string, string>) => void | Promise<void>
   /** one line about an upload the client cut off */
   log?: (line: string) => void
 }
@@ -63,10 +63,14 @@ interface Upload {
   /** files being written or written, until kept or removed */
   paths: Set<string>
   outs: Set<WriteStream>
-  beforeFiles?: (fields: Record<string, string>) => void
+  beforeFiles?: (fields: Record<string, string>) => void | Promise<void>
+  /** beforeFiles as it went: files wait for it */
+  checked?: Promise<void>
   abort (err: Error): void
 }
 const uploads = new WeakMap<IncomingMessage, Upload>()
+/** a file as multer hands it to a storage engine: its data is a stream */
+type StreamedFile = multer.File & { stream: NodeJS.ReadableStream & { destroyed: boolean } }
 
 const lastValues = (body: Record<string, unknown> | undefined) =>
   Object.fromEntries(Object.entries(body ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[v.length - 1]) : String(v)]))
@@ -81,8 +85,7 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
   mkdirSync(dir, { recursive: true })
   return {
     _handleFile (req, f, cb) {
-      // the file as multer hands it to a storage engine: its data is a stream
-      const file = f as multer.File & { stream: NodeJS.ReadableStream & { destroyed: boolean } }
+      const file = f as StreamedFile
       const up = uploads.get(req)!
       const refuse = (err: Error) => { file.stream.resume(); cb(err) }
       if (up.error) return refuse(up.error)
@@ -90,40 +93,51 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
       if (!up.started) {
         up.started = true
         try {
-          up.beforeFiles?.(lastValues((req as { body?: Record<string, unknown> }).body))
+          const check = up.beforeFiles?.(lastValues((req as { body?: Record<string, unknown> }).body))
+          if (check) up.checked = check
         } catch (e) {
           up.abort(e as Error)
           return refuse(e as Error)
         }
       }
-      const filename = randomBytes(12).toString('hex')
-      const path = join(dir, filename)
-      const out = createWriteStream(path, { highWaterMark: 1 << 20 })
-      up.paths.add(path)
-      up.outs.add(out)
-      // known before the file is complete, so that a refused request's partial file is removed
-      file.path = path
-      // hashed as it comes: the content store names it by digest without reading it again
-      const hash = createHash('sha256')
-      file.stream.on('data', (chunk: Buffer) => {
-        up.fileBytes += chunk.length
-        if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
-        else hash.update(chunk)
-      })
-      pipeline(file.stream, out, (err) => {
-        up.outs.delete(out)
-        if (err && diskFullCode(err)) up.abort(diskFull())
-        if (!err && !up.error) {
-          return cb(null, { destination: dir, filename, path, size: out.bytesWritten, sha256: hash.digest('hex') } as Partial<multer.File> as multer.File)
-        }
-        up.paths.delete(path)
-        rm(path, { force: true }, () => cb(up.error ?? err!))
-      })
+      if (up.checked) {
+        // the file's data waits, unread, until the check is done
+        up.checked.then(() => store(req, file, up, cb), (e: Error) => { up.abort(e); refuse(e) })
+        return
+      }
+      store(req, file, up, cb)
     },
     _removeFile (req, file, cb) {
       uploads.get(req)?.paths.delete(file.path)
       rm(file.path, { force: true }, (err) => cb(err as Error))
     },
+  }
+
+  function store (req: IncomingMessage, file: StreamedFile, up: Upload, cb: (error?: Error | null, info?: multer.File) => void) {
+    if (up.error) { file.stream.resume(); return cb(up.error) }
+    const filename = randomBytes(12).toString('hex')
+    const path = join(dir, filename)
+    const out = createWriteStream(path, { highWaterMark: 1 << 20 })
+    up.paths.add(path)
+    up.outs.add(out)
+    // known before the file is complete, so that a refused request's partial file is removed
+    file.path = path
+    // hashed as it comes: the content store names it by digest without reading it again
+    const hash = createHash('sha256')
+    file.stream.on('data', (chunk: Buffer) => {
+      up.fileBytes += chunk.length
+      if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
+      else hash.update(chunk)
+    })
+    pipeline(file.stream, out, (err) => {
+      up.outs.delete(out)
+      if (err && diskFullCode(err)) up.abort(diskFull())
+      if (!err && !up.error) {
+        return cb(null, { destination: dir, filename, path, size: out.bytesWritten, sha256: hash.digest('hex') } as Partial<multer.File> as multer.File)
+      }
+      up.paths.delete(path)
+      rm(path, { force: true }, () => cb(up.error ?? err!))
+    })
   }
 }
 

@@ -55,3 +55,50 @@ test('beyond --max-queue a task gets 503 with the reason; accepted tasks stay; t
     await fetch(`${base(full)}/api/v1/tasks/${running.body.id}`, { method: 'DELETE' })
   }
 })
+
+test('a task that finds the queue full waits, unread, for a place: taken once one frees within --queue-wait, else 503 on a connection kept open', async () => {
+  const node = await testNode({ slots: 1, maxQueue: 1, queueWaitMs: 8000 })
+  try {
+    const running = await post(base(node), { service: 'slow' }, [['fileIn0', '1\n', 'a.txt']])
+    const waiting = await post(base(node), { service: 'slow' }, [['fileIn0', '0.1\n', 'b.txt']])
+    assert.deepEqual([running.status, waiting.status], [201, 201])
+    const t0 = Date.now()
+    // the first ends within a second or two, the second starts, and its place in the queue goes to this one
+    const third = await post(base(node), { service: 'slow' }, [['fileIn0', '0.1\n', 'c.txt']])
+    assert.equal(third.status, 201, JSON.stringify(third.body))
+    assert.ok(Date.now() - t0 > 300, 'it waited for a place')
+    assert.equal((await getJson(`${base(node)}/api/v1/tasks/${running.body.id}`)).status, 'complete')
+  } finally {
+    await node.stop()
+  }
+
+  const impatient = await testNode({ slots: 1, maxQueue: 1, queueWaitMs: 300 })
+  try {
+    await post(base(impatient), { service: 'slow' }, [['fileIn0', '30\n', 'a.txt']])
+    await post(base(impatient), { service: 'slow' }, [['fileIn0', '30\n', 'b.txt']])
+    const t0 = Date.now()
+    const r = await fetch(`${base(impatient)}/api/v1/tasks`, { method: 'POST', body: (() => { const f = new FormData(); f.append('service', 'slow'); f.append('fileIn0', new Blob(['1\n']), 'c.txt'); return f })() })
+    assert.equal(r.status, 503)
+    assert.ok(Date.now() - t0 >= 250, 'refused after the wait')
+    assert.notEqual(r.headers.get('connection'), 'close', 'a small body is dropped and the connection kept')
+    assert.match(((await r.json()) as { error: string }).error, /^full: /)
+    assert.equal(impatient.runner.list().length, 2, 'nothing was added')
+  } finally {
+    await impatient.stop()
+  }
+})
+
+test('under a sustained load a full queue refuses no one who gets a place: every waiting request is taken as places free', async () => {
+  const node = await testNode({ slots: 1, maxQueue: 2, queueWaitMs: 20_000 })
+  try {
+    const statuses: number[] = []
+    await Promise.all(Array.from({ length: 8 }, async (_, c) => {
+      for (let i = 0; i < 4; i++) statuses.push((await post(base(node), { service: 'echo' }, [['fileIn0', `client ${c} task ${i}\n`, 'a.txt']])).status)
+    }))
+    assert.deepEqual([...new Set(statuses)], [201], `statuses: ${statuses.join(' ')}`)
+    await node.runner.idle()
+    assert.equal(node.runner.list().filter((t) => t.status === 'complete').length, 32)
+  } finally {
+    await node.stop()
+  }
+})

@@ -17,8 +17,11 @@ test('after a crash every task is still listed: the running one failed with a re
     const busy = (await post(first.url, { service: 'slow' }, [['fileIn0', '30', 'w.txt']])).body.id
     const queued = [(await post(first.url, { service: 'echo' }, [['fileIn0', 'one', 'a.txt']])).body.id,
       (await post(first.url, { service: 'echo' }, [['fileIn0', 'two', 'b.txt']])).body.id]
-    await until(async () => (await getJson(`${first.url}/api/v1/tasks/${busy}`)).status === 'busy', 5000, 'busy')
-    const pid = (await getJson(`${first.url}/api/v1/tasks/${busy}`)).pid
+    // busy from the moment its slot is given; its pid once the spawn helper has made its folder and started it
+    const pid = await until(async () => {
+      const t = await getJson(`${first.url}/api/v1/tasks/${busy}`)
+      return t.status === 'busy' && t.pid !== undefined ? t.pid as number : undefined
+    }, 5000, 'busy with a pid')
     first.proc.kill('SIGKILL')
     await once(first.proc, 'exit')
     assert.doesNotThrow(() => process.kill(pid, 0), 'the tool outlives its node')
@@ -50,8 +53,10 @@ test('Ctrl-C stops the node cleanly: the running task is cancelled and recorded,
     const n = await startCli(dataDir)
     const busy = (await post(n.url, { service: 'slow' }, [['fileIn0', '30', 'w.txt']])).body.id
     const queued = (await post(n.url, { service: 'echo' }, [['fileIn0', 'later', 'l.txt']])).body.id
-    await until(async () => (await getJson(`${n.url}/api/v1/tasks/${busy}`)).status === 'busy', 5000, 'busy')
-    const pid = (await getJson(`${n.url}/api/v1/tasks/${busy}`)).pid
+    const pid = await until(async () => {
+      const t = await getJson(`${n.url}/api/v1/tasks/${busy}`)
+      return t.status === 'busy' && t.pid !== undefined ? t.pid as number : undefined
+    }, 5000, 'busy with a pid')
     n.proc.kill('SIGINT')
     const [code] = await once(n.proc, 'exit')
     assert.equal(code, 0)
