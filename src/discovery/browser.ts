@@ -124,8 +124,9 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
     // as many as fit in an Ethernet frame; the rest answer)
     let room = KNOWN_ANSWERS_BYTES
     const known = this.cache.knownAnswers(now).sort((a, b) => b.ttl - a.ttl)
-      // a PTR: its name compressed (2), type, class, TTL and length (10), the instance's name
-      .filter(({ fqdn }) => (room -= 14 + Buffer.byteLength(fqdn)) >= 0)
+      // a PTR as the codec writes it: the service type's name (21), type, class, TTL and length
+      // (10), the instance's name (its labels' lengths and a root byte beside its text)
+      .filter(({ fqdn }) => (room -= 33 + Buffer.byteLength(fqdn)) >= 0)
       .map(({ fqdn, ttl }) => ({ name: SERVICE_TYPE, type: 'PTR' as const, ttl, data: fqdn }))
     this.mdns.send({ type: 'query', questions: [{ name: SERVICE_TYPE, type: 'PTR' }], answers: known })
       .catch((e: Error) => this.log(`mdns: query not sent: ${e.message}`))
