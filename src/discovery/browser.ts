@@ -45,6 +45,8 @@ export interface Browser extends EventEmitter<BrowserEvents> {
 }
 
 const TICK_MS = 250
+/** refresh queries are spread over this share of the TTL after its half: 0.4 s of 4 s, more than a tick */
+const REFRESH_SPREAD = 0.1
 const RESCAN_MAX_MS = 60_000
 
 class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
@@ -55,6 +57,8 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
   private lastQueryAt = 0
   private nextScanAt = Infinity
   private scanEveryMs = 1000
+  /** how much of a TTL past its half this browser waits before it asks (RFC 6762 §5.2 variance) */
+  private readonly late = Math.random() * REFRESH_SPREAD
   private tick?: NodeJS.Timeout
   private closing?: Promise<void>
   private readonly log: (line: string) => void
@@ -109,7 +113,7 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
       this.scanEveryMs = Math.min(this.scanEveryMs * 2, RESCAN_MAX_MS)
       this.nextScanAt = now + this.scanEveryMs
       this.query()
-    } else if (this.cache.refreshDue(now, this.lastQueryAt)) {
+    } else if (this.cache.refreshDue(now, this.lastQueryAt, this.late)) {
       this.query()
     }
   }

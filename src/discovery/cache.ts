@@ -131,13 +131,15 @@ export class PeerCache {
 
   /**
    * RFC 6762 §5.2 cache maintenance: true when a record of a shown peer has lived half its TTL
-   * without being refreshed, and we have not asked for a while (a fifth of that TTL).
+   * (and `late` of it more: each browser draws its own, so that the browsers of a LAN, which hold
+   * the same records, do not all ask at once) without being refreshed, and we have not asked, nor
+   * heard anyone ask, for a while (a fifth of that TTL).
    */
-  refreshDue (now: number, lastQueryAt: number): boolean {
+  refreshDue (now: number, lastQueryAt: number, late = 0): boolean {
     for (const e of this.entries.values()) {
       if (!e.shown) continue
       for (const h of [e.ptr, e.srv, e.txt]) {
-        if (h && now >= h.exp - h.ttlMs / 2 && now - lastQueryAt >= Math.max(250, h.ttlMs / 5)) return true
+        if (h && now >= h.exp - h.ttlMs * (0.5 - late) && now - lastQueryAt >= Math.max(250, h.ttlMs / 5)) return true
       }
     }
     return false

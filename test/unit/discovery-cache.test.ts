@@ -95,6 +95,11 @@ test('refresh is due at half the TTL, then at most every fifth of it', () => {
   assert.equal(c.refreshDue(2800, 2000), true)
   c.apply(answer('a'), '10.77.0.2', 2800)
   assert.equal(c.refreshDue(3000, 2000), false, 'answers reset the clock')
+  // a browser that draws 0.1 asks 0.4 s (a tenth of the TTL) past the half
+  const d = new PeerCache()
+  d.apply(answer('a'), '10.77.0.2', 0)
+  assert.equal(d.refreshDue(2300, 0, 0.1), false)
+  assert.equal(d.refreshDue(2400, 0, 0.1), true)
 })
 
 test('addresses: the answering address first, then IPv4, then IPv6; the source when no A is known', () => {
