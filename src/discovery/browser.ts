@@ -13,8 +13,11 @@ import { eqName, SERVICE_TYPE } from './names.js'
 import { PeerCache, type Peer } from './cache.js'
 
 const debugLog = debug('rrcloud:discovery')
-/** bytes of known answers in one query, so that it fits in one Ethernet frame */
-const KNOWN_ANSWERS_BYTES = 1200
+/**
+ * bytes of known answers in one query: RFC 6762 §17 allows 9,000 bytes in all (IP fragments a
+ * packet beyond the link's MTU); a query that lists fewer has the rest of the LAN answer it
+ */
+const KNOWN_ANSWERS_BYTES = 8000
 
 export interface BrowserConfig {
   /** interface name or IPv4 address to browse on (default: all) */
@@ -124,8 +127,8 @@ class PeerBrowser extends EventEmitter<BrowserEvents> implements Browser {
 
   query (): void {
     const now = this.lastQueryAt = Date.now()
-    // RFC 6762 §7.1: the peers heard lately are listed, and do not answer again (one packet: at most
-    // as many as fit in an Ethernet frame; the rest answer)
+    // RFC 6762 §7.1: the peers heard lately are listed, and do not answer again (in one packet: as
+    // many as fit in KNOWN_ANSWERS_BYTES; the rest answer)
     let room = KNOWN_ANSWERS_BYTES
     const known = this.cache.knownAnswers(now).sort((a, b) => b.ttl - a.ttl)
       // a PTR as the codec writes it: the service type's name (21), type, class, TTL and length
