@@ -2,14 +2,13 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import type { Browser } from 'playwright-core'
 import { testNode, until, waitTask, type TestNode } from '../helpers/node.js'
+import { launchChromium, noChromium } from '../helpers/chromium.js'
 
 // Real Chromium (Debian's `chromium`), pages served by a local server under two names that the
 // browser maps to 127.0.0.1: evil.example stands for any web site, printer.local for a LAN page.
-const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package to run the browser tests`
+const skip = noChromium
 
 let node: TestNode
 let pages: Server
@@ -34,15 +33,8 @@ before(async () => {
   }).listen(0, '127.0.0.1')
   await once(pages, 'listening')
   pagePort = (pages.address() as { port: number }).port
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
-      // every other name fails: nothing the browser asks for leaves the machine
-      '--host-resolver-rules=MAP evil.example 127.0.0.1, MAP printer.local 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-    timeout: 60000,
-  })
+  // every other name fails: nothing the browser asks for leaves the machine
+  browser = await launchChromium('MAP evil.example 127.0.0.1, MAP printer.local 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1')
 })
 
 after(async () => {

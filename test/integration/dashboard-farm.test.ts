@@ -5,14 +5,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
+import { launchChromium, noChromium } from '../helpers/chromium.js'
 import { getJson, root, testNode, until, type TestNode } from '../helpers/node.js'
 import { startSimPty, type SimPty } from '../helpers/pty.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package to run the browser tests`
+const skip = noChromium
 
 let node: TestNode
 let sim: SimPty
@@ -30,13 +29,7 @@ before(async () => {
   })
   await until(async () => (await getJson(`${node.url}/api/v1/printers`))[0]?.connection === 'idle', 10000, 'the printer to connect')
   if (skip) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-    timeout: 60000,
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {

@@ -3,17 +3,17 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
+import { launchChromium, noChromium } from '../helpers/chromium.js'
 import { fixtures, getJson, post, root, testNode, until, waitTask, type TestNode } from '../helpers/node.js'
 import { startSimPty, type SimPty } from '../helpers/pty.js'
 import { printedCommands } from '../helpers/sliced.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package to run the browser tests`
+const skip = noChromium
 
 let node: TestNode
 let sim: SimPty
@@ -35,13 +35,7 @@ before(async () => {
     printerOptions: { settleMs: 50, temperatureIntervalMs: 200, safeTimeoutMs: 1000, reconnectMs: 100 },
   })
   if (skip) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-    timeout: 60000,
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {
