@@ -51,9 +51,8 @@ export function createNodeAdvertising (
   const update = () => {
     if (!advertiser) return
     const r = current()
-    if (announcedLoad !== undefined && Math.abs(r.load - announcedLoad) < LOAD_STEP) advertiser.update({ ...r, load: announcedLoad })
-    else advertiser.update(r)
     if (announcedLoad === undefined || Math.abs(r.load - announcedLoad) >= LOAD_STEP) announcedLoad = r.load
+    advertiser.update({ ...r, load: announcedLoad })
   }
   let closed: Promise<void> | undefined
   return {
