@@ -176,3 +176,15 @@ export async function queuePrint (ctx: ClientContext, file: string, where: { gro
 }
 
 export const jobTarget = (j: FarmJob) => j.group !== undefined ? `group ${j.group}` : `printer ${j.printer}`
+
+/**
+ * Holds (`pause`) or lets go (`resume`) the farm queue of every node, of one group or all; the
+ * nodes' answers and a line for each, as `rrcloud queue pause|resume` prints them.
+ */
+export async function holdQueues (ctx: ClientContext, action: 'pause' | 'resume', group: string | undefined, say: (line: string) => void) {
+  const { answers, failed } = await everyFarmNode(ctx, (api) => api[action](group))
+  for (const e of failed) process.stderr.write(`rrcloud: ${e.message}\n`)
+  const out = answers.map(({ value }) => value)
+  for (const r of out) say(`${r.node}: ${r.paused.length ? `paused: ${r.paused.map((g) => g === '*' ? 'all jobs' : `group ${g}`).join(', ')}` : 'not paused'}`)
+  return out
+}

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path'
 import { inflateSync } from 'node:zlib'
 import { scanProject, type Project } from '../../src/client/deps/index.js'
 import { sameMesh } from '../helpers/stl.js'
+import { inDir } from '../helpers/dir.js'
 
 const FIX = resolve('test/fixtures/projects')
 const JSCAD = resolve('node_modules/@jscad/cli/cli.js')
@@ -34,16 +35,6 @@ function copy (p: Project, without?: string): string {
 function run (exe: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(exe, args, { cwd, env: { PATH: process.env.PATH, HOME: tmp, ...env }, encoding: 'utf8', timeout: 60_000 })
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
-}
-
-function inDir<T> (dir: string, fn: () => T): T {
-  const was = process.cwd()
-  process.chdir(dir)
-  try {
-    return fn()
-  } finally {
-    process.chdir(was)
-  }
 }
 
 /** A PNG's header and pixels, without the chunks that carry the render's date. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { scanProject, LIMITS, type Project } from '../../src/client/deps/index.js'
 import { ClientError } from '../../src/client/errors.js'
+import { inDir } from '../helpers/dir.js'
 
 const FIX = resolve('test/fixtures/projects')
 const tmp = mkdtempSync(join(tmpdir(), 'rrcloud-deps-'))
@@ -24,17 +25,6 @@ function tree (files: Record<string, string>): string {
 const rels = (p: Project) => p.files.map((f) => f.rel)
 const scad = (main: string, opts: { env?: NodeJS.ProcessEnv; with?: string[]; home?: string } = {}) =>
   scanProject('openscad', [{ path: main }], { env: {}, home: NOHOME, ...opts })
-/** Runs fn with the current directory at dir (povray resolves from there). */
-function inDir<T> (dir: string, fn: () => T): T {
-  const was = process.cwd()
-  process.chdir(dir)
-  try {
-    return fn()
-  } finally {
-    process.chdir(was)
-  }
-}
-
 test('openscad fixture: use, include, imports, surface data and a library folder, each in its place', () => {
   const p = scad(join(FIX, 'openscad/part/main.scad'), { env: { OPENSCADPATH: join(FIX, 'openscad/libs') } })
   assert.deepEqual(p.mains, [{ path: join(FIX, 'openscad/part/main.scad'), rel: 'part/main.scad' }])

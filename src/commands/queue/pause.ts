@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { ClientCommand } from '../../client/command.js'
-import { everyFarmNode } from '../../client/farm.js'
+import { holdQueues } from '../../client/farm.js'
 
 export default class QueuePause extends ClientCommand {
   static summary = 'Hold the jobs of the farm queue (of one group) on every node: nothing new starts until resume; prints running go on.'
@@ -10,10 +10,6 @@ export default class QueuePause extends ClientCommand {
 
   async run (): Promise<Array<{ node: string, paused: string[] }>> {
     const { flags } = await this.parse(QueuePause)
-    const { answers, failed } = await everyFarmNode(this.client(flags), (api) => api.pause(flags.group))
-    for (const e of failed) process.stderr.write(`rrcloud: ${e.message}\n`)
-    const out = answers.map(({ value }) => value)
-    for (const r of out) this.log(`${r.node}: ${r.paused.length ? `paused: ${r.paused.map((g) => g === '*' ? 'all jobs' : `group ${g}`).join(', ')}` : 'not paused'}`)
-    return out
+    return await holdQueues(this.client(flags), 'pause', flags.group, (line) => this.log(line))
   }
 }

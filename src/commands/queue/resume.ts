@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { ClientCommand } from '../../client/command.js'
-import { everyFarmNode } from '../../client/farm.js'
+import { holdQueues } from '../../client/farm.js'
 
 export default class QueueResume extends ClientCommand {
   static summary = 'Let the jobs of the farm queue (of one group) start again on every node.'
@@ -10,10 +10,6 @@ export default class QueueResume extends ClientCommand {
 
   async run (): Promise<Array<{ node: string, paused: string[] }>> {
     const { flags } = await this.parse(QueueResume)
-    const { answers, failed } = await everyFarmNode(this.client(flags), (api) => api.resume(flags.group))
-    for (const e of failed) process.stderr.write(`rrcloud: ${e.message}\n`)
-    const out = answers.map(({ value }) => value)
-    for (const r of out) this.log(`${r.node}: ${r.paused.length ? `paused: ${r.paused.map((g) => g === '*' ? 'all jobs' : `group ${g}`).join(', ')}` : 'not paused'}`)
-    return out
+    return await holdQueues(this.client(flags), 'resume', flags.group, (line) => this.log(line))
   }
 }
