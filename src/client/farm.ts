@@ -11,6 +11,7 @@ import { fetchText, postForm, type OnProgress } from './http.js'
 import { everyNode } from './lookup.js'
 import { rank } from '../scheduler/rank.js'
 import { VERSION } from '../version.js'
+import type { JobView } from '../farm/views.js'
 
 const log = debugLog('rrcloud:farm')
 
@@ -30,22 +31,8 @@ export interface FarmPrinter {
   error?: string
 }
 
-export interface JobCopy { n: number; status: string; node?: string; printer?: string; task?: string; error?: string }
-
 /** A job as a node's GET /api/v1/queue lists it. */
-export interface FarmJob {
-  id: string
-  name: string
-  size: number
-  group?: string
-  printer?: string
-  ctime: number
-  node: string
-  position: number
-  paused: boolean
-  counts: Record<'queued' | 'starting' | 'printing' | 'complete' | 'failed' | 'cancelled', number>
-  copies: JobCopy[]
-}
+export type FarmJob = JobView
 
 /** The farm calls of one node's JSON API. */
 export function farmApi (server: Server, token?: string) {

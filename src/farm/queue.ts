@@ -20,46 +20,10 @@ import { TaskError } from '../node/errors.js'
 import type { FarmDb } from './db.js'
 import type { FarmPrinters } from './printers.js'
 import { Refused, type RemoteFarm } from './remote.js'
+import type { Copy, CopyStatus, Job, JobView } from './views.js'
 
-export type CopyStatus = 'queued' | 'starting' | 'printing' | 'complete' | 'failed' | 'cancelled'
+export type { Copy, CopyStatus, Job, JobView } from './views.js'
 const ENDED = new Set<CopyStatus>(['complete', 'failed', 'cancelled'])
-
-export interface Copy {
-  n: number
-  status: CopyStatus
-  /** where it went: the node (name, id, URL) and printer, the claim and the task there */
-  node?: string
-  nodeId?: string
-  url?: string
-  printer?: string
-  claim?: string
-  task?: string
-  error?: string
-  started?: number
-  ended?: number
-}
-
-export interface Job {
-  id: string
-  /** the file's name as given */
-  name: string
-  /** the G-code, relative to the data folder (removed once every copy has ended) */
-  file: string
-  size: number
-  group?: string
-  printer?: string
-  ctime: number
-  client: string
-  copies: Copy[]
-}
-
-/** A job as GET /api/v1/queue shows it. */
-export interface JobView extends Omit<Job, 'file'> {
-  node: string
-  position: number
-  paused: boolean
-  counts: Record<CopyStatus, number>
-}
 
 /** A printer of another node, as its mDNS record shows it. */
 export interface RemotePrinter { name: string; state: string; groups?: string[] }

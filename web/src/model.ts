@@ -1,6 +1,8 @@
 // What the page knows of the LAN: one Source per node (this one and the peers it announces), each
 // fed by that node's events stream (GET /api/v1/events) and, for tasks, its task list.
 import { getJson, type Target } from './net.js'
+import type { CopyStatus, JobView } from '../../src/farm/views.js'
+export type { CopyStatus, JobView }
 
 export interface TaskView {
   id: string
@@ -76,21 +78,6 @@ export interface NodeInfo {
   tokenRequired: boolean
   /** the printers as the node's record or meta lists them (state: the farm's) */
   printers: Array<{ name: string, state: string, groups?: string[] }>
-}
-
-export type CopyStatus = 'queued' | 'starting' | 'printing' | 'complete' | 'failed' | 'cancelled'
-/** A job of a node's farm queue, as GET /api/v1/queue shows it. */
-export interface JobView {
-  id: string
-  name: string
-  group?: string
-  printer?: string
-  ctime: number
-  node: string
-  position: number
-  paused: boolean
-  counts: Record<CopyStatus, number>
-  copies: Array<{ n: number, status: CopyStatus, node?: string, printer?: string, task?: string, error?: string }>
 }
 
 export const FINAL = new Set(['complete', 'failed', 'cancelled'])
