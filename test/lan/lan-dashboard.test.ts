@@ -4,16 +4,15 @@
 // (desktop and phone) go to docs/screenshots/.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { netnsSkip, type LanHost } from '../helpers/netns.js'
 import { startSimPty } from '../helpers/pty.js'
 import { createNodeLan, root, until } from '../helpers/lan.js'
+import { CHROMIUM, launchChromium, noChromium } from '../helpers/chromium.js'
 
 const skip = netnsSkip('multi-host tests run in network namespaces')
-const CHROMIUM = '/usr/bin/chromium'
-const noBrowser = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package`
 const SHOTS = join(root, 'docs', 'screenshots')
 
 /**
@@ -29,13 +28,7 @@ for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => child.kill(
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
 `)
   chmodSync(wrapper, 0o755)
-  const { chromium } = await import('playwright-core')
-  return chromium.launch({
-    executablePath: wrapper,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 10.77.0.*'],
-    timeout: 60000,
-  })
+  return await launchChromium('MAP * ~NOTFOUND, EXCLUDE 10.77.0.*', wrapper)
 }
 
 /** A print of about half a minute: heat, then many moves. */
@@ -45,7 +38,7 @@ function gcode (): string {
   return lines.join('\n') + '\n'
 }
 
-test('the page on one node lists the LAN\'s three nodes, the printer of another and its print; a node killed leaves the page within 6 s', { skip: skip() || noBrowser, timeout: 180_000 }, async (t) => {
+test('the page on one node lists the LAN\'s three nodes, the printer of another and its print; a node killed leaves the page within 6 s', { skip: skip() || noChromium, timeout: 180_000 }, async (t) => {
   const sim = await startSimPty(['--heat-ms', '2000', '--delay-ms', '10'])
   const nl = await createNodeLan(3, 1)
   let browser: Browser | undefined
