@@ -7,14 +7,17 @@
 //   listing  `rrcloud peers --json` run `--listing` times in the client namespace: nodes listed, wall time
 //   traffic  mDNS (UDP 5353) seen by a socket joined to 224.0.0.251 in the client namespace over
 //            `--window` seconds: the nodes idle, then with `--loaded` of them getting a one-second
-//            `nap` task every ~1.2 s (free/queue change all the time); per source, queries vs
-//            answers vs unsolicited responses, sizes
+//            `nap` task every ~1.2 s (free/queue change all the time), then the same with one live
+//            view of the LAN (an events stream of n1 subscribed to peers, as its dashboard is), then
+//            that view with the nodes idle; per source, queries vs answers vs unsolicited
+//            responses, sizes
 //   spread   `--tasks` one-second `nap` tasks submitted at once by one process through
 //            src/client/lan.ts (as submitThroughLan of test/helpers/lan.ts, each task with an input
 //            of its own so that no result comes from a node's cache), `--trials` times
 //   avahi    then on a LAN of its own: `--avahi` avahi-daemons each publishing one static
 //            `_rrcloud._tcp` service (the TXT a node published), no rrcloud process; the same
-//            window, first with the daemons alone, then with `avahi-browse -r _rrcloud._tcp` on each
+//            window, first with the daemons alone, then with `avahi-browse -r _rrcloud._tcp` on one
+//            host, then on each
 // Prints a markdown report. The same file runs the workers inside the namespaces (--worker).
 import { spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
@@ -366,8 +369,13 @@ async function nodeParts (say: (s?: string) => void, summary: Record<string, unk
   try {
     say(`LAN: bridge namespace + ${NODES} node hosts + 1 client host (${nl.lan.bridgeNs.replace(/-br$/, '')}-*)`)
     const nodes = await startNodes(nl, say)
-    // every node's browser sees all the others (its own record included or not)
-    await until(async () => ((await nl.http(`${nodes[0].url}/api/v1/peers`)).body as unknown[]).length >= NODES - 1, 30_000, 'n1 to see every node', 500)
+    // the client sees every node (a one-shot look: no node is made to browse, and the windows start
+    // after the nodes' idle minute would be over anyway)
+    const ids = new Set(nodes.map((n) => n.id))
+    await until(async () => {
+      const r = await nl.rrcloud(['peers', '--json'], { timeoutMs: 20_000 })
+      try { return (JSON.parse(r.stdout) as Array<{ id: string }>).filter((p) => ids.has(p.id)).length === NODES } catch { return false }
+    }, 60_000, 'the client to see every node', 1000)
     await sleep(3000)
     const addresses = nodes.map((n) => n.host.address)
 
@@ -404,6 +412,29 @@ async function nodeParts (say: (s?: string) => void, summary: Record<string, unk
         say(`tasks accepted by the loaded nodes during the run of the loader: ${after?.sent ?? '?'} (${after?.failed ?? '?'} refused or failed); ` +
           `about ${before && after ? ((after.sent! - before.sent!) / (WINDOW_S + 2)).toFixed(1) : '?'} per second around the window`)
         summary.busy = wBusy
+
+        // one live view of the LAN: n1's events stream subscribed to peers (a dashboard open on it)
+        const view = nl.lan.spawn(nl.client, ['curl', '-sN', `${nodes[0].url}/api/v1/events?events=peer`], { cwd: root })
+        let peerEvents = 0
+        view.stdout!.on('data', (d: Buffer) => { peerEvents += (d.toString().match(/^event: peer$/gm) ?? []).length })
+        try {
+          await sleep(10_000)
+          const viewed = await startCounter(nl.lan, nl.client, WINDOW_S, nl.dir).go()
+          const wViewed: MdnsWindow = { label: `${NODES} nodes, ${LOADED} of them loaded as above, n1's events stream followed by one client (n1 browses)`, count: viewed, load: la() }
+          say()
+          describe(wViewed, [{ name: 'n1 (browsing)', addresses: addresses.slice(0, 1) }, { name: `other loaded nodes (n2–n${LOADED})`, addresses: addresses.slice(1, LOADED) }, { name: `idle nodes (n${LOADED + 1}–n${NODES})`, addresses: addresses.slice(LOADED) }], say)
+          summary.busyViewed = wViewed
+          load.kill('SIGKILL')
+          await sleep(5000)
+          const idleViewed = await startCounter(nl.lan, nl.client, WINDOW_S, nl.dir).go()
+          const wIdleViewed: MdnsWindow = { label: `${NODES} nodes, all idle, n1's events stream followed by one client (n1 browses)`, count: idleViewed, load: la() }
+          say()
+          describe(wIdleViewed, [{ name: 'n1 (browsing)', addresses: addresses.slice(0, 1) }, { name: `other nodes (n2–n${NODES})`, addresses: addresses.slice(1) }], say)
+          say(`peer events the client got from n1 over both windows and the waits: ${peerEvents}`)
+          summary.idleViewed = wIdleViewed
+        } finally {
+          view.kill('SIGKILL')
+        }
       } finally {
         load.kill('SIGKILL')
       }
@@ -577,8 +608,16 @@ ${strings.map((s) => `    <txt-record>${xml(s)}</txt-record>`).join('\n')}
     const wAlone: MdnsWindow = { label: `${AVAHI} avahi-daemons publishing, nobody browsing`, count: alone, load: la() }
     describe(wAlone, [{ name: 'avahi hosts', addresses: hosts.map((h) => h.address) }], say)
     summary.avahi = wAlone
-    for (const d of daemons) d.browse(['-r', '-p', '_rrcloud._tcp'])
-    say('then `avahi-browse -r -p _rrcloud._tcp` started against every daemon (each host browses and resolves every service, as each rrcloud node browses its peers); the window starts 10 s later')
+    daemons[0].browse(['-r', '-p', '_rrcloud._tcp'])
+    say('then `avahi-browse -r -p _rrcloud._tcp` started against the first daemon only (one host browses and resolves every service); the window starts 10 s later')
+    say()
+    await sleep(10_000)
+    const one = await startCounter(lan, client, WINDOW_S, home).go()
+    const wOne: MdnsWindow = { label: `${AVAHI} avahi-daemons publishing, one of them browsing \`_rrcloud._tcp\``, count: one, load: la() }
+    describe(wOne, [{ name: 'the browsing host', addresses: hosts.slice(0, 1).map((h) => h.address) }, { name: 'other avahi hosts', addresses: hosts.slice(1).map((h) => h.address) }], say)
+    summary.avahiOne = wOne
+    for (const d of daemons.slice(1)) d.browse(['-r', '-p', '_rrcloud._tcp'])
+    say('then against every other daemon too (each host browses and resolves every service, as each rrcloud node browses its peers); the window starts 10 s later')
     say()
     await sleep(10_000)
     const browsing = await startCounter(lan, client, WINDOW_S, home).go()
@@ -612,18 +651,18 @@ async function orchestrate (): Promise<void> {
     const l = summary.listing as { counts: number[], ms: number[] } | undefined
     if (l) say(`- listing: all ${NODES} listed in ${l.counts.filter((c) => c === NODES).length}/${l.counts.length} runs; wall time min / p50 / max ${Math.min(...l.ms)} / ${med(l.ms)} / ${Math.max(...l.ms)} ms (goal: all listed, p50 ≤ 1500)`)
     const w = (k: string): MdnsWindow | undefined => summary[k] as MdnsWindow | undefined
-    for (const k of ['idle', 'busy', 'avahi', 'avahiBrowsing']) {
+    for (const k of ['idle', 'busy', 'busyViewed', 'idleViewed', 'avahi', 'avahiOne', 'avahiBrowsing']) {
       const x = w(k)
       if (x) { const r = rates(x.count); say(`- ${x.label}: ${r.pps.toFixed(1)} packets/s, ${Math.round(r.bps)} B/s payload (${Math.round(r.wire)} B/s on the wire)`) }
     }
-    const busy = w('busy')
-    for (const k of ['avahi', 'avahiBrowsing']) {
-      const a = w(k)
-      if (busy && a) {
-        const rb = rates(busy.count)
+    const ratio = (x: number, y: number): string => y > 0 ? `${(x / y).toFixed(1)}×` : x > 0 ? '∞ (baseline sent nothing)' : 'both sent nothing'
+    for (const [ours, theirs, what] of [['busy', 'avahi', 'loaded, nobody browsing'], ['busy', 'avahiBrowsing', 'loaded, nobody browsing'], ['busyViewed', 'avahiOne', 'loaded, one browsing'], ['idleViewed', 'avahiOne', 'idle, one browsing']]) {
+      const b = w(ours)
+      const a = w(theirs)
+      if (b && a) {
+        const rb = rates(b.count)
         const ra = rates(a.count)
-        const ratio = (x: number, y: number): string => y > 0 ? `${(x / y).toFixed(1)}×` : '∞ (baseline sent nothing)'
-        say(`- ratio rrcloud (loaded) / ${a.label}: packets ${ratio(rb.pps, ra.pps)}, bytes ${ratio(rb.bps, ra.bps)} (goal ≤ 2×)`)
+        say(`- ratio rrcloud (${what}) / ${a.label}: packets ${ratio(rb.pps, ra.pps)}, bytes ${ratio(rb.bps, ra.bps)} (goal ≤ 2×)`)
       }
     }
     const s = summary.spread as { spans: number[], ideal: number } | undefined

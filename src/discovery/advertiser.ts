@@ -33,7 +33,10 @@ export interface AdvertiserConfig {
   interface?: string
   /** TTL of PTR/SRV/TXT: a browser drops a node that stops answering after about this long */
   ttlSec?: number
-  /** TXT updates are sent at most this often; changes in between are merged */
+  /**
+   * TXT updates are sent at most this often (default 1000 ms): a change after a quiet time goes out
+   * at once, changes in between are merged into one
+   */
   minUpdateIntervalMs?: number
   /**
    * The name is probed at once, but announced (and queries answered) only once this resolves
@@ -77,7 +80,11 @@ export interface Advertiser extends EventEmitter<AdvertiserEvents> {
   readonly ready: Promise<void>
   /** whether mDNS can work on this machine now (no multicast-capable interface: it cannot) */
   status (): MdnsStatus
-  /** merges fields into the record; browsers see the change within minUpdateIntervalMs */
+  /**
+   * merges fields into the record: queries are answered with it at once, and browsers that hold the
+   * record see the change within minUpdateIntervalMs (an update is multicast only when someone on
+   * the LAN asked for `_rrcloud._tcp` or our names within the TTL: nobody else holds it alive)
+   */
   update (partial: Partial<NodeRecord>): void
   /** sends goodbyes (TTL 0) and closes the socket; harmless to call twice */
   close (): Promise<void>
@@ -88,6 +95,9 @@ const HOST_TTL_SEC = 120
 const PROBES = 3
 const PROBE_INTERVAL_MS = 250
 const TIE_WAIT_MS = 1000
+const UPDATE_INTERVAL_MS = 1000
+/** past the TTL, how long a question heard still counts: a browser asks again before its records run out */
+const ASKED_MARGIN_MS = 1000
 
 const sameTxt = (a: Buffer[], b: Buffer[]): boolean => a.length === b.length && a.every((x, i) => x.equals(b[i]))
 
@@ -104,7 +114,12 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   private current: NodeRecord
   private txt: Buffer[]
   private phase: 'probing' | 'announced' | 'closed' = 'probing'
-  private lastSent = 0
+  /** when the last TXT update was multicast (an announcement carrying the current TXT counts) */
+  private lastUpdate = 0
+  /** when a question that our records answer was last heard on the LAN */
+  private askedAt = -Infinity
+  /** when our records were last multicast other than as an update (announced, defended) */
+  private assertedAt = -Infinity
   private lastDefended = 0
   private lostTie = false
   private readonly responder: Responder
@@ -147,6 +162,7 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     this.stopHearingProbes = this.mdns.onQuery((packet) => {
       const proposed = packet.authorities ?? []
       if (proposed.some((r) => this.ours(r.name))) this.tieHook?.(proposed)
+      else if ((packet.questions ?? []).some((q) => this.asks(q.name))) this.askedAt = Date.now()
     })
     this.ready = this.start()
     this.ready.catch((e: Error) => { if (this.phase !== 'closed') this.log(`mdns: not advertising: ${e.message}`) })
@@ -162,6 +178,23 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   }
 
   /** the extras whose instance names these records dispute, and whether we lose each (§8.2) */
+  /** a question for a name we answer: our service types, or one of our names */
+  private asks (name: string): boolean {
+    return eqName(name, SERVICE_TYPE) || this.extras.some((x) => eqName(name, x.type)) || this.ours(name)
+  }
+
+  /**
+   * Whether a cache on the LAN may hold our records alive: one that learned them from our
+   * announcement holds them for a TTL; one that wants them longer asks before they run out (RFC 6762
+   * §5.2), and one that learned them from an answer to someone else's question saw that question.
+   * With neither in the last TTL, nobody holds them, and a change need not be multicast: whoever
+   * asks next gets it in the answer. (Updates do not count: nobody asked for them.)
+   */
+  private heard (): boolean {
+    const now = Date.now()
+    return now - this.askedAt <= this.ttl * 1000 + ASKED_MARGIN_MS || now - this.assertedAt <= this.ttl * 1000
+  }
+
   private extraConflicts (records: MdnsRecord[], tie: boolean): Extra[] {
     const base = this.claim()
     return this.extras.filter((x) => {
@@ -301,10 +334,17 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
   }
 
   /** Puts the current records in the responder and multicasts them. */
-  private async send (announce: boolean): Promise<void> {
+  private async send (announce: boolean, update = false): Promise<void> {
     if (this.phase !== 'announced') return
     const { answers, additionals } = this.serve()
-    this.lastSent = Date.now()
+    const now = Date.now()
+    if (!update) this.assertedAt = now
+    // these records carry the current TXT: an update waiting for its turn has nothing more to say
+    if (update || this.updateTimer) {
+      clearTimeout(this.updateTimer)
+      this.updateTimer = undefined
+      this.lastUpdate = now
+    }
     const extra = announce ? this.serviceTypes() : []
     await this.mdns.respond([...answers, ...extra], additionals)
       .catch((e: Error) => this.log(`mdns: announcement not sent: ${e.message}`))
@@ -369,13 +409,15 @@ class NodeAdvertiser extends EventEmitter<AdvertiserEvents> implements Advertise
     if (sameTxt(txt, this.txt)) return
     this.txt = txt
     if (this.phase !== 'announced') return
-    // queries are answered with the new TXT at once; the unsolicited update is rate-limited
+    // queries are answered with the new TXT at once; the unsolicited update goes only to a LAN
+    // where someone holds the record, and is rate-limited (RFC 6762 §6.2: the first change after a
+    // quiet time at once, those that follow merged)
     this.serve()
-    if (this.updateTimer) return
-    const wait = Math.max(0, this.lastSent + (this.config.minUpdateIntervalMs ?? 500) - Date.now())
+    if (this.updateTimer || !this.heard()) return
+    const wait = Math.max(0, this.lastUpdate + (this.config.minUpdateIntervalMs ?? UPDATE_INTERVAL_MS) - Date.now())
     this.updateTimer = setTimeout(() => {
       this.updateTimer = undefined
-      void this.send(false)
+      if (this.heard()) void this.send(false, true)
     }, wait)
   }
 

@@ -172,15 +172,23 @@ export interface DiscoverDeps extends BrowserDeps {
   createBrowser?: (config: BrowserConfig, deps: BrowserDeps) => Browser
 }
 
+/** One-shot discovery: asks the LAN and collects answers until they have settled (see settle). */
+export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps = {}): Promise<Peer[]> {
+  const browser = (deps.createBrowser ?? createBrowser)({ interface: opts.interface }, deps)
+  try {
+    await settle(browser, opts.timeoutMs ?? 400, opts.settleMs ?? 250)
+    return browser.peers()
+  } finally {
+    await browser.close()
+  }
+}
+
 /**
- * One-shot discovery: asks the LAN and collects answers until they have settled (someone answered,
- * then nobody new for settleMs) or for timeoutMs at most; asks once more half-way if nobody has
+ * Resolves once a browser that has just started has heard the LAN: someone answered, then nobody
+ * new for settleMs (0: never early), or timeoutMs at most; asks once more half-way if nobody has
  * answered yet (a lost packet should not cost a whole retry).
  */
-export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps = {}): Promise<Peer[]> {
-  const timeoutMs = opts.timeoutMs ?? 400
-  const settleMs = opts.settleMs ?? 250
-  const browser = (deps.createBrowser ?? createBrowser)({ interface: opts.interface }, deps)
+export async function settle (browser: Browser, timeoutMs: number, settleMs: number): Promise<void> {
   const timers: NodeJS.Timeout[] = []
   let onUp = (): void => {}
   try {
@@ -200,10 +208,8 @@ export async function discover (opts: DiscoverOptions = {}, deps: DiscoverDeps =
       // the event loop read them (poll phase) before giving up (check phase)
       timers.push(setTimeout(() => setImmediate(resolve), timeoutMs))
     })
-    return browser.peers()
   } finally {
     for (const t of timers) clearTimeout(t)
     browser.off('up', onUp)
-    await browser.close()
   }
 }

@@ -6,7 +6,7 @@
  * Advertise (a node):
  *   const ad = createAdvertiser({ name: 'box', port: 4468, record, interface: 'eth0' }, { log })
  *   await ad.ready                       // name probed (renamed on conflict) and announced
- *   ad.update({ load: 0.4, free: 1, queue: 2 })   // browsers see it within ~0.5 s, no flapping
+ *   ad.update({ load: 0.4, free: 1, queue: 2 })   // browsers that hold the record see it at once, or within 1 s of the previous change; no flapping
  *   await ad.close()                     // goodbye (TTL 0): browsers drop the node at once
  *
  * Browse (a client, `rrcloud peers --watch`):
@@ -14,6 +14,12 @@
  *   b.on('up', (peer) => ...); b.on('update', (peer, previous) => ...); b.on('down', (peer, reason) => ...)
  *   b.peers()                            // snapshot: Peer[]
  *   await b.close()
+ *
+ * On demand (a node: browses while something uses the view, and a minute after):
+ *   const b = createOnDemandBrowser({ interface: 'eth0', idleMs: 60_000 })
+ *   b.peers()                            // what is known now; starts browsing if it was not
+ *   await b.settled()                    // the peers once the LAN has answered (≤ 1 s when it was not browsing)
+ *   const release = b.hold(); ...; release()   // browse while an events stream shows peers
  *
  * One shot (a client about to send a task):
  *   const peers = await discover({ timeoutMs: 400 })   // active query; returns once answers settle (250 ms without a new one), at most 400 ms
@@ -27,7 +33,10 @@
  * - instance `<name>-<6 hex digits of the node id>._rrcloud._tcp.local`, SRV target `<host>.local`
  *   with A/AAAA records; both names are probed first and renamed `-2`, `-3`, ... on conflict;
  * - TXT updates go out as unsolicited responses with the cache-flush bit, at most every
- *   `minUpdateIntervalMs` (500 ms), and later queries are answered with the new TXT;
+ *   `minUpdateIntervalMs` (1 s; the first change after a quiet second at once), and only while
+ *   someone on the LAN asked for `_rrcloud._tcp` or our names within the TTL (a browser that holds
+ *   the record asks every TTL/2; with nobody asking, nobody holds it); queries are answered with the
+ *   new TXT at once;
  * - PTR/SRV/TXT have a 4 s TTL: browsers (ours, avahi, ...) re-query at half-life and drop a node
  *   that stopped answering about 4.5 s after its last answer (see browser.ts for why);
  * - multicast is joined and sent on every interface that is up and can carry it (looked at again
@@ -50,6 +59,7 @@
  */
 export { createAdvertiser, DEFAULT_TTL_SEC, type Advertiser, type AdvertiserConfig, type AdvertiserDeps, type AdvertiserEvents, type ServiceInstance } from './advertiser.js'
 export { createBrowser, discover, type Browser, type BrowserConfig, type BrowserDeps, type BrowserEvents, type DiscoverOptions } from './browser.js'
+export { createOnDemandBrowser, type OnDemandBrowser, type OnDemandConfig, type OnDemandDeps } from './on-demand.js'
 export type { Peer } from './cache.js'
 export { decodeRecord, encodeRecord, RECORD_VERSION, TXT_MAX_BYTES, type NodeRecord, type PrinterInfo } from './record.js'
 export { SERVICE_TYPE } from './names.js'

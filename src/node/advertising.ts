@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
+import type { Middleware } from 'koa'
 import { availableParallelism, hostname } from 'node:os'
-import { createAdvertiser, createBrowser, type Advertiser, type Browser, type MdnsStatus, type NodeRecord, type ServiceInstance } from '../discovery/index.js'
+import { createAdvertiser, createOnDemandBrowser, type Advertiser, type OnDemandBrowser, type MdnsStatus, type NodeRecord, type ServiceInstance } from '../discovery/index.js'
 import { octoPrintServices } from '../farm/advertise.js'
 import { nodeIdOf, nodeRecord } from './identity.js'
 import type { PrinterSpec } from './options.js'
@@ -10,8 +11,9 @@ const LOAD_STEP = 0.1
 
 export interface NodeAdvertising {
   readonly advertiser?: Advertiser
-  readonly browser?: Browser
-  /** the node listens on `port`: announce it, browse peers, and keep its record as `record()` says */
+  /** the node's view of its peers: it browses while the view is used (see on-demand.ts), from the time it listens */
+  readonly browser?: OnDemandBrowser
+  /** the node listens on `port`: announce it, and keep its record as `record()` says */
   listening (port: number, record: () => NodeRecord): void
   /** the record changed (load, slots, printers): re-announce it */
   update (): void
@@ -34,7 +36,7 @@ export function createNodeAdvertising (
   let announce!: (ok: boolean) => void
   const listened = new Promise<boolean>((resolve) => { announce = resolve })
   let advertiser: Advertiser | undefined
-  let browser: Browser | undefined
+  let browser: OnDemandBrowser | undefined
   let current = () => config.record
   let failed = false
   let loadTimer: NodeJS.Timeout | undefined
@@ -63,7 +65,7 @@ export function createNodeAdvertising (
       if (config.mdns === true) {
         if (!advertiser) advertise(port)
         update()
-        browser = createBrowser({ interface: config.interface }, { log })
+        browser = createOnDemandBrowser({ interface: config.interface }, { log })
         // the load average moves on its own: look at it every few seconds
         loadTimer = setInterval(update, 3000)
         loadTimer.unref()
@@ -84,6 +86,21 @@ export function createNodeAdvertising (
       })()
       return closed
     },
+  }
+}
+
+/** requests that may hand work to peers: a farm job (a group or printer may be on a peer), a pipeline, an OctoPrint upload */
+const FOR_PEERS = /^(\/octoprint\/(printer|group)\/[^/]+)?\/api\/(v1\/(queue|pipelines)\/?$|files\/)/
+
+/**
+ * Work that may go to peers is looked at with the LAN's answers: a node that was not browsing
+ * (nothing used its view for a while) asks the LAN first, and the request waits for the answers
+ * (see OnDemandBrowser.settled; at once when it browses already).
+ */
+export function lookAround (browser: () => OnDemandBrowser | undefined): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method === 'POST' && FOR_PEERS.test(ctx.path)) await browser()?.settled()
+    return next()
   }
 }
 

@@ -43,7 +43,7 @@ export interface AppDeps {
   services: ResolvedService[]
   meta: () => Record<string, unknown>
   /** peers this node sees on the LAN (undefined when mDNS is off) */
-  peers?: () => unknown[] | undefined
+  peers?: () => Promise<unknown[]> | unknown[] | undefined
   /** why a notifier URL is refused at submit time, if it is */
   notifierRefusal?: (url: string) => string | undefined
   /** one line per notable event (an upload cut off) */
@@ -346,8 +346,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     argInput: allowedPreargs(s), inputs: [s.minInputs, Number.isFinite(s.maxInputs) ? s.maxInputs : null],
     fileOut: s.fileOut, output: s.output, provides: s.provides,
   })), 'services'))
-  v1.get('/peers', (ctx) => {
-    const peers = deps.peers?.()
+  v1.get('/peers', async (ctx) => {
+    const peers = await deps.peers?.()
     if (!peers) throw new HttpError(404, 'this node does not browse the LAN (started with --no-mdns)')
     // the other nodes: this one hears its own advertisement too
     const self = deps.meta().id

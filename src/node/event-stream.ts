@@ -67,6 +67,8 @@ export function eventStream (hub: EventHub, config: EventStreamConfig = {}): Mid
       if (stream.writableLength > maxBuffered) stream.end()
     }
     stream.write(`retry: ${config.retryMs ?? 2000}\n\n`)
+    // the LAN is browsed while someone follows its peers
+    const release = types.has('peer') ? hub.holdPeers() : () => {}
     const lastId = ctx.get('last-event-id') || (typeof ctx.query.lastEventId === 'string' ? ctx.query.lastEventId : '')
     const missed = lastId ? hub.since(lastId) : undefined
     if (missed) {
@@ -78,7 +80,7 @@ export function eventStream (hub: EventHub, config: EventStreamConfig = {}): Mid
     }
     const off = hub.on(send)
     const keepalive = setInterval(() => stream.write(': keepalive\n\n'), config.keepaliveMs ?? 15_000)
-    const stop = () => { clearInterval(keepalive); off() }
+    const stop = () => { clearInterval(keepalive); off(); release() }
     stream.on('close', stop)
     ctx.req.on('close', () => { stop(); stream.end() })
     ctx.req.socket.setNoDelay(true)

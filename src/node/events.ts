@@ -59,7 +59,9 @@ export interface EventHub {
   /** a printer's state changed in a way its serial events do not show (a farm state) */
   printerChanged (name: string): void
   /** follows a discovery browser's peers (the node starts browsing once it listens) */
-  watchPeers (browser: Browser): void
+  watchPeers (browser: Browser & { hold?: () => () => void }): void
+  /** a subscriber to peer events is there: the browser runs until the returned function is called */
+  holdPeers (): () => void
   on (listener: (e: HubEvent) => void): () => void
   close (): void
 }
@@ -185,7 +187,7 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
   stops.push(() => { for (const t of printerTimers.values()) clearTimeout(t) })
 
   // --- peers ---
-  let browser: Browser | undefined
+  let browser: (Browser & { hold?: () => () => void }) | undefined
   const others = (p: Peer) => p.record.id !== config.nodeId
 
   return {
@@ -211,6 +213,7 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
     },
     lastId: () => `${boot}-${seq}`,
     printerChanged,
+    holdPeers: () => browser?.hold?.() ?? (() => {}),
     watchPeers (b) {
       if (closed || browser) return
       browser = b

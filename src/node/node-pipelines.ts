@@ -37,7 +37,8 @@ export function createNodePipelines (
   deps: {
     blobs: BlobStore, log: (line: string) => void, notify: (url: string) => void
     notifierRefusal?: (url: string) => string | undefined
-    mdns: () => Peer[] | undefined
+    /** the peers heard over mDNS, once the LAN has answered (undefined without mDNS) */
+    mdns: () => Promise<Peer[]> | Peer[] | undefined
     /** every service descriptor, offered here or not: a pipeline sent as a form names its stages' services */
     services: () => ServiceDescriptor[]
     /** the node's farm queue: a pipeline's last output may become a job of it */

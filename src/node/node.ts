@@ -9,7 +9,7 @@ import type { Limits, SandboxMode } from '../executors/sandbox.js'
 import { DEFAULT_ALLOW, parseCidrs } from './access.js'
 import { createOriginPolicy } from './cors.js'
 import { createNotifier } from './notifier.js'
-import { createNodeAdvertising, type NodeAdvertising } from './advertising.js'
+import { createNodeAdvertising, lookAround, type NodeAdvertising } from './advertising.js'
 import { nodeIdOf, nodeRecord } from './identity.js'
 import { DEFAULT_CACHE_SIZE, type PrinterSpec } from './options.js'
 import { createMeta } from './meta.js'
@@ -213,7 +213,7 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
   let self = { url: '', port: 0 }
   const pipelines = createNodePipelines(
     { dataDir: config.dataDir, retentionHours, token: config.token, allow, maxBytes: Math.min(blobs.limit, config.maxUpload ?? 2 ** 30), peers: config.peers },
-    { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.peers(), self: () => ({ ...self, ...record(counts()) }), queue: nodeFarm.queue, services: () => services },
+    { blobs, log, notify: (url) => notifier.notify(url), notifierRefusal: (url) => notifier.refusal(url), mdns: () => mdns.browser?.settled(), self: () => ({ ...self, ...record(counts()) }), queue: nodeFarm.queue, services: () => services },
   )
   // the load average, read at most once a second: stats go out on every change of the counts
   let load = { at: 0, value: 0 }
@@ -238,8 +238,8 @@ export async function startNode (config: NodeConfig): Promise<RunningNode> {
       maxUpload: config.maxUpload ?? 2 ** 30, maxField: config.maxField, keepaliveMs, queueWaitMs: config.queueWaitMs,
     },
     {
-      runner, services, meta, peers: () => mdns.browser?.peers(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
-      ahead: [eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list(), pipelines.views()) })],
+      runner, services, meta, peers: () => mdns.browser?.settled(), notifierRefusal: (url) => notifier.refusal(url), log, estop: (want) => emergencyStop(printers, want, log), blobs,
+      ahead: [lookAround(() => mdns.browser), eventStream(hub, { token: config.token, keepaliveMs }), dashboard({ data: () => pageData(meta(), runner.list(), pipelines.views()) })],
       edges: [
         farmEdge({ nodeName: serverName, printers: nodeFarm.printers, queue: nodeFarm.queue, log }),
         pipelines.edge,

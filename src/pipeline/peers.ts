@@ -48,7 +48,8 @@ export function createPeerView (
   config: { statics?: string[], token?: string },
   deps: {
     self: () => PeerInfo
-    mdns: () => Peer[] | undefined
+    /** the peers heard over mDNS, once the LAN has answered (undefined without mDNS) */
+    mdns: () => Promise<Peer[]> | Peer[] | undefined
     /** why a peer heard over mDNS at this address is not used (outside --allow, link-local), if it is not */
     refused?: (address: string) => string | undefined
   },
@@ -73,7 +74,7 @@ export function createPeerView (
     async peers () {
       const self = deps.self()
       const out: PeerInfo[] = [self]
-      for (const p of deps.mdns() ?? []) {
+      for (const p of await deps.mdns() ?? []) {
         const info = fromPeer(p)
         // a record anyone on the LAN can send: its node gets stages and the token only inside --allow
         if (info && deps.refused?.(new URL(info.url).hostname.replace(/^\[|\]$/g, ''))) continue

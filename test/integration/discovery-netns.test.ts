@@ -100,6 +100,49 @@ test('a load change reaches a running browser within 1 s as an update, with no g
   }
 })
 
+test('a node nobody asks about keeps its changes to itself; once a browser asks, the first change goes out at once and a burst as one', { skip: skip() }, async () => {
+  const lan = await createLan(3)
+  try {
+    const [h1, hl, hb] = lan.hosts
+    const l = run(lan, hl, 'listen.ts', ['--address', hl.address])
+    await l.out.wait((x) => x.event === 'ready', 10_000, 'listener ready')
+    const a = await advertise(lan, h1, ['--name', 'quiet', '--id', 'id-quiet'])
+    const fromA = (since: number) => l.out.all.filter((x) => x.event === 'packet' && x.from === h1.address && x.t >= since)
+    // announced twice, 1 s apart (RFC 6762 §8.3); a cache that heard that holds it for its TTL (4 s)
+    await sleep(5500)
+    const quietFrom = Date.now()
+    for (const load of [0.5, 0.75, 1]) {
+      a.child.stdin!.write(`load ${load}\n`)
+      await a.out.wait((x) => x.event === 'update' && x.partial.load === load, 2000, 'update made')
+      await sleep(300)
+    }
+    a.child.stdin!.write('set {"queue":3}\n')
+    await sleep(1500)
+    assert.deepEqual(fromA(quietFrom), [], 'nobody asked: no packet from the node')
+    assert.equal(l.out.all.filter((x) => x.event === 'packet' && x.t >= quietFrom).length, 0, 'a silent LAN')
+
+    // a browser asks, and gets the record as it is now
+    const b = await browse(lan, hb)
+    const up = await b.out.wait(isPeer('up', a.name), 3000, 'up')
+    assert.equal(up.peer.record.load, 1)
+    assert.equal(up.peer.record.queue, 3)
+    await sleep(1200)
+    a.child.stdin!.write('load 0.25\n')
+    const sent = await a.out.wait((x) => x.event === 'update' && x.partial.load === 0.25, 2000, 'update made')
+    const seen = await b.out.wait((x) => isPeer('update', a.name)(x) && x.peer.record.load === 0.25, 2000, 'load 0.25 seen')
+    assert.ok(seen.t - sent.t <= 1000, `the first change after a quiet time reached the browser in ${seen.t - sent.t} ms`)
+    // changes right after: merged, at most one packet a second
+    const burstAt = Date.now()
+    for (let i = 1; i <= 20; i++) a.child.stdin!.write(`set {"queue":${10 + i}}\n`)
+    await b.out.wait((x) => isPeer('update', a.name)(x) && x.peer.record.queue === 30, 2500, 'queue 30 seen')
+    const carrying = fromA(burstAt).filter((x) => x.kind === 'response' && Object.keys(x.txt).length > 0)
+    assert.ok(carrying.length <= 2, `${carrying.length} responses from the node for 20 changes`)
+    assert.equal(b.out.all.filter(isPeer('down', a.name)).length, 0, 'never left')
+  } finally {
+    await lan.close()
+  }
+})
+
 test('a SIGKILLed node leaves a running browser within 6 s while a live one stays', { skip: skip() }, async () => {
   const lan = await createLan(3)
   try {

@@ -4,10 +4,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { netnsSkip, lines } from '../helpers/netns.js'
 import { startAvahi } from '../helpers/avahi.js'
 import { createNodeLan, until, type LanNode, type NodeLan } from '../helpers/lan.js'
 
+const root = fileURLToPath(new URL('../..', import.meta.url))
 const skip = netnsSkip('multi-host tests run in network namespaces')
 
 interface PeerView { name: string, id: string, address: string, port: number, url: string, services: string[], slots: number, free: number, queue: number, printers: unknown[], tokenRequired: boolean }
@@ -160,6 +162,37 @@ test('a SIGKILLed node leaves the others\' peers and `rrcloud peers` within 6 s;
     await until(async () => !(await seenBy(nl, alpha)).has(beta.id), 2000, 'alpha to drop beta after its goodbye', 50)
     assert.ok(Date.now() - stoppedAt <= 2000)
     assert.deepEqual((await peers(nl)).map((p) => p.id), [alpha.id])
+  } finally {
+    await nl.close()
+  }
+})
+
+test('nodes nobody looks at are silent on the LAN; an events stream that follows peers makes a node browse and brings the others at once', { skip: skip() }, async () => {
+  const nl = await createNodeLan(2, 1)
+  try {
+    const listen = nl.lan.spawn(nl.client, [process.execPath, '--import', 'tsx', 'test/fixtures/listen.ts', '--address', nl.client.address], { cwd: root })
+    const heard = lines<{ event: string, t: number, from?: string, kind?: string }>(listen)
+    await heard.wait((l) => l.event === 'ready', 10_000, 'listener ready')
+    const [alpha, beta] = await Promise.all(['alpha', 'beta'].map((name, i) => nl.startNode(nl.hosts[i], { name })))
+    // past the announcements and their TTL (4 s): nobody holds a record, nobody asks
+    await sleep(6000)
+    const quietFrom = Date.now()
+    await sleep(3000)
+    const packets = heard.all.filter((l) => l.event === 'packet' && l.t >= quietFrom)
+    assert.deepEqual(packets, [], 'no query, no answer, no update')
+
+    const openedAt = Date.now()
+    const stream = nl.lan.spawn(nl.client, ['curl', '-sN', `${alpha.url}/api/v1/events?events=peer`])
+    let text = ''
+    stream.stdout!.on('data', (d: Buffer) => { text += d.toString() })
+    try {
+      await until(async () => text.includes(`"id":"${beta.id}"`) && text.includes('"change":"up"'), 3000, 'beta as a peer event', 50)
+      assert.ok(Date.now() - openedAt <= 3000)
+      assert.ok(heard.all.some((l) => l.kind === 'query' && l.from === alpha.host.address && l.t >= openedAt), 'alpha asked the LAN')
+      assert.ok(!heard.all.some((l) => l.kind === 'query' && l.from === beta.host.address && l.t >= quietFrom), 'beta, followed by nobody, never asked')
+    } finally {
+      stream.kill('SIGKILL')
+    }
   } finally {
     await nl.close()
   }
