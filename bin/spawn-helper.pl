@@ -24,6 +24,8 @@ exit 0 unless defined $ipc_fd;
 delete @ENV{qw(NODE_CHANNEL_FD NODE_CHANNEL_SERIALIZATION_MODE)};
 open(my $ipc, '+<&=', $ipc_fd) or exit 0;
 binmode $ipc;
+# Node.js may hand the channel over non-blocking: a report is written whole, waiting if it must
+$ipc->blocking(1);
 fcntl($ipc, F_SETFD, FD_CLOEXEC);
 
 # ---- JSON, as far as the messages need it (byte strings in, byte strings out) ----
@@ -101,7 +103,11 @@ sub report {
   } sort keys %m;
   my $line = '{' . join(',', @f) . "}\n";
   local $SIG{PIPE} = 'IGNORE';
-  syswrite($ipc, $line) // exit 0;
+  while (length $line) {
+    my $w = syswrite($ipc, $line);
+    if (!defined $w) { next if $!{EINTR}; exit 0 }    # the node is gone
+    substr($line, 0, $w, '');
+  }
 }
 
 # ---- the task's folder (as src/executors/run-folder.ts) ----
@@ -146,7 +152,8 @@ my $sel = IO::Select->new($ipc);
 pipe(my $wake_r, my $wake_w) or die;
 $_->blocking(0) for $wake_r, $wake_w;
 $sel->add($wake_r);
-$SIG{CHLD} = sub { syswrite($wake_w, 'x') };
+# (the handler runs between any two statements: it must leave $! as it found it)
+$SIG{CHLD} = sub { local ($!, $?); syswrite($wake_w, 'x') };
 $SIG{$_} = 'IGNORE' for qw(INT TERM HUP);
 
 sub pattern {
