@@ -5,7 +5,7 @@
 use strict;
 use warnings;
 use POSIX qw(:sys_wait_h setsid _exit);
-use Fcntl qw(F_GETFD F_SETFD FD_CLOEXEC O_WRONLY O_APPEND O_CREAT O_TRUNC O_RDONLY);
+use Fcntl qw(F_SETFD FD_CLOEXEC O_RDONLY);
 use Errno ();
 use Config;
 use File::Path qw(remove_tree make_path);
