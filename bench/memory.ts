@@ -4,7 +4,7 @@
 //   1. on the host with --no-mdns: RSS and CPU over --idle-seconds;
 //   2. the same node runs --tasks echo tasks (8 clients, 1 KiB each, each different), then RSS of
 //      the node and of its spawn helper (it starts with the first task), and CPU over the next
-//      --idle-seconds;
+//      --idle-seconds (and the node's own CPU seconds while the tasks ran);
 //   3. with mDNS on, inside a network namespace of its own (test/helpers/netns.ts, deleted after;
 //      needs root): CPU and RSS over --idle-seconds, so that its multicast never leaves the machine.
 // RSS is VmRSS from /proc/PID/status (it counts the pages of the node binary that both processes
@@ -147,7 +147,8 @@ try {
     result.idle = await idle(proc.pid!, idleSeconds)
     console.error(JSON.stringify(result.idle))
     console.error(`${opt.tasks} echo tasks`)
-    result.tasks = await tasks(port, Number(opt.tasks))
+    const cpu0 = ticks(proc.pid!)
+    result.tasks = { ...await tasks(port, Number(opt.tasks)), nodeCpuSeconds: (ticks(proc.pid!) - cpu0) / 100 }
     result.afterTasksNow = { ...sample(proc.pid!), nodePeakRssMiB: MiB(status(proc.pid!, 'VmHWM')) }
     console.error(`idle after the tasks, ${idleSeconds} s`)
     result.afterTasks = await idle(proc.pid!, idleSeconds)

@@ -8,11 +8,15 @@
 
 // `rrcloud node` is a long-lived server: a young generation of at most 2 MiB (V8's default grows to
 // 16) keeps a node that has been busy from holding ~30 MiB it no longer needs. Node 22.15 and later
-// start again as the same process with the flag; earlier ones cannot set it after start
-// (NODE_OPTIONS=--max-semi-space-size=2 does). A flag given on the command line or in NODE_OPTIONS wins.
-if (process.argv[2] === 'node' && typeof process.execve === 'function' &&
+// start again as the same process with the flag. Earlier ones cannot set its size after start, but
+// can keep the young generation from growing past the 1 MiB it starts with (a flag V8 reads each
+// time it would grow it). A flag given on the command line or in NODE_OPTIONS wins.
+if (process.argv[2] === 'node' &&
     ![...process.execArgv, ...(process.env.NODE_OPTIONS || '').split(/\s+/)].some((a) => a.startsWith('--max-semi-space-size'))) {
-  process.execve(process.execPath, [process.execPath, '--max-semi-space-size=2', ...process.execArgv, ...process.argv.slice(1)], process.env)
+  if (typeof process.execve === 'function') {
+    process.execve(process.execPath, [process.execPath, '--max-semi-space-size=2', ...process.execArgv, ...process.argv.slice(1)], process.env)
+  }
+  require('node:v8').setFlagsFromString('--semi-space-growth-factor=1')
 }
 const { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs')
 const { basename, dirname, join } = require('node:path')
