@@ -31,7 +31,7 @@ export function canonical (v: unknown): string {
 export function toolIdentity (s: ResolvedService): Array<Record<string, unknown>> {
   return [s.exe!, ...s.args.filter((a) => isAbsolute(a))].map((p) => {
     try {
-      const real = realpathSync(p)
+      const real = realpathSync.native(p)
       const st = statSync(real)
       return { path: p, real, size: st.size, mtimeMs: st.mtimeMs }
     } catch {
@@ -47,15 +47,23 @@ export function toolIdentity (s: ResolvedService): Array<Record<string, unknown>
  * the placeholder too, so that the same work sent twice has one key.
  */
 export function cacheKey (s: ResolvedService, inputs: KeyInput[], files: Array<Omit<KeyInput, 'prearg'>>): string {
-  const { file: _file, available: _available, reason: _reason, ...descriptor } = s
   const argv = compose(s, ID_PLACEHOLDER, inputs.map((i) => ({ path: i.name, prearg: i.prearg })), '').args
-  const text = canonical({
-    v: 1,
-    descriptor,
-    tool: toolIdentity(s),
-    argv,
-    inputs: inputs.map((i) => ({ name: i.name, sha256: i.sha256, prearg: i.prearg ?? '' })),
-    files: [...files].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((f) => ({ name: f.name, sha256: f.sha256 })),
-  })
+  // canonical({ v: 1, descriptor, tool, argv, inputs, files }), its keys in their sorted order
+  const text = `{"argv":${canonical(argv)},"descriptor":${descriptorText(s)},` +
+    `"files":${canonical([...files].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((f) => ({ name: f.name, sha256: f.sha256 })))},` +
+    `"inputs":${canonical(inputs.map((i) => ({ name: i.name, sha256: i.sha256, prearg: i.prearg ?? '' })))},` +
+    `"tool":${canonical(toolIdentity(s))},"v":1}`
   return createHash('sha256').update(text).digest('hex')
+}
+
+/** a descriptor's canonical text, made once per descriptor (a service read again is another object) */
+const descriptors = new WeakMap<ResolvedService, string>()
+function descriptorText (s: ResolvedService): string {
+  let text = descriptors.get(s)
+  if (text === undefined) {
+    const { file: _file, available: _available, reason: _reason, ...descriptor } = s
+    text = canonical(descriptor)
+    descriptors.set(s, text)
+  }
+  return text
 }

@@ -178,8 +178,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     statsDue = true
     setImmediate(() => { statsDue = false; events.emit('stats') })
   }
-  const set = (id: string, patch: Partial<Task>) => {
-    let t = store.update(id, patch)!
+  const set = (id: string, patch: Partial<Task>, soon?: boolean) => {
+    let t = store.update(id, patch, soon)!
     const e = store.failure()
     if (e && (patch.status === 'complete' || patch.status === 'failed')) t = spoil(t, e)
     if (patch.status) statsChanged()
@@ -293,10 +293,12 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       onUpdate: (patch) => set(id, patch as Partial<Task>),
     })
     running.set(id, h)
-    // busy with its pid in one change of the record: a tool started by the spawn helper has its pid
-    // a moment later (a task whose pid is not recorded is not stopped by a restart, as before)
-    const pid = h.started ? await h.started : h.pid
-    if (running.has(id)) set(id, { status: 'busy', pid })
+    const known = h.pid
+    set(id, { status: 'busy', pid: known })
+    // a tool started by the spawn helper has its pid a moment later: recorded with the next change of
+    // any task (under load, there is one within milliseconds), or 20 ms later
+    const pid = h.started ? await h.started : known
+    if (pid !== known && pid !== undefined && running.has(id)) set(id, { pid }, true)
     log(`task ${id} busy${pid ? ` pid ${pid}` : ''}`)
     const r = await h.done
     running.delete(id)
