@@ -141,7 +141,7 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
     const text = JSON.stringify(deps.stats())
     if (text === lastStats) return
     lastStats = text
-    publish('stats', JSON.parse(text))
+    add({ id: `${boot}-${++seq}`, seq, event: 'stats', data: text })
   }
   deps.runner.events.on('stats', statsNow)
   stops.push(() => deps.runner.events.off('stats', statsNow))

@@ -1,10 +1,11 @@
 import multer from '@koa/multer'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, createWriteStream, mkdirSync, open, rm, rmSync, writeSync, type WriteStream } from 'node:fs'
+import { closeSync, createWriteStream, mkdirSync, open, rm, rmSync, type WriteStream } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import type { Context } from 'koa'
 import { HttpError } from './errors.js'
+import { writeAll } from './new-file.js'
 
 /** A file of a form, on disk in tasks/tmp, with its SHA-256 (hashed as it came in). */
 export interface UploadedFile { field: string; path: string; originalName: string; size: number; sha256: string }
@@ -194,10 +195,6 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
 
 /** what an upload holds in memory before it goes to its file through a stream */
 const HELD_BYTES = 64 << 10
-
-function writeAll (fd: number, data: Buffer) {
-  for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at)
-}
 
 /** names of uploads in tasks/tmp: this process's own prefix and a count */
 const tmpPrefix = randomBytes(6).toString('hex')
