@@ -9,6 +9,10 @@ export const ID_PLACEHOLDER = '\0id'
 /** A file of a task folder as the key sees it. */
 export interface KeyInput { name: string; sha256: string; prearg?: string }
 
+/** The log of a task completed from the cache: made from its record when asked for, never written. */
+export const hitLog = (t: { cached?: string, service: string }) =>
+  `cache hit: the result of task ${t.cached} (same service, tool, command and files); ${t.service} did not run\n`
+
 /** Whether a service's results may be taken from the cache: tools only, unless their descriptor says `cache = no`. */
 export const cacheable = (s: ResolvedService) => s.kind === 'process' && s.cache && Boolean(s.exe)
 

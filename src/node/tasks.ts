@@ -16,7 +16,6 @@ import { createBlobStore, hashFile, hashSmallFile, type BlobStore } from './blob
 import { cacheable, cacheKey, ID_PLACEHOLDER } from './cache.js'
 import { autoName, digestsOf, taskFolder } from './task-folder.js'
 import { createAdmission, type Pass } from './admission.js'
-import { writeSmallFile } from './new-file.js'
 
 export interface RunnerConfig {
   dataDir: string
@@ -464,7 +463,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         try { deps.admit?.(task, sub.claim) } catch (e) { return refuse(e) }
       }
       try {
-        if (cached) await writeSmallFile(join(dirs.log, id), `cache hit: the result of task ${cached} (same service, tool, command and files); ${s.name} did not run\n`)
         // its end (log line, notifier) is told once committed
         if (cached) end(task)
         store.insert(task)
