@@ -15,6 +15,7 @@ import { FINAL, TASK_ID, type Task } from './task.js'
 import type { BlobStore } from './blobs.js'
 import { missingSchema, SHA256, zodProblem } from './tree.js'
 import { createSubmissionReader } from './submission.js'
+import { hitLog } from './cache.js'
 import type { Pass } from './admission.js'
 
 export interface AppConfig {
@@ -262,7 +263,8 @@ export function createApp (config: AppConfig, deps: AppDeps): Koa {
     const t = runner.get(taskId(id))
     const path = join(dirs.log, t.id)
     ctx.type = 'text/plain'
-    ctx.body = existsSync(path) ? createReadStream(path) : ''
+    // a task completed from the cache has no log file: its log says whose result it is
+    ctx.body = existsSync(path) ? createReadStream(path) : t.cached ? hitLog(t) : ''
   }
 
   /** Server-sent events: the task now, then on every change, until it ends. */

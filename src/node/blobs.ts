@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SHA256 } from './tree.js'
@@ -35,7 +35,10 @@ export interface CachedResult { sha256: string; task: string }
  * period) never takes a task's file with it.
  *
  * Its own database, beside the task records: it is a cache, rebuilt from the folder when its
- * index is lost, and its frequent writes (every use) never hold up or fail a task record.
+ * index is lost, and its frequent writes (every use) never hold up or fail a task record. Its
+ * writes go in one transaction committed at most 100 ms later (reads see them at once): a crash
+ * loses at most those rows, which the next start takes back from the folder (a blob's use time
+ * is then its file's; a result recorded meanwhile is not known).
  */
 export interface BlobStore {
   readonly enabled: boolean
@@ -66,6 +69,8 @@ export interface BlobStore {
 }
 
 const CHUNK = 1 << 20
+/** how long the index's writes wait to be committed together, ms */
+const BATCH_MS = 100
 
 /**
  * The SHA-256 of a file, read in chunks of at most 1 MiB, through one buffer no larger than the
@@ -87,6 +92,25 @@ export async function hashFile (path: string): Promise<{ sha256: string, size: n
     }
   } finally {
     await f.close()
+  }
+}
+
+/**
+ * The SHA-256 of a file of at most `max` bytes, read at once in the event loop (a few system calls,
+ * no thread pool); undefined when it is larger.
+ */
+export function hashSmallFile (path: string, max: number): { sha256: string, size: number } | undefined {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    if (size > max) return undefined
+    const buf = Buffer.allocUnsafe(size + 1)
+    const n = readSync(fd, buf, 0, buf.length, 0)
+    // it grew meanwhile: not a finished output
+    if (n > size) return undefined
+    return { sha256: createHash('sha256').update(buf.subarray(0, n)).digest('hex'), size: n }
+  } finally {
+    closeSync(fd)
   }
 }
 
@@ -144,6 +168,27 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
   const pathOf = (sha: string) => join(root, sha.slice(0, 2), sha)
   let closed = false
 
+  /** the open transaction of the writes of the last moments, committed by this timer */
+  let batch: NodeJS.Timeout | undefined
+  const commitBatch = () => {
+    clearTimeout(batch)
+    batch = undefined
+    if (!db.inTransaction) return
+    try {
+      db.exec('COMMIT')
+    } catch (e) {
+      log(`store: could not write the index of the content store: ${(e as Error).message}`)
+      try { db.exec('ROLLBACK') } catch {}
+    }
+  }
+  /** writes from here on go in the open transaction (one is begun if none is) */
+  const writing = () => {
+    if (db.inTransaction || closed) return
+    db.exec('BEGIN')
+    batch = setTimeout(commitBatch, BATCH_MS)
+    batch.unref()
+  }
+
   // the folder is the truth: an index row of no file goes, a file of no row (a crash between
   // the link and its row) comes back, as does a database that was lost
   const reconcile = db.transaction(() => {
@@ -168,7 +213,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
   let bytes = t0.bytes
 
   /** a use, written where it can be: a full disk must not fail a read */
-  const touch = (sha: string) => { try { q.touch.run(Date.now(), sha) } catch {} }
+  const touch = (sha: string) => { try { writing(); q.touch.run(Date.now(), sha) } catch {} }
 
   function drop (sha: string, size: number) {
     rmSync(pathOf(sha), { force: true })
@@ -235,7 +280,8 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       const now = Date.now()
       // those held count as used: a task that names them is likely to come
       try {
-        db.transaction(() => { for (const sha of unique) q.touch.run(now, sha) })()
+        writing()
+        for (const sha of unique) q.touch.run(now, sha)
       } catch {}
       return out
     },
@@ -249,6 +295,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       if (closed || size > config.maxBytes) return
       const to = pathOf(sha)
       if (q.get.get(sha) !== undefined && existsSync(to)) { touch(sha); return }
+      writing()
       folderFor(sha)
       try {
         linkOrCopy(path, to)
@@ -266,6 +313,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
         touch(sha)
         return false
       }
+      writing()
       folderFor(sha)
       chmodSync(tmp, 0o444)
       renameSync(tmp, to)
@@ -284,6 +332,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       } catch (e) {
         if (code(e) !== 'ENOENT') throw e
         // gone from the folder behind the index's back
+        writing()
         const size = q.get.get(sha) as number
         drop(sha, size)
         return false
@@ -295,17 +344,19 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
       const r = q.result.get(key) as CachedResult | undefined
       if (!r) return undefined
       if (!existsSync(pathOf(r.sha256))) {
-        try { drop(r.sha256, q.get.get(r.sha256) as number ?? 0) } catch {}
+        try { writing(); drop(r.sha256, q.get.get(r.sha256) as number ?? 0) } catch {}
         return undefined
       }
       return r
     },
     record (key, sha, task) {
       if (closed || q.get.get(sha) === undefined) return
+      writing()
       q.record.run(key, sha, task, Date.now())
     },
     hit (key) {
       try {
+        writing()
         q.useResult.run(Date.now(), key)
         q.hit.run()
       } catch {}
@@ -313,6 +364,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     sweep (before) {
       if (closed) return 0
       const old = q.unused.all(before) as Array<{ sha256: string, size: number }>
+      writing()
       db.transaction(() => {
         for (const r of old) drop(r.sha256, r.size)
         q.oldResults.run(before)
@@ -326,6 +378,7 @@ export function createBlobStore (config: BlobStoreConfig, deps: { log?: (line: s
     },
     close () {
       if (closed) return
+      commitBatch()
       closed = true
       db.close()
     },

@@ -9,6 +9,10 @@ export const ID_PLACEHOLDER = '\0id'
 /** A file of a task folder as the key sees it. */
 export interface KeyInput { name: string; sha256: string; prearg?: string }
 
+/** The log of a task completed from the cache: made from its record when asked for, never written. */
+export const hitLog = (t: { cached?: string, service: string }) =>
+  `cache hit: the result of task ${t.cached} (same service, tool, command and files); ${t.service} did not run\n`
+
 /** Whether a service's results may be taken from the cache: tools only, unless their descriptor says `cache = no`. */
 export const cacheable = (s: ResolvedService) => s.kind === 'process' && s.cache && Boolean(s.exe)
 
@@ -31,7 +35,7 @@ export function canonical (v: unknown): string {
 export function toolIdentity (s: ResolvedService): Array<Record<string, unknown>> {
   return [s.exe!, ...s.args.filter((a) => isAbsolute(a))].map((p) => {
     try {
-      const real = realpathSync(p)
+      const real = realpathSync.native(p)
       const st = statSync(real)
       return { path: p, real, size: st.size, mtimeMs: st.mtimeMs }
     } catch {
@@ -47,15 +51,23 @@ export function toolIdentity (s: ResolvedService): Array<Record<string, unknown>
  * the placeholder too, so that the same work sent twice has one key.
  */
 export function cacheKey (s: ResolvedService, inputs: KeyInput[], files: Array<Omit<KeyInput, 'prearg'>>): string {
-  const { file: _file, available: _available, reason: _reason, ...descriptor } = s
   const argv = compose(s, ID_PLACEHOLDER, inputs.map((i) => ({ path: i.name, prearg: i.prearg })), '').args
-  const text = canonical({
-    v: 1,
-    descriptor,
-    tool: toolIdentity(s),
-    argv,
-    inputs: inputs.map((i) => ({ name: i.name, sha256: i.sha256, prearg: i.prearg ?? '' })),
-    files: [...files].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((f) => ({ name: f.name, sha256: f.sha256 })),
-  })
+  // canonical({ v: 1, descriptor, tool, argv, inputs, files }), its keys in their sorted order
+  const text = `{"argv":${canonical(argv)},"descriptor":${descriptorText(s)},` +
+    `"files":${canonical([...files].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((f) => ({ name: f.name, sha256: f.sha256 })))},` +
+    `"inputs":${canonical(inputs.map((i) => ({ name: i.name, sha256: i.sha256, prearg: i.prearg ?? '' })))},` +
+    `"tool":${canonical(toolIdentity(s))},"v":1}`
   return createHash('sha256').update(text).digest('hex')
+}
+
+/** a descriptor's canonical text, made once per descriptor (a service read again is another object) */
+const descriptors = new WeakMap<ResolvedService, string>()
+function descriptorText (s: ResolvedService): string {
+  let text = descriptors.get(s)
+  if (text === undefined) {
+    const { file: _file, available: _available, reason: _reason, ...descriptor } = s
+    text = canonical(descriptor)
+    descriptors.set(s, text)
+  }
+  return text
 }

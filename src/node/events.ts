@@ -73,6 +73,29 @@ const heaters = (t: Temperatures): Heaters =>
 /** A peer as events show it: what its record says, without the times that change on every answer. */
 export const peerView = (p: Peer) => ({ id: p.record.id, name: p.record.name ?? p.name, instance: p.name, host: p.host, addresses: p.addresses, port: p.port, record: p.record })
 
+/**
+ * A task's event, its text made when it is first read (by a stream, or for a client that
+ * reconnects): a node with no one following its events writes none. The task is a record as
+ * committed, never changed after.
+ */
+function taskEvent (id: string, seq: number, t: Task): HubEvent {
+  let data: string | undefined
+  let full: string | null | undefined
+  return {
+    id,
+    seq,
+    event: 'task',
+    get data () { return (data ??= JSON.stringify(taskView(t))) },
+    get full () {
+      if (full === undefined) {
+        const text = t.notifier ? JSON.stringify(taskView(t, { notifier: true })) : undefined
+        full = text !== undefined && text !== this.data ? text : null
+      }
+      return full ?? undefined
+    },
+  }
+}
+
 export function createEventHub (config: EventHubConfig, deps: EventHubDeps): EventHub {
   const capacity = config.capacity ?? 1000
   const boot = Date.now().toString(36)
@@ -82,14 +105,16 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
   const stops: Array<() => void> = []
   let closed = false
 
-  const publish = (event: EventType, data: unknown, full?: unknown): HubEvent => {
-    const text = JSON.stringify(data)
-    const fullText = full === undefined ? undefined : JSON.stringify(full)
-    const e: HubEvent = { id: `${boot}-${++seq}`, seq, event, data: text, ...(fullText !== undefined && fullText !== text ? { full: fullText } : {}) }
+  const add = (e: HubEvent): HubEvent => {
     ring.push(e)
     if (ring.length > capacity) ring.shift()
     for (const l of listeners) l(e)
     return e
+  }
+  const publish = (event: EventType, data: unknown, full?: unknown): HubEvent => {
+    const text = JSON.stringify(data)
+    const fullText = full === undefined ? undefined : JSON.stringify(full)
+    return add({ id: `${boot}-${++seq}`, seq, event, data: text, ...(fullText !== undefined && fullText !== text ? { full: fullText } : {}) })
   }
 
   // --- tasks, and which task prints on which printer ---
@@ -97,7 +122,7 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
   for (const t of deps.runner.list()) if (t.printer && !FINAL.has(t.status) && t.status !== 'queued') printing.set(t.printer, t.id)
   const onTask = (t: Task) => {
     if (closed) return
-    publish('task', taskView(t), t.notifier ? taskView(t, { notifier: true }) : undefined)
+    add(taskEvent(`${boot}-${++seq}`, seq, t))
     if (!t.printer) return
     const was = printing.get(t.printer)
     if ((t.status === 'busy' || t.status === 'paused') && was !== t.id) {
@@ -118,7 +143,7 @@ export function createEventHub (config: EventHubConfig, deps: EventHubDeps): Eve
     const text = JSON.stringify(deps.stats())
     if (text === lastStats) return
     lastStats = text
-    publish('stats', JSON.parse(text))
+    add({ id: `${boot}-${++seq}`, seq, event: 'stats', data: text })
   }
   deps.runner.events.on('stats', statsNow)
   stops.push(() => deps.runner.events.off('stats', statsNow))

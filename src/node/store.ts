@@ -8,8 +8,11 @@ import { FINAL, type Status, type Task } from './task.js'
 export interface Store {
   /** queues the record for the next commit; `flushed()` resolves once it is on disk */
   insert (t: Task): void
-  /** changes a task now; the change is committed at the end of this turn, or once writes work again */
-  update (id: string, patch: Partial<Task>): Task | undefined
+  /**
+   * changes a task now; the change is committed at the end of this turn, or once writes work again;
+   * `soon`: with the next commit, at most 20 ms later (a detail that may wait for other changes)
+   */
+  update (id: string, patch: Partial<Task>, soon?: boolean): Task | undefined
   /** the task with its changes not yet committed: the runner's own view */
   get (id: string): Task | undefined
   /** the task as the database holds it: what the node shows */
@@ -45,6 +48,8 @@ export interface StoreDeps {
 
 /** while writes fail, how often the pending changes are tried again */
 const RETRY_MS = 1000
+/** how long a change made `soon` waits for others to be committed with */
+const SOON_MS = 20
 
 /**
  * Task records in SQLite (WAL, synchronous=NORMAL): a crash loses at most the last
@@ -102,8 +107,11 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
       else (r.isNew ? ins : upd).run(row(r.task))
     }
   })
+  let soonTimer: NodeJS.Timeout | undefined
   function flush () {
     scheduled = false
+    clearTimeout(soonTimer)
+    soonTimer = undefined
     const rows = [...dirty.values()]
     const w = waiters
     dirty.clear()
@@ -146,6 +154,11 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
     scheduled = true
     setImmediate(flush)
   }
+  function scheduleSoon () {
+    if (scheduled || closed || failing || soonTimer) return
+    soonTimer = setTimeout(() => { soonTimer = undefined; schedule() }, SOON_MS)
+    soonTimer.unref()
+  }
   /** reads that go to the database first write what is pending */
   const sync = () => { if (dirty.size && !failing && !closed) flush() }
   const committed = (id: string) => {
@@ -172,12 +185,13 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
       dirty.set(t.id, { task: t, isNew: true })
       schedule()
     },
-    update (id, patch) {
+    update (id, patch, soon) {
       const cur = get(id)
       if (!cur) return undefined
       const next = { ...cur, ...patch }
       dirty.set(id, { task: next, isNew: dirty.get(id)?.isNew ?? false })
-      schedule()
+      if (soon) scheduleSoon()
+      else schedule()
       return next
     },
     get,
@@ -208,6 +222,7 @@ export function createStore (config: { dataDir: string }, deps: StoreDeps = {}):
     close () {
       if (closed) return
       if (dirty.size) flush()
+      clearTimeout(soonTimer)
       clearInterval(retry)
       if (dirty.size) log(`store: ${dirty.size} change(s) of tasks could not be written: ${failing?.message}`)
       closed = true

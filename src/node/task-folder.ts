@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { mkdirSync, renameSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { BlobStore } from './blobs.js'
+import { writeSmallFile } from './new-file.js'
 import { TaskError } from './errors.js'
 import type { TaskInput } from './task.js'
 import type { IncomingInput, Submission } from './tasks.js'
@@ -60,10 +61,11 @@ export function taskFolder (inDir: string, id: string, sub: Submission, blobs: B
       if (missing.length) {
         throw new TaskError('conflict', `${missing.length} file(s) of this task are not on this node: upload them (PUT /api/v1/blobs/SHA256) and send the task again`, { missing })
       }
-      await Promise.all([
-        ...sub.inputs.map((i, n) => i.tmpPath ? rename(i.tmpPath, paths[n]) : i.content !== undefined ? writeFile(paths[n], i.content) : undefined),
-        ...files.map((f, n) => f.tmpPath ? rename(f.tmpPath, filePaths[n]) : undefined),
-      ])
+      // uploads are moved in here (a rename makes no new file: a thread-pool trip would cost more);
+      // content sent as a string becomes a new file
+      sub.inputs.forEach((i, n) => { if (i.tmpPath) renameSync(i.tmpPath, paths[n]) })
+      files.forEach((f, n) => { if (f.tmpPath) renameSync(f.tmpPath, filePaths[n]) })
+      await Promise.all(sub.inputs.map((i, n) => i.content !== undefined && !i.tmpPath ? writeSmallFile(paths[n], i.content) : undefined))
     },
     records (dataDir) {
       return {

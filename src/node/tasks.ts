@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
-import { rm, writeFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
@@ -12,7 +12,7 @@ import type { Printer } from '../executors/printer/printer.js'
 import { StoreUnwritable, TaskError } from './errors.js'
 import type { Store } from './store.js'
 import { FINAL, newTaskId, type Task, type TaskInput } from './task.js'
-import { createBlobStore, hashFile, type BlobStore } from './blobs.js'
+import { createBlobStore, hashFile, hashSmallFile, type BlobStore } from './blobs.js'
 import { cacheable, cacheKey, ID_PLACEHOLDER } from './cache.js'
 import { autoName, digestsOf, taskFolder } from './task-folder.js'
 import { createAdmission, type Pass } from './admission.js'
@@ -129,6 +129,9 @@ export interface TaskRunner {
   close (): Promise<void>
 }
 
+/** outputs up to this size are hashed as their task ends, in the event loop (~0.2 ms for 64 KiB) */
+const SMALL_OUTPUT = 64 << 10
+
 export const taskDirs = (dataDir: string) => ({
   in: join(dataDir, 'tasks', 'in'),
   out: join(dataDir, 'tasks', 'out'),
@@ -175,8 +178,8 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
     statsDue = true
     setImmediate(() => { statsDue = false; events.emit('stats') })
   }
-  const set = (id: string, patch: Partial<Task>) => {
-    let t = store.update(id, patch)!
+  const set = (id: string, patch: Partial<Task>, soon?: boolean) => {
+    let t = store.update(id, patch, soon)!
     const e = store.failure()
     if (e && (patch.status === 'complete' || patch.status === 'failed')) t = spoil(t, e)
     if (patch.status) statsChanged()
@@ -190,7 +193,7 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
   const spoil = (t: Task, e: Error): Task => {
     if (FINAL.has(store.committed(t.id)?.status ?? 'queued')) return t
     if (t.out) rmSync(join(config.dataDir, t.out), { force: true, recursive: true })
-    return store.update(t.id, { status: 'failed', error: `disk full: ${e.message}` })!
+    return store.update(t.id, { status: 'failed', error: `disk full: ${e.message}`, outSha256: undefined, outSize: undefined })!
   }
   store.events.on('unwritable', (e: Error) => {
     for (const t of store.pending()) if (t.status === 'complete' || t.status === 'failed') spoil(t, e)
@@ -211,9 +214,37 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
 
   /** results being hashed into the cache, after their task completed */
   const recording = new Set<Promise<void>>()
+  /**
+   * The digest of an output the store would take, read at once when it is small: then its end and
+   * its digest are one change of the record. Larger ones are hashed after, without holding up the
+   * task (`remember`); so is one that cannot be read here.
+   */
+  function smallDigest (path: string): { sha256: string, size: number } | undefined {
+    try {
+      const d = hashSmallFile(path, SMALL_OUTPUT)
+      return d && d.size <= blobs.limit ? d : undefined
+    } catch {
+      return undefined
+    }
+  }
   /** A completed task's output enters the store (and the result cache, with its key), without holding up the task. */
   function remember (t: Task) {
     const path = join(config.dataDir, t.out!)
+    if (t.outSha256 !== undefined && t.outSize !== undefined) {
+      // hashed as it ended: the record names the digest already
+      const { outSha256: sha256, outSize: size } = t
+      let kept = false
+      try {
+        blobs.add(path, sha256, size)
+        if (t.key) blobs.record(t.key, sha256, t.id)
+        kept = blobs.size(sha256) !== undefined
+      } catch (e) {
+        log(`task ${t.id}: its result is not cached: ${(e as Error).message}`)
+      }
+      // not in the store after all (a full disk): the record does not name it
+      if (!kept && store.get(t.id)) set(t.id, { outSha256: undefined, outSize: undefined })
+      return
+    }
     const p: Promise<void> = hashFile(path)
       .then(({ sha256, size }) => {
         blobs.add(path, sha256, size)
@@ -262,16 +293,20 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
       onUpdate: (patch) => set(id, patch as Partial<Task>),
     })
     running.set(id, h)
-    set(id, { status: 'busy', pid: h.pid })
-    if (h.started) {
-      const pid = await h.started
-      if (pid !== undefined && running.has(id)) set(id, { pid })
-    }
-    log(`task ${id} busy${h.pid ? ` pid ${h.pid}` : ''}`)
+    const known = h.pid
+    set(id, { status: 'busy', pid: known })
+    // a tool started by the spawn helper has its pid a moment later: recorded with the next change of
+    // any task (under load, there is one within milliseconds), or 20 ms later
+    const pid = h.started ? await h.started : known
+    if (pid !== known && pid !== undefined && running.has(id)) set(id, { pid }, true)
+    log(`task ${id} busy${pid ? ` pid ${pid}` : ''}`)
     const r = await h.done
     running.delete(id)
     const patch: Partial<Task> = { etime: Date.now() / 1000, status: r.status, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) }
     patch.error = r.error ?? (r.status === 'cancelled' ? (closing ? 'node stopped while the task was running' : 'cancelled on request') : undefined)
+    // a small output is hashed now: its digest goes in the same change as the end (see `remember`)
+    const digest = r.status === 'complete' && t.out && blobs.enabled ? smallDigest(join(config.dataDir, t.out)) : undefined
+    if (digest) Object.assign(patch, { outSha256: digest.sha256, outSize: digest.size })
     const ended = set(id, patch)
     end(ended)
   }
@@ -428,7 +463,6 @@ export function createTaskRunner (config: RunnerConfig, deps: RunnerDeps): TaskR
         try { deps.admit?.(task, sub.claim) } catch (e) { return refuse(e) }
       }
       try {
-        if (cached) await writeFile(join(dirs.log, id), `cache hit: the result of task ${cached} (same service, tool, command and files); ${s.name} did not run\n`)
         // its end (log line, notifier) is told once committed
         if (cached) end(task)
         store.insert(task)

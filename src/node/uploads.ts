@@ -1,11 +1,11 @@
 import multer from '@koa/multer'
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, mkdirSync, rm, rmSync, type WriteStream } from 'node:fs'
+import { closeSync, createWriteStream, mkdirSync, open, rm, rmSync, type WriteStream } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { pipeline } from 'node:stream'
 import type { Context } from 'koa'
 import { HttpError } from './errors.js'
+import { writeAll } from './new-file.js'
 
 /** A file of a form, on disk in tasks/tmp, with its SHA-256 (hashed as it came in). */
 export interface UploadedFile { field: string; path: string; originalName: string; size: number; sha256: string }
@@ -62,7 +62,8 @@ interface Upload {
   error?: Error
   /** files being written or written, until kept or removed */
   paths: Set<string>
-  outs: Set<WriteStream>
+  /** files being received: stopped with the request's error */
+  outs: Set<{ destroy (err: Error): void }>
   beforeFiles?: (fields: Record<string, string>) => void | Promise<void>
   /** beforeFiles as it went: files wait for it */
   checked?: Promise<void>
@@ -115,31 +116,90 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
 
   function store (req: IncomingMessage, file: StreamedFile, up: Upload, cb: (error?: Error | null, info?: multer.File) => void) {
     if (up.error) { file.stream.resume(); return cb(up.error) }
-    const filename = randomBytes(12).toString('hex')
+    const filename = tmpName()
     const path = join(dir, filename)
-    const out = createWriteStream(path, { highWaterMark: 1 << 20 })
+    const src = file.stream as NodeJS.ReadableStream & { destroyed: boolean; unpipe (dest?: NodeJS.WritableStream): void }
     up.paths.add(path)
-    up.outs.add(out)
     // known before the file is complete, so that a refused request's partial file is removed
     file.path = path
     // hashed as it comes: the content store names it by digest without reading it again
     const hash = createHash('sha256')
-    file.stream.on('data', (chunk: Buffer) => {
-      up.fileBytes += chunk.length
-      if (up.fileBytes > maxUpload) up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
-      else hash.update(chunk)
-    })
-    pipeline(file.stream, out, (err) => {
-      up.outs.delete(out)
+    let size = 0
+    /** the file's data while it is small: written at once when it ends */
+    let held: Buffer[] | undefined = []
+    let out: WriteStream | undefined
+    let settled = false
+    const receiving = { destroy: (err: Error) => settle(err) }
+    up.outs.add(receiving)
+    const settle = (err?: Error | null) => {
+      if (settled) return
+      settled = true
+      up.outs.delete(receiving)
+      src.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', settle).removeListener('close', onClose)
       if (err && diskFullCode(err)) up.abort(diskFull())
       if (!err && !up.error) {
-        return cb(null, { destination: dir, filename, path, size: out.bytesWritten, sha256: hash.digest('hex') } as Partial<multer.File> as multer.File)
+        return cb(null, { destination: dir, filename, path, size, sha256: hash.digest('hex') } as Partial<multer.File> as multer.File)
       }
+      held = undefined
+      if (out) { src.unpipe(out); out.destroy() }
       up.paths.delete(path)
       rm(path, { force: true }, () => cb(up.error ?? err!))
-    })
+    }
+    /** a file that outgrew memory goes on through a write stream that may hold 1 MiB */
+    const spill = () => {
+      const w = out = createWriteStream(path, { highWaterMark: 1 << 20, flags: 'wx' })
+      for (const chunk of held!) w.write(chunk)
+      held = undefined
+      w.on('error', settle)
+      w.on('finish', () => settle())
+      src.pipe(w)
+    }
+    const onData = (chunk: Buffer) => {
+      up.fileBytes += chunk.length
+      if (up.fileBytes > maxUpload) return up.abort(tooMuchUpload(maxUpload, `with ${file.originalname || file.fieldname}, the uploads are`))
+      hash.update(chunk)
+      size += chunk.length
+      if (held) {
+        held.push(chunk)
+        if (size > HELD_BYTES) spill()
+      }
+    }
+    let ended = false
+    const onClose = () => { if (!ended) settle(new Error('the upload was cut off')) }
+    const onEnd = () => {
+      ended = true
+      if (!held) return
+      // one open (a new file: the thread pool's), then the bytes written and the file closed here
+      const data = held.length === 1 ? held[0] : Buffer.concat(held, size)
+      open(path, 'wx', (err, fd) => {
+        if (err) return settle(err)
+        let e: Error | undefined
+        try {
+          if (!settled) writeAll(fd, data)
+        } catch (x) {
+          e = x as Error
+        } finally {
+          closeSync(fd)
+        }
+        // refused meanwhile: the file goes
+        if (settled) rm(path, { force: true }, () => {})
+        else settle(e)
+      })
+    }
+    src.on('data', onData)
+    src.on('end', onEnd)
+    src.on('error', settle)
+    src.on('close', onClose)
   }
 }
+
+/** what an upload holds in memory before it goes to its file through a stream */
+const HELD_BYTES = 64 << 10
+
+/** names of uploads in tasks/tmp: this process's own prefix and a count */
+const tmpPrefix = randomBytes(6).toString('hex')
+let tmpCount = 0
+const tmpName = () => `${tmpPrefix}-${(++tmpCount).toString(36)}`
 
 const LINGER_MS = 2000
 const LINGER_BYTES = 8 << 20
