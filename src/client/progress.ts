@@ -1,3 +1,4 @@
+import { isatty } from 'node:tty'
 import type { Progress } from './http.js'
 
 /** Progress on a terminal: one line on stderr, rewritten in place. Off (all no-ops) when piped. */
@@ -18,7 +19,12 @@ export function formatBytes (n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${UNITS[i]}`
 }
 
-export function createReporter (out: NodeJS.WriteStream = process.stderr, enabled = Boolean(out.isTTY)): Reporter {
+/**
+ * Progress on `out` (default stderr) when it is a terminal. process.stderr is a stream made on first
+ * use, which costs a run a few ms on a pipe: a run that shows nothing never makes it.
+ */
+export function createReporter (out?: NodeJS.WriteStream, enabled = out ? Boolean(out.isTTY) : isatty(2)): Reporter {
+  const stream = () => (out ??= process.stderr)
   let started = 0
   let label = ''
   let last = 0
@@ -28,8 +34,8 @@ export function createReporter (out: NodeJS.WriteStream = process.stderr, enable
     const now = Date.now()
     if (!force && now - last < 100) return
     last = now
-    const width = (out.columns || 80) - 1
-    out.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`)
+    const width = (stream().columns || 80) - 1
+    stream().write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`)
     shown = true
   }
   return {
@@ -47,7 +53,7 @@ export function createReporter (out: NodeJS.WriteStream = process.stderr, enable
       write(text, true)
     },
     done () {
-      if (enabled && shown) out.write('\r\x1b[K')
+      if (enabled && shown) stream().write('\r\x1b[K')
       shown = false
       label = ''
       lastState = ''
