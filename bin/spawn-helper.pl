@@ -307,9 +307,13 @@ setpriority(0, 0, $nice) if $nice;
 my $inbuf = '';
 while (1) {
   my @ready = $sel->can_read;
+  # the wake-up bytes are read before the children are reaped, never after: a child that ends
+  # once they are read writes one more, which wakes the next turn (read after a run() of this
+  # turn, the byte of a tool that ended at once would be lost, and its task never end)
+  if (grep { $_ == $wake_r } @ready) { 1 while sysread($wake_r, my $x, 512) }
   reap();
   for my $fh (@ready) {
-    if ($fh == $wake_r) { sysread($wake_r, my $x, 512); next }
+    next if $fh == $wake_r;
     if ($fh == $ipc) {
       my $got = sysread($ipc, my $buf, 65536);
       next if !defined $got && ($!{EAGAIN} || $!{EINTR});

@@ -113,3 +113,33 @@ test('the Perl spawn helper runs tools at its niceness, their session too', { sk
   assert.deepEqual(perl, node)
   assert.match((perl[0] as { log: string }).log, /^7\n/)
 })
+
+test('tools that end at once, one after the other: every one is reaped and reported, with either helper', { skip: hasPerl ? false : 'no perl' }, async () => {
+  for (const kind of ['perl', 'node'] as const) {
+    // as a node with 2 slots under load: a tool starts when another has ended, at niceness 10
+    const helper = start(kind, 10)
+    const dir = mkdtempSync(join(tmpdir(), `rrcloud-helpers-${kind}-`))
+    const total = 300
+    try {
+      let sent = 0
+      let ended = 0
+      const send = () => {
+        sent++
+        helper.send({ t: 'run', n: sent, exe: '/bin/true', args: [], cwd: dir, logFile: join(dir, `log${sent}`) } satisfies SpawnRequest)
+      }
+      const done = new Promise<void>((resolve) => {
+        helper.on('message', (m: SpawnReport) => {
+          if (m.t !== 'exit') return
+          if (++ended === total) resolve()
+          else if (sent < total) send()
+        })
+      })
+      send(); send()
+      await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))])
+      assert.equal(ended, total, `${kind}: ${ended} of ${total} tools reported their end; the rest waited for one that was never reaped`)
+    } finally {
+      helper.disconnect()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+})
