@@ -7,7 +7,7 @@
 // Signals (cancel, timeout, pause) are sent by the node to the tool's process group directly.
 // It exits when the node does (the IPC channel closes); tools it started keep running, as they
 // would have if the node had started them, and a restarted node stops them.
-// bin/spawn-helper.pl does the same in Perl, and is the one the node starts where perl is
+// libexec/spawn-helper.pl does the same in Perl, and is the one the node starts where perl is
 // installed (spawner.ts): a change here is made there too (test/integration/spawn-helpers.test.ts
 // gives both the same jobs).
 import { spawn } from 'node:child_process'

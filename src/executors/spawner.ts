@@ -65,14 +65,14 @@ function helperEntry (): { file: string; execArgv: string[] } {
 }
 
 /**
- * The helper in Perl (bin/spawn-helper.pl: perl-base modules only, which Debian always has), where
+ * The helper in Perl (libexec/spawn-helper.pl: perl-base modules only, which Debian always has), where
  * perl is installed: the same messages over the same channel, the same process groups, niceness
  * and folders, in ~9 MiB of RSS against ~45 for a Node.js process (35 of them the node binary's
  * pages). RRCLOUD_SPAWN_HELPER=node chooses the Node.js helper (spawn-helper.ts) anyway.
  */
 function perlHelper (): { perl: string; file: string } | undefined {
   if (process.env.RRCLOUD_SPAWN_HELPER === 'node') return undefined
-  const file = fileURLToPath(new URL('../../bin/spawn-helper.pl', import.meta.url))
+  const file = fileURLToPath(new URL('../../libexec/spawn-helper.pl', import.meta.url))
   if (!existsSync(file)) return undefined
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     if (dir && existsSync(join(dir, 'perl'))) return { perl: join(dir, 'perl'), file }

@@ -1,4 +1,4 @@
-// The two spawn helpers (bin/spawn-helper.pl, which the node uses where perl is installed, and
+// The two spawn helpers (libexec/spawn-helper.pl, which the node uses where perl is installed, and
 // src/executors/spawn-helper.ts) given the same jobs over the same channel: their reports and the
 // files they leave must be the same. Real processes: sh, cat, sleep.
 import { test } from 'node:test'
@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { SpawnReport, SpawnRequest } from '../../src/executors/spawn-helper.js'
 
-const perlFile = fileURLToPath(new URL('../../bin/spawn-helper.pl', import.meta.url))
+const perlFile = fileURLToPath(new URL('../../libexec/spawn-helper.pl', import.meta.url))
 const nodeFile = fileURLToPath(new URL('../../src/executors/spawn-helper.ts', import.meta.url))
 const hasPerl = ['/usr/bin/perl', '/bin/perl'].some(existsSync)
 const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[]
