@@ -29,6 +29,8 @@ export interface TaskView {
   exitCode?: number | null
   error?: string
   progress?: string
+  /** completed from the node's result cache: the task that made the result */
+  cached?: string
 }
 
 /** A service as the node's /api/v1/services lists it. */

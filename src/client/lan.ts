@@ -8,7 +8,7 @@ import { avoidedUntil } from './avoid.js'
 import type { ServerSource } from './servers.js'
 import { afterSubmit, hasPrinter, rank, spread, type PeerInfo, type TaskNeeds } from '../scheduler/rank.js'
 import { withPlacements } from '../scheduler/placed.js'
-import { holdJournal, notePlacement } from './placed.js'
+import { holdJournal, notePlacement, takeBackPlacement } from './placed.js'
 import type { Peer } from '../discovery/index.js'
 
 const log = debugLog('rrcloud:lan')
@@ -60,6 +60,11 @@ export interface LanSource extends ServerSource {
    * so that the next call of this process ranks with it.
    */
   candidates (service?: string, needs?: TaskNeeds, peek?: boolean): Promise<Server[]>
+  /**
+   * The task candidates() counted went to `to` (the first that took it, or a node holding its
+   * result or files): when that is another node, or a cache hit took no slot, the count moves
+   */
+  took (to: Server, cached: boolean): void
   /** the peers known now (looks once, then reuses the look unless `fresh`); with the nodes named for all services */
   peers (fresh?: boolean): Promise<LanPeer[]>
   /** why the named nodes asked so far (by peers or candidates) could not be asked */
@@ -175,6 +180,8 @@ export function createLanSource (o: LanOptions = {}): LanSource {
   const failures = new Map<string, NodeError>()
   /** per service: the peers as this process's choices left them */
   const snapshots = new Map<string, LanPeer[]>()
+  /** the last choice candidates() counted, until took() says where the task went */
+  let counted: { key: string, before: LanPeer[], id: string, at: number } | undefined
   /** when the last look around ended: the peers' records were current ageMs before it */
   let lanAt = 0
   let how = ''
@@ -327,6 +334,7 @@ export function createLanSource (o: LanOptions = {}): LanSource {
       if (!peek) {
         snapshots.set(key, afterSubmit(known, ranked[0].peer.id) as LanPeer[])
         notePlacement(ranked[0].peer.id, now)
+        counted = { key, before: known, id: ranked[0].peer.id, at: now }
       }
       return ranked.map((c) => server(c.peer as LanPeer))
     } finally {
@@ -334,8 +342,21 @@ export function createLanSource (o: LanOptions = {}): LanSource {
     }
   }
 
+  function took (to: Server, cached: boolean): void {
+    const c = counted
+    counted = undefined
+    if (!c) return
+    const went = cached ? undefined : c.before.find((p) => p.url === to.url)?.id
+    if (went === c.id) return
+    // counted where it did not go: the next choices here and in the user's other clients see where it did
+    takeBackPlacement(c.id, c.at)
+    if (went) notePlacement(went)
+    snapshots.set(c.key, went ? afterSubmit(c.before, went) as LanPeer[] : c.before)
+  }
+
   return {
     candidates,
+    took,
     peers: (fresh) => peers(fresh),
     unreachable: () => [...failures.values()],
     origin: () => how || 'the LAN',

@@ -45,6 +45,15 @@ export function recentPlacements (now = Date.now()): Placement[] {
   }
 }
 
+/** Takes back the placement noted `at` for node `id`: the task went elsewhere, or took no slot there. */
+export function takeBackPlacement (id: string, at: number): void {
+  const f = theFile()
+  if (!f || !/^[\w:.-]{1,128}$/.test(id)) return
+  try {
+    appendFileSync(f, `${at} ${id} -\n`, { mode: 0o600 })
+  } catch {}
+}
+
 /** Notes that a task went to node `id`. */
 export function notePlacement (id: string, now = Date.now()): void {
   const f = theFile()

@@ -76,7 +76,11 @@ export async function runService (service: string, args: string[], o: GlobalOpti
   // a print is one G-code file; a model goes with the files it reads
   const tree = shape.printer ? undefined : (await import('./project.js')).projectFiles(service, rw.inputs, o.with)
   const request = { service, inputs: rw.inputs, notifier: o.notifier, printer, tree, ...(o.noCache ? { cache: false } : {}) }
-  const place = async () => submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
+  const place = async () => {
+    const sent = await submit(await ctx.source.candidates(service, needs), ctx.token, request, (p) => reporter.bytes('upload', p))
+    ctx.source.took(sent.api.server, sent.task.cached !== undefined)
+    return sent
+  }
   const placed = () => place().catch(named)
   // Ctrl-C in a synchronous run cancels the task; before the node has answered, as soon as it does
   let interrupted = false

@@ -30,12 +30,21 @@ export function withPlacements<P extends PeerInfo> (peers: readonly P[], placed:
   return out
 }
 
-/** The journal's lines (`AT ID`), the recent ones only; lines that do not parse are skipped. */
+/**
+ * The journal's lines (`AT ID`), the recent ones only; `AT ID -` takes back the placement `AT ID`
+ * (the task went elsewhere, or took no slot); lines that do not parse are skipped.
+ */
 export function parsePlacements (text: string, since: number): Placement[] {
   const out: Placement[] = []
   for (const line of text.split('\n')) {
-    const m = /^(\d{10,16}) ([\w:.-]{1,128})$/.exec(line)
-    if (m && Number(m[1]) >= since) out.push({ at: Number(m[1]), id: m[2] })
+    const m = /^(\d{10,16}) ([\w:.-]{1,128})( -)?$/.exec(line)
+    if (!m || Number(m[1]) < since) continue
+    const at = Number(m[1])
+    if (!m[3]) out.push({ at, id: m[2] })
+    else {
+      const i = out.findIndex((x) => x.at === at && x.id === m[2])
+      if (i >= 0) out.splice(i, 1)
+    }
   }
   return out
 }

@@ -42,6 +42,11 @@ test('the journal: lines that do not parse and old ones are skipped', () => {
   assert.deepEqual(parsePlacements(text, 1700000001000), [{ at: 1700000005000, id: 'bbbb' }, { at: 1700000009500, id: 'c:d.e-f' }])
 })
 
+test('the journal: `AT ID -` takes back that placement, once (a task that went elsewhere, or a cache hit)', () => {
+  const text = '1700000005000 bbbb\n1700000005000 bbbb\n1700000006000 cccc\n1700000005000 bbbb -\n1700000006000 cccc -\n1700000007000 dddd -\n1700000008000 cccc\n'
+  assert.deepEqual(parsePlacements(text, 1700000001000), [{ at: 1700000005000, id: 'bbbb' }, { at: 1700000008000, id: 'cccc' }])
+})
+
 const dir = mkdtempSync(join(tmpdir(), 'rrcloud-placed-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
