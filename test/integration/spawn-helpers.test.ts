@@ -93,7 +93,10 @@ const jobs: Job[] = [
 
 test('the Perl spawn helper reports what the Node.js one does, and leaves the same files', { skip: hasPerl ? false : 'no perl' }, async () => {
   const [perl, node] = [await runAll('perl', jobs), await runAll('node', jobs)]
-  for (const [i, p] of perl.entries()) assert.deepEqual(p, node[i], `job ${i + 1}`)
+  // a folder under a file: Node.js names the call that met ENOTDIR by version (unlink on 20 and 22,
+  // mkdir on 24); the code and the path are the same
+  const sameError = (r: unknown) => JSON.parse(JSON.stringify(r).replace(/"(E[A-Z]+): not a directory, (?:mkdir|unlink) /g, '"$1: not a directory, CALL '))
+  for (const [i, p] of perl.entries()) assert.deepEqual(sameError(p), sameError(node[i]), `job ${i + 1}`)
   // and what was compared holds what it should
   const first = perl[0] as { reports: SpawnReport[], log: string }
   assert.deepEqual(first.reports.filter((r) => r.t === 'progress').map((r) => (r as { text: string }).text).sort(), ['=> step', 'Rendering 2', 'Rendering 3', 'Rendering \u00fcn\u00ef 1'])
