@@ -1,11 +1,11 @@
 import multer from '@koa/multer'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, createWriteStream, mkdirSync, open, rm, rmSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, rm, rmSync, type WriteStream } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import type { Context } from 'koa'
 import { HttpError } from './errors.js'
-import { writeAll } from './new-file.js'
+import { writeSmallFile } from './new-file.js'
 
 /** A file of a form, on disk in tasks/tmp, with its SHA-256 (hashed as it came in). */
 export interface UploadedFile { field: string; path: string; originalName: string; size: number; sha256: string }
@@ -171,20 +171,11 @@ function diskStorage (dir: string, maxUpload: number): multer.StorageEngine {
       if (!held) return
       // one open (a new file: the thread pool's), then the bytes written and the file closed here
       const data = held.length === 1 ? held[0] : Buffer.concat(held, size)
-      open(path, 'wx', (err, fd) => {
-        if (err) return settle(err)
-        let e: Error | undefined
-        try {
-          if (!settled) writeAll(fd, data)
-        } catch (x) {
-          e = x as Error
-        } finally {
-          closeSync(fd)
-        }
+      writeSmallFile(path, data, 'wx').then(() => {
         // refused meanwhile: the file goes
         if (settled) rm(path, { force: true }, () => {})
-        else settle(e)
-      })
+        else settle()
+      }, settle)
     }
     src.on('data', onData)
     src.on('end', onEnd)
